@@ -50,7 +50,9 @@ impl FromStr for Lifetime {
             format!("\"{s}\" is not a lifetime: write a number and a unit, such as 7d, 12h, 2w or 1y (at most 10y)")
         };
         let unit = s.chars().last().ok_or_else(error)?;
-        let count: u32 = s[..s.len() - unit.len_utf8()].parse().map_err(|_| error())?;
+        let count: u32 = s[..s.len() - unit.len_utf8()]
+            .parse()
+            .map_err(|_| error())?;
         Lifetime::new(count, unit).ok_or_else(error)
     }
 }
@@ -189,8 +191,13 @@ pub enum ExpiryError {
     InPast,
     #[error("expires_at must be at most {max} from now.")]
     BeyondMaximum { max: Lifetime },
-    #[error("{field} must not be later than the expiry of the token making this request ({ceiling}).")]
-    BeyondCreator { field: &'static str, ceiling: String },
+    #[error(
+        "{field} must not be later than the expiry of the token making this request ({ceiling})."
+    )]
+    BeyondCreator {
+        field: &'static str,
+        ceiling: String,
+    },
 }
 
 impl ExpiryError {
@@ -281,7 +288,10 @@ mod tests {
     #[test]
     fn lifetimes_parse_and_print() {
         assert_eq!("30d".parse::<Lifetime>().unwrap().to_string(), "30d");
-        assert_eq!("1y".parse::<Lifetime>().unwrap().duration(), Duration::days(365));
+        assert_eq!(
+            "1y".parse::<Lifetime>().unwrap().duration(),
+            Duration::days(365)
+        );
         for bad in ["", "d", "0d", "30", "30x", "-1d", "11y", "1é"] {
             assert!(bad.parse::<Lifetime>().is_err(), "{bad}");
         }
@@ -299,8 +309,14 @@ mod tests {
     #[test]
     fn presets_resolve_from_now() {
         let p = ExpiryPolicy::default();
-        assert_eq!(resolve(&ExpiryRequest::Default, &p, NOW, None), Ok(Some(NOW + Duration::days(30))));
-        assert_eq!(resolve(&ExpiryRequest::Preset("never".into()), &p, NOW, None), Ok(None));
+        assert_eq!(
+            resolve(&ExpiryRequest::Default, &p, NOW, None),
+            Ok(Some(NOW + Duration::days(30)))
+        );
+        assert_eq!(
+            resolve(&ExpiryRequest::Preset("never".into()), &p, NOW, None),
+            Ok(None)
+        );
         let err = resolve(&ExpiryRequest::Preset("2d".into()), &p, NOW, None).unwrap_err();
         assert_eq!(err.field(), "expires_in");
         assert!(err.to_string().contains("\"7d\""));
@@ -309,7 +325,10 @@ mod tests {
     #[test]
     fn exact_dates_must_be_future_and_within_maximum() {
         let p = capped("1y");
-        assert_eq!(resolve(&ExpiryRequest::At(NOW), &p, NOW, None), Err(ExpiryError::InPast));
+        assert_eq!(
+            resolve(&ExpiryRequest::At(NOW), &p, NOW, None),
+            Err(ExpiryError::InPast)
+        );
         let far = NOW + Duration::days(400);
         assert!(matches!(
             resolve(&ExpiryRequest::At(far), &p, NOW, None),

@@ -60,11 +60,7 @@ pub struct TokenShape {
 pub fn generate(shape: &TokenShape, id: &str) -> PlaintextToken {
     let token = match shape.format {
         TokenFormat::Checksummed => {
-            let body = format!(
-                "{}{}",
-                shape.prefix,
-                base62::random(CHECKSUMMED_SECRET_LEN)
-            );
+            let body = format!("{}{}", shape.prefix, base62::random(CHECKSUMMED_SECRET_LEN));
             let checksum = checksum(&body);
             body + &checksum
         }
@@ -281,11 +277,20 @@ mod tests {
     fn rejects_before_any_lookup() {
         let shapes = default_shapes();
         assert_eq!(parse("", &shapes), Err(ParseError::Empty));
-        assert_eq!(parse(&"a".repeat(10_000), &shapes), Err(ParseError::TooLong));
+        assert_eq!(
+            parse(&"a".repeat(10_000), &shapes),
+            Err(ParseError::TooLong)
+        );
         assert_eq!(parse("ghp_abc", &shapes), Err(ParseError::UnknownPrefix));
-        assert_eq!(parse("tsr_pat_short", &shapes), Err(ParseError::WrongLength));
+        assert_eq!(
+            parse("tsr_pat_short", &shapes),
+            Err(ParseError::WrongLength)
+        );
         let wrong_charset = format!("tsr_pat_{}", "-".repeat(36));
-        assert_eq!(parse(&wrong_charset, &shapes), Err(ParseError::WrongCharset));
+        assert_eq!(
+            parse(&wrong_charset, &shapes),
+            Err(ParseError::WrongCharset)
+        );
         let bad_sum = format!("tsr_pat_{}", "A".repeat(36));
         assert_eq!(parse(&bad_sum, &shapes), Err(ParseError::BadChecksum));
     }

@@ -186,11 +186,18 @@ impl Default for RoleMap {
     /// read and write; viewer: its own tokens and read.
     fn default() -> Self {
         let set = |ps: &[&str]| PermissionSet::parse_all(ps).expect("built-in names are valid");
-        let everything: Vec<&str> = BUILT_IN.iter().chain(DEFAULT_DECLARED.iter()).copied().collect();
+        let everything: Vec<&str> = BUILT_IN
+            .iter()
+            .chain(DEFAULT_DECLARED.iter())
+            .copied()
+            .collect();
         let roles = BTreeMap::from([
             ("owner".to_string(), set(&everything)),
             ("admin".to_string(), set(&everything)),
-            ("member".to_string(), set(&[TOKENS_MANAGE, "api:read", "api:write"])),
+            (
+                "member".to_string(),
+                set(&[TOKENS_MANAGE, "api:read", "api:write"]),
+            ),
             ("viewer".to_string(), set(&[TOKENS_MANAGE, "api:read"])),
         ]);
         RoleMap::new(roles, set(&DEFAULT_DECLARED)).expect("default roles are consistent")

@@ -149,14 +149,20 @@ impl Denial {
             return "The token is invalid. Check that it was copied whole and has not expired or been revoked.";
         }
         match self {
-            Denial::Malformed => "The token is malformed: it does not have the shape of a token this server issues.",
+            Denial::Malformed => {
+                "The token is malformed: it does not have the shape of a token this server issues."
+            }
             Denial::Unknown => "The token is not known to this server.",
             Denial::Expired => "The token has expired.",
             Denial::Revoked | Denial::ReuseDetected => "The token has been revoked.",
             Denial::OwnerInactive => "The token's owner is suspended or removed.",
-            Denial::WorkspaceRequired => "This request needs a workspace: send the workspace header.",
+            Denial::WorkspaceRequired => {
+                "This request needs a workspace: send the workspace header."
+            }
             Denial::NotAMember => "The token's owner is not a member of that workspace.",
-            Denial::PermissionDenied => "The token does not have the permission this request needs.",
+            Denial::PermissionDenied => {
+                "The token does not have the permission this request needs."
+            }
             Denial::RateLimited => "Too many requests with this token: wait and retry.",
         }
     }
@@ -190,9 +196,10 @@ impl Grants {
     pub fn listed(&self) -> Vec<String> {
         match self {
             Grants::Workspace(set) => set.to_strings(),
-            Grants::Personal { narrowing } => {
-                narrowing.as_ref().map(PermissionSet::to_strings).unwrap_or_default()
-            }
+            Grants::Personal { narrowing } => narrowing
+                .as_ref()
+                .map(PermissionSet::to_strings)
+                .unwrap_or_default(),
         }
     }
 }
@@ -214,7 +221,11 @@ pub fn select_workspace<'a>(
     token: &TokenFacts<'a>,
     request: &RequestFacts<'a>,
 ) -> Result<Option<&'a str>, Denial> {
-    match (token.kind.binding, token.workspace_id, request.workspace_header) {
+    match (
+        token.kind.binding,
+        token.workspace_id,
+        request.workspace_header,
+    ) {
         (WorkspaceBinding::None, _, _) => Ok(None),
         (_, Some(bound), Some(asked)) if bound != asked => Err(Denial::NotAMember),
         (_, Some(bound), _) => Ok(Some(bound)),

@@ -1,1 +1,152 @@
+//! Tessera's storage: one [`Store`] trait and two real implementations,
+//! SQLite (the embedded default) and PostgreSQL (for several instances),
+//! each with its own migrations. The backend is picked from the database URL.
+//!
+//! The same behaviour suite (`tests/contract.rs`) runs against both.
 
+mod database_url;
+mod error;
+mod model;
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use tessera_core::policy::UserStatus;
+use tessera_core::TokenHash;
+
+pub use database_url::DatabaseUrl;
+pub use error::{StoreError, StoreResult};
+pub use model::*;
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// Everything Tessera keeps. Implementations decide validity in their queries
+/// where they can, and run each method as one transaction.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `"sqlite"` or `"postgres"`.
+    fn backend(&self) -> &'static str;
+
+    /// Applies pending migrations. Safe to call on every start.
+    async fn migrate(&self) -> StoreResult<()>;
+
+    /// A cheap round trip: is the database reachable?
+    async fn ping(&self) -> StoreResult<()>;
+
+    // --- users ---------------------------------------------------------------
+
+    /// `Conflict` when the username is taken.
+    async fn create_user(&self, user: &NewUser) -> StoreResult<User>;
+    async fn user(&self, id: &str) -> StoreResult<Option<User>>;
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    /// Newest first.
+    async fn list_users(&self, page: &Page) -> StoreResult<Vec<User>>;
+    async fn count_users(&self) -> StoreResult<u64>;
+    /// `NotFound` when there is no such user. Removing is final: a removed
+    /// user cannot be set to another status (`Conflict`).
+    async fn set_user_status(
+        &self,
+        id: &str,
+        status: UserStatus,
+        at: OffsetDateTime,
+    ) -> StoreResult<User>;
+    /// `NotFound` when there is no such user.
+    async fn set_password(
+        &self,
+        id: &str,
+        password_hash: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<()>;
+
+    // --- workspaces and memberships -------------------------------------------
+
+    /// `Conflict` when the name is taken.
+    async fn create_workspace(&self, workspace: &Workspace) -> StoreResult<()>;
+    async fn workspace(&self, id: &str) -> StoreResult<Option<Workspace>>;
+    /// Newest first.
+    async fn list_workspaces(&self, page: &Page) -> StoreResult<Vec<Workspace>>;
+    /// Creates or changes a membership; returns the previous role, if any.
+    /// `NotFound` when the workspace or the user does not exist.
+    async fn set_membership(
+        &self,
+        workspace_id: &str,
+        user_id: &str,
+        role: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<Option<String>>;
+    /// Returns whether there was a membership to remove.
+    async fn remove_membership(&self, workspace_id: &str, user_id: &str) -> StoreResult<bool>;
+    async fn membership(
+        &self,
+        workspace_id: &str,
+        user_id: &str,
+    ) -> StoreResult<Option<Membership>>;
+    /// Ordered by when the member joined.
+    async fn list_members(&self, workspace_id: &str) -> StoreResult<Vec<Membership>>;
+    async fn memberships_of(&self, user_id: &str) -> StoreResult<Vec<Membership>>;
+
+    // --- tokens -----------------------------------------------------------------
+
+    /// Stores a token and its first secret hash. With `max_active_for_owner`,
+    /// refuses (`LimitReached`, nothing written) when the owning user already
+    /// holds that many active (unrevoked, unexpired at `token.created_at`)
+    /// tokens; the count and the insert are one transaction.
+    async fn insert_token(
+        &self,
+        token: &NewToken,
+        max_active_for_owner: Option<u32>,
+    ) -> StoreResult<TokenRecord>;
+    /// Finds the token one of `candidates` (the hashes a presented token may
+    /// have been stored under) belongs to, with the state of that secret.
+    async fn find_token_by_hash(&self, candidates: &[TokenHash])
+        -> StoreResult<Option<FoundToken>>;
+    async fn token(&self, id: &str) -> StoreResult<Option<TokenRecord>>;
+    /// Newest first.
+    async fn list_tokens(&self, filter: &TokenFilter, page: &Page)
+        -> StoreResult<Vec<TokenRecord>>;
+    /// Marks a token revoked. Returns `false` (and changes nothing) when it
+    /// was already revoked; `NotFound` when it does not exist.
+    async fn revoke_token(&self, id: &str, revocation: &Revocation) -> StoreResult<bool>;
+    /// Revokes every unrevoked personal token of a user; returns their ids.
+    async fn revoke_user_tokens(
+        &self,
+        user_id: &str,
+        revocation: &Revocation,
+    ) -> StoreResult<Vec<String>>;
+    /// Gives an unrevoked token a new secret: the new hash is stored, every
+    /// earlier secret of the token retires at `old_secret_retires_at`, and the
+    /// display fields and expiry are replaced. `NotFound` when the token does
+    /// not exist or is revoked.
+    async fn rotate_token(&self, rotation: &Rotation) -> StoreResult<TokenRecord>;
+    /// Applies buffered usage: last-used time, address and user agent, and
+    /// the last five distinct addresses. Entries for unknown tokens are skipped.
+    async fn record_usage(&self, usage: &[TokenUsage]) -> StoreResult<()>;
+
+    // --- sessions (signed-in browsers) --------------------------------------------
+
+    async fn create_session(&self, session: &Session) -> StoreResult<()>;
+    /// Looked up by the hash of the session secret; expired sessions are not returned.
+    async fn session(&self, id_hash: &str, now: OffsetDateTime) -> StoreResult<Option<Session>>;
+    async fn delete_session(&self, id_hash: &str) -> StoreResult<()>;
+    /// Ends every session of a user (on suspension, removal or a new password).
+    async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<()>;
+
+    // --- audit ------------------------------------------------------------------
+
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()>;
+    /// Newest first.
+    async fn list_audit(&self, filter: &AuditFilter, page: &Page) -> StoreResult<Vec<AuditEvent>>;
+}
+
+/// Opens the store the URL names (`sqlite:…` or a file path; `postgres://…`).
+/// Does not migrate.
+pub async fn connect(url: &DatabaseUrl) -> StoreResult<Arc<dyn Store>> {
+    match url {
+        DatabaseUrl::Sqlite { .. } => Ok(Arc::new(SqliteStore::connect(url).await?)),
+        DatabaseUrl::Postgres { .. } => Ok(Arc::new(PostgresStore::connect(url).await?)),
+    }
+}
