@@ -1,1 +1,86 @@
+//! Tessera's server as a library: configuration, the axum router, the
+//! verifier and the management API. The `tessera` binary is a thin shell
+//! around [`serve`]; tests build the same router with [`build_router`].
 
+pub mod audit;
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod lifecycle;
+pub mod password;
+pub mod routes;
+pub mod session;
+pub mod state;
+pub mod usage;
+pub mod verifier;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, Request};
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+pub use config::Config;
+pub use error::{AppError, AppResult};
+pub use state::AppState;
+
+/// Bodies larger than this are refused before any parsing (no request of
+/// the API needs more; 1 MB tokens must still get a clean answer).
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// The whole HTTP surface on one state.
+pub fn build_router(state: AppState) -> Router {
+    routes::router()
+        .fallback(|| async { AppError::NotFound })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(
+            // Method and path only: headers (Authorization, Cookie) and query
+            // strings never reach the log.
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
+            }),
+        )
+        .layer(axum::middleware::map_response(add_default_headers))
+        .with_state(state)
+}
+
+async fn add_default_headers(mut response: axum::response::Response) -> axum::response::Response {
+    let headers = response.headers_mut();
+    headers
+        .entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(header::HeaderValue::from_static("nosniff"));
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(header::HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Serves until `shutdown` resolves, then drains requests and writes the
+/// buffered usage. The usage flusher runs for the server's lifetime.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let flusher = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(state.config.usage_flush_interval);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                state.flush_usage().await;
+            }
+        })
+    };
+    let app = build_router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    flusher.abort();
+    state.flush_usage().await;
+    result
+}

@@ -1,0 +1,238 @@
+//! Who is calling: a presented token (Bearer header or the configured
+//! cookie) or a signed-in browser session. Handlers take a [`Caller`] and
+//! state what they need of it at their top; deny by default.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, Method};
+
+use tessera_core::hash::constant_time_eq;
+use tessera_core::kind::OwnerType;
+use tessera_core::policy::{Denial, Grants};
+use tessera_core::PermissionSet;
+use tessera_store::{Session, User};
+
+use crate::error::{AppError, AppResult};
+use crate::extract::ClientInfo;
+use crate::session::{cookie_value, CSRF_HEADER, SESSION_COOKIE};
+use crate::state::AppState;
+use crate::verifier::{Verified, VerifyFailure, VerifyRequest};
+
+/// The authenticated party of a request.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// A signed-in browser.
+    Session { user: User, session: Session },
+    /// A verified token.
+    Token(Box<Verified>),
+}
+
+/// The credential as it arrived, before verification.
+pub enum Presented<'a> {
+    Token(&'a str),
+    SessionCookie(&'a str),
+    Nothing,
+}
+
+/// Finds the credential in a request. Several `Authorization` headers, a
+/// scheme other than Bearer, or a token in the query string are refused.
+pub fn presented_credential<'a>(parts: &'a Parts, token_cookie: Option<&str>) -> AppResult<Presented<'a>> {
+    if let Some(query) = parts.uri.query() {
+        let in_url = query.split('&').any(|pair| {
+            let key = pair.split('=').next().unwrap_or("");
+            matches!(key, "access_token" | "token" | "api_key" | "private_token")
+        });
+        if in_url {
+            return Err(AppError::BadRequest(
+                "Tokens are never accepted in a URL, where logs and browser history keep them: \
+                 send `Authorization: Bearer <token>` instead, and revoke the token you just sent."
+                    .into(),
+            ));
+        }
+    }
+    let mut authorizations = parts.headers.get_all(header::AUTHORIZATION).iter();
+    if let Some(value) = authorizations.next() {
+        if authorizations.next().is_some() {
+            return Ok(Presented::Token(""));
+        }
+        let value = value.to_str().unwrap_or("");
+        return Ok(match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Presented::Token(token.trim()),
+            // An odd scheme is a malformed credential, never "no credential".
+            _ => Presented::Token(""),
+        });
+    }
+    if let Some(token) = token_cookie.and_then(|name| cookie_value(&parts.headers, name)) {
+        return Ok(Presented::Token(token));
+    }
+    if let Some(secret) = cookie_value(&parts.headers, SESSION_COOKIE) {
+        return Ok(Presented::SessionCookie(secret));
+    }
+    Ok(Presented::Nothing)
+}
+
+impl AppState {
+    /// Maps a verifier failure to the HTTP error, under the reveal rule.
+    pub fn verify_failure(&self, failure: VerifyFailure) -> AppError {
+        match failure {
+            VerifyFailure::Denied { denial, retry_after } => AppError::Denied {
+                denial,
+                reveal: self.config.auth.reveal_failure_reasons,
+                retry_after,
+            },
+            VerifyFailure::Store(e) => e.into(),
+        }
+    }
+
+    fn deny(&self, denial: Denial) -> AppError {
+        AppError::denied(denial, self.config.auth.reveal_failure_reasons)
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let auth = &state.config.auth;
+        match presented_credential(parts, auth.token_cookie.as_deref())? {
+            Presented::Token(token) => {
+                let client = ClientInfo::from_parts(parts, auth.trust_forwarded_for);
+                let workspace_header = parts
+                    .headers
+                    .get(auth.workspace_header.as_str())
+                    .and_then(|v| v.to_str().ok())
+                    .filter(|v| !v.is_empty());
+                let verified = state
+                    .verifier
+                    .verify(VerifyRequest {
+                        token,
+                        workspace_header,
+                        required: &[],
+                        client: &client,
+                    })
+                    .await
+                    .map_err(|f| state.verify_failure(f))?;
+                Ok(Caller::Token(Box::new(verified)))
+            }
+            Presented::SessionCookie(secret) => {
+                let session = state.find_session(secret).await?.ok_or(AppError::Unauthenticated)?;
+                let user = state
+                    .store
+                    .user(&session.user_id)
+                    .await?
+                    .filter(|u| u.status == tessera_core::policy::UserStatus::Active)
+                    .ok_or(AppError::Unauthenticated)?;
+                if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+                    let sent = parts.headers.get(CSRF_HEADER).map(|v| v.as_bytes()).unwrap_or(b"");
+                    if !constant_time_eq(sent, session.csrf_token.as_bytes()) {
+                        return Err(AppError::CsrfFailed);
+                    }
+                }
+                Ok(Caller::Session { user, session })
+            }
+            Presented::Nothing => Err(AppError::Unauthenticated),
+        }
+    }
+}
+
+impl Caller {
+    /// The acting user: the signed-in one, or a personal token's owner.
+    pub fn user(&self) -> Option<&User> {
+        match self {
+            Caller::Session { user, .. } => Some(user),
+            Caller::Token(v) => v.owner.as_ref(),
+        }
+    }
+
+    pub fn user_id(&self) -> Option<&str> {
+        self.user().map(|u| u.id.as_str())
+    }
+
+    pub fn token_id(&self) -> Option<&str> {
+        match self {
+            Caller::Session { .. } => None,
+            Caller::Token(v) => Some(&v.record.id),
+        }
+    }
+
+    /// How the actor is named in the audit trail: the username, or the API
+    /// key's own name (a key outlives the member who made it).
+    pub fn label(&self) -> String {
+        match self {
+            Caller::Session { user, .. } => user.username.clone(),
+            Caller::Token(v) => match v.identity.owner {
+                OwnerType::User => v
+                    .owner
+                    .as_ref()
+                    .map(|u| u.username.clone())
+                    .unwrap_or_default(),
+                OwnerType::Workspace => format!("api key \"{}\"", v.record.name),
+            },
+        }
+    }
+
+    /// The user behind a personal credential; API keys act for no user.
+    pub fn require_user(&self) -> AppResult<&User> {
+        match self {
+            Caller::Token(v) if v.identity.owner == OwnerType::Workspace => Err(AppError::Forbidden(
+                "An API key cannot manage personal tokens: use a personal access token or sign in.".into(),
+            )),
+            _ => self.user().ok_or(AppError::Unauthenticated),
+        }
+    }
+
+    /// A deployment admin acting with full authority: signed in, or with a
+    /// personal token that is not narrowed.
+    pub fn require_admin(&self) -> AppResult<&User> {
+        let user = self.require_user()?;
+        let full_authority = match self {
+            Caller::Session { .. } => true,
+            Caller::Token(v) => v.record.permissions.is_none(),
+        };
+        if user.is_admin && full_authority {
+            Ok(user)
+        } else {
+            Err(AppError::Forbidden("This needs a deployment administrator.".into()))
+        }
+    }
+
+    /// Whether the credential itself holds `permission` outside any
+    /// workspace (a session or an un-narrowed personal token holds all).
+    pub fn holds(&self, permission: &str) -> bool {
+        match self {
+            Caller::Session { .. } => true,
+            Caller::Token(v) => v.identity.grants.holds(permission),
+        }
+    }
+
+    /// The permissions the caller has in workspace `workspace_id` now.
+    /// A token must have selected that workspace (header or binding).
+    pub async fn permissions_in(&self, state: &AppState, workspace_id: &str) -> AppResult<PermissionSet> {
+        match self {
+            Caller::Session { user, .. } => {
+                let membership = state
+                    .store
+                    .membership(workspace_id, &user.id)
+                    .await?
+                    .ok_or_else(|| state.deny(Denial::NotAMember))?;
+                Ok(state.config.roles.get(&membership.role).cloned().unwrap_or_default())
+            }
+            Caller::Token(v) => match (&v.identity.workspace_id, &v.identity.grants) {
+                (None, _) => Err(state.deny(Denial::WorkspaceRequired)),
+                (Some(selected), Grants::Workspace(set)) if selected == workspace_id => Ok(set.clone()),
+                _ => Err(state.deny(Denial::NotAMember)),
+            },
+        }
+    }
+
+    /// Fails with 403 `permission_denied` unless the caller holds
+    /// `permission` in the workspace.
+    pub async fn require_in(&self, state: &AppState, workspace_id: &str, permission: &str) -> AppResult<PermissionSet> {
+        let held = self.permissions_in(state, workspace_id).await?;
+        if held.contains(permission) {
+            Ok(held)
+        } else {
+            Err(state.deny(Denial::PermissionDenied))
+        }
+    }
+}

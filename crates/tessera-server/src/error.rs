@@ -1,0 +1,172 @@
+//! The HTTP layer's one error type and the only place errors become status
+//! codes. Every non-2xx answer has the body `{"error": {"code", "message"}}`
+//! with a stable code.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use tessera_core::Denial;
+use tessera_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request itself is malformed (bad JSON, a wrong type): 400.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request is well-formed but a value is not acceptable: 422.
+    #[error("{0}")]
+    Invalid(String),
+    /// No credential at all.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// A credential was presented and refused, or lacks what the route needs.
+    #[error("denied: {denial:?}")]
+    Denied { denial: Denial, reveal: bool, retry_after: Option<u64> },
+    /// A cookie-authenticated change without the matching CSRF value.
+    #[error("CSRF check failed")]
+    CsrfFailed,
+    /// Sign-in with an unknown user or a wrong password (one answer for both).
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// A signed-in user or a token tried something it may not do.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Also for another user's token: never confirm that it exists.
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    /// The store cannot be reached: fail closed.
+    #[error("the store is unavailable")]
+    Unavailable,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    pub fn denied(denial: Denial, reveal: bool) -> Self {
+        AppError::Denied {
+            denial,
+            reveal,
+            retry_after: None,
+        }
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            AppError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+            AppError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            AppError::Denied { denial, reveal, .. } => (
+                StatusCode::from_u16(denial.http_status()).unwrap_or(StatusCode::FORBIDDEN),
+                denial.public_code(*reveal),
+            ),
+            AppError::CsrfFailed => (StatusCode::FORBIDDEN, "csrf_failed"),
+            AppError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "permission_denied"),
+            AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            AppError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            AppError::BadRequest(m) | AppError::Invalid(m) | AppError::Forbidden(m) | AppError::Conflict(m) => {
+                m.clone()
+            }
+            AppError::Unauthenticated => {
+                "Authentication required: send `Authorization: Bearer <token>` or sign in.".into()
+            }
+            AppError::Denied { denial, reveal, .. } => denial.message(*reveal).into(),
+            AppError::CsrfFailed => {
+                "The X-CSRF-Token header (or the form's csrf_token field) is missing or does not match this session."
+                    .into()
+            }
+            AppError::InvalidCredentials => "The username or password is incorrect.".into(),
+            AppError::NotFound => "Not found.".into(),
+            AppError::Unavailable => {
+                "The token store is unavailable; nothing was accepted or changed. Retry shortly.".into()
+            }
+            AppError::Internal(_) => "An internal error occurred; it has been logged.".into(),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        match &self {
+            AppError::Internal(e) => tracing::error!(error = ?e, "internal error"),
+            AppError::Unavailable => tracing::warn!("store unavailable: answered 503"),
+            _ => {}
+        }
+        let body = json!({ "error": { "code": code, "message": self.message() } });
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        if status == StatusCode::UNAUTHORIZED {
+            let challenge = match &self {
+                AppError::Denied { .. } => "Bearer error=\"invalid_token\"",
+                _ => "Bearer",
+            };
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        if let AppError::Denied {
+            retry_after: Some(seconds),
+            ..
+        } = &self
+        {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(*seconds));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => AppError::NotFound,
+            StoreError::Conflict(m) => AppError::Conflict(m),
+            StoreError::LimitReached => AppError::Invalid("A limit was reached.".into()),
+            StoreError::Unavailable(_) => AppError::Unavailable,
+            other => AppError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<JsonRejection> for AppError {
+    fn from(rejection: JsonRejection) -> Self {
+        let message = match &rejection {
+            JsonRejection::MissingJsonContentType(_) => {
+                "Send the body as JSON with `Content-Type: application/json`.".to_string()
+            }
+            JsonRejection::JsonSyntaxError(_) => format!("The body is not valid JSON: {}", rejection.body_text()),
+            JsonRejection::JsonDataError(_) => rejection
+                .body_text()
+                .trim_start_matches("Failed to deserialize the JSON body into the target type: ")
+                .to_string(),
+            _ => rejection.body_text(),
+        };
+        AppError::BadRequest(message)
+    }
+}
+
+impl From<PathRejection> for AppError {
+    fn from(_: PathRejection) -> Self {
+        AppError::NotFound
+    }
+}
+
+impl From<QueryRejection> for AppError {
+    fn from(rejection: QueryRejection) -> Self {
+        AppError::BadRequest(format!("The query string is not valid: {}", rejection.body_text()))
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;

@@ -1,0 +1,139 @@
+//! Extractors whose rejections use our error body, and the client facts
+//! (address, user agent) that usage records and audit events carry.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::header;
+use serde::de::DeserializeOwned;
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// `axum::Json` with our error body for malformed input.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for AppJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(AppJson(value))
+    }
+}
+
+/// Like [`AppJson`], but an absent body counts as `T::default()`: for
+/// endpoints whose body is optional (`rotate`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OptionalJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for OptionalJson<T>
+where
+    T: DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let has_body = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|v| v != "0");
+        let has_type = req.headers().contains_key(header::CONTENT_TYPE);
+        if !has_body || !has_type {
+            let bytes = axum::body::Bytes::from_request(req, state)
+                .await
+                .map_err(|e| AppError::BadRequest(e.body_text()))?;
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(OptionalJson(T::default()));
+            }
+            return serde_json::from_slice(&bytes)
+                .map(OptionalJson)
+                .map_err(|e| AppError::BadRequest(format!("The body is not valid JSON: {e}")));
+        }
+        let AppJson(value) = AppJson::<T>::from_request(req, state).await?;
+        Ok(OptionalJson(value))
+    }
+}
+
+/// `axum::extract::Path` whose failure is a 404 with our body.
+pub struct AppPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for AppPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(value) = axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(AppPath(value))
+    }
+}
+
+/// `axum::extract::Query` whose failure is a 400 with our body.
+pub struct AppQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for AppQuery<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(value) = axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(AppQuery(value))
+    }
+}
+
+/// Who is on the other end of the connection, as far as we can tell.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    pub fn from_parts(parts: &Parts, trust_forwarded_for: bool) -> Self {
+        let forwarded = trust_forwarded_for
+            .then(|| {
+                parts
+                    .headers
+                    .get("x-forwarded-for")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.split(',').next())
+                    .and_then(|v| v.trim().parse::<IpAddr>().ok())
+            })
+            .flatten();
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(256).collect());
+        ClientInfo {
+            ip: forwarded.or(peer).map(|ip| ip.to_canonical().to_string()),
+            user_agent,
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for ClientInfo {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(ClientInfo::from_parts(parts, state.config.auth.trust_forwarded_for))
+    }
+}

@@ -1,0 +1,346 @@
+//! Deployment administration: users, workspaces, memberships. Every route
+//! here needs a deployment admin with full authority.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use tessera_core::ids::{looks_like, new_id, IdKind};
+use tessera_core::policy::UserStatus;
+use tessera_store::{NewUser, StoreError, Workspace};
+
+use crate::audit::{Actor, Target};
+use crate::auth::Caller;
+use crate::error::{AppError, AppResult};
+use crate::extract::{AppJson, AppPath, AppQuery, ClientInfo};
+use crate::password;
+use crate::routes::views::{MemberView, UserView, WorkspaceView};
+use crate::routes::{List, PageQuery};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/users", post(create_user).get(list_users))
+        .route("/api/v1/users/{id}", get(get_user).delete(remove_user))
+        .route("/api/v1/users/{id}/suspend", post(suspend_user))
+        .route("/api/v1/users/{id}/reactivate", post(reactivate_user))
+        .route("/api/v1/workspaces", post(create_workspace).get(list_workspaces))
+        .route("/api/v1/workspaces/{wid}/members", get(list_members))
+        .route(
+            "/api/v1/workspaces/{wid}/members/{uid}",
+            put(set_member).delete(remove_member),
+        )
+}
+
+/// Usernames: 1–64 of letters, digits, `.`, `_`, `-` (and `@` for emails).
+pub fn validate_username(username: &str) -> AppResult<()> {
+    let ok = !username.is_empty()
+        && username.len() <= 64
+        && username
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::Invalid(
+            "username must be 1-64 letters, digits, `.`, `_`, `-` or `@`.".into(),
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateUser {
+    username: String,
+    password: String,
+    #[serde(default)]
+    admin: bool,
+    display_name: Option<String>,
+}
+
+impl AppState {
+    /// Creates a user; shared by the API and `tessera admin user add`.
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password: String,
+        admin: bool,
+        display_name: Option<String>,
+        actor: &Actor,
+    ) -> AppResult<tessera_store::User> {
+        validate_username(username)?;
+        password::validate(&password).map_err(AppError::Invalid)?;
+        let display_name = display_name.unwrap_or_else(|| username.to_owned());
+        if display_name.chars().count() > 100 {
+            return Err(AppError::Invalid("display_name must be at most 100 characters.".into()));
+        }
+        let user = self
+            .store
+            .create_user(&NewUser {
+                id: new_id(IdKind::User),
+                username: username.to_owned(),
+                display_name,
+                password_hash: password::hash(password).await?,
+                is_admin: admin,
+                created_at: OffsetDateTime::now_utc(),
+            })
+            .await?;
+        self.audit(
+            actor,
+            "user.create",
+            Some(Target { kind: "user", id: &user.id, workspace_id: None }),
+            json!({ "username": user.username, "admin": admin }),
+        )
+        .await;
+        Ok(user)
+    }
+
+    /// Suspends, reactivates or removes a user. Suspension and removal end
+    /// their sessions; removal also revokes their personal tokens and their
+    /// memberships (the workspace API keys they created live on).
+    pub async fn set_user_status(&self, id: &str, status: UserStatus, actor: &Actor) -> AppResult<tessera_store::User> {
+        let user = self
+            .store
+            .set_user_status(id, status, OffsetDateTime::now_utc())
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => AppError::Conflict("A removed user cannot be changed.".into()),
+                other => other.into(),
+            })?;
+        if status != UserStatus::Active {
+            self.store.delete_user_sessions(id).await?;
+        }
+        if status == UserStatus::Removed {
+            self.revoke_all(id, actor, "owner_removed").await?;
+            for m in self.store.memberships_of(id).await? {
+                self.store.remove_membership(&m.workspace_id, id).await?;
+            }
+        }
+        let action = match status {
+            UserStatus::Active => "user.reactivate",
+            UserStatus::Suspended => "user.suspend",
+            UserStatus::Removed => "user.remove",
+        };
+        self.audit(
+            actor,
+            action,
+            Some(Target { kind: "user", id, workspace_id: None }),
+            json!({ "username": user.username }),
+        )
+        .await;
+        Ok(user)
+    }
+
+    /// Sets a member's role; it takes effect on the member's next request.
+    pub async fn set_member_role(&self, workspace_id: &str, user_id: &str, role: &str, actor: &Actor) -> AppResult<Option<String>> {
+        if !self.config.roles.contains_role(role) {
+            let known: Vec<&str> = self.config.roles.role_names().collect();
+            return Err(AppError::Invalid(format!("role must be one of: {}.", known.join(", "))));
+        }
+        let previous = self
+            .store
+            .set_membership(workspace_id, user_id, role, OffsetDateTime::now_utc())
+            .await?;
+        self.audit(
+            actor,
+            "member.role_change",
+            Some(Target { kind: "user", id: user_id, workspace_id: Some(workspace_id) }),
+            json!({ "role": role, "previous_role": previous }),
+        )
+        .await;
+        Ok(previous)
+    }
+
+    pub async fn create_workspace(&self, name: &str, actor: &Actor) -> AppResult<Workspace> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(AppError::Invalid("Workspace name must be 1-100 characters.".into()));
+        }
+        let workspace = Workspace {
+            id: new_id(IdKind::Workspace),
+            name: name.to_owned(),
+            created_at: OffsetDateTime::now_utc(),
+        };
+        self.store.create_workspace(&workspace).await?;
+        self.audit(
+            actor,
+            "workspace.create",
+            Some(Target { kind: "workspace", id: &workspace.id, workspace_id: Some(&workspace.id) }),
+            json!({ "name": workspace.name }),
+        )
+        .await;
+        Ok(workspace)
+    }
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: ClientInfo,
+    AppJson(body): AppJson<CreateUser>,
+) -> AppResult<(StatusCode, Json<UserView>)> {
+    caller.require_admin()?;
+    let user = state
+        .create_user(&body.username, body.password, body.admin, body.display_name, &Actor::of(&caller, &client))
+        .await?;
+    Ok((StatusCode::CREATED, Json(UserView::from(&user))))
+}
+
+async fn list_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppQuery(query): AppQuery<PageQuery>,
+) -> AppResult<Json<List<UserView>>> {
+    caller.require_admin()?;
+    let page = query.page()?;
+    let users = state.store.list_users(&page).await?;
+    let items: Vec<UserView> = users.iter().map(UserView::from).collect();
+    Ok(Json(List::paged(items, &page, |u| &u.id)))
+}
+
+async fn find_user(state: &AppState, id: &str) -> AppResult<tessera_store::User> {
+    if !looks_like(IdKind::User, id) {
+        return Err(AppError::NotFound);
+    }
+    state.store.user(id).await?.ok_or(AppError::NotFound)
+}
+
+async fn get_user(State(state): State<AppState>, caller: Caller, AppPath(id): AppPath<String>) -> AppResult<Json<UserView>> {
+    caller.require_admin()?;
+    Ok(Json(UserView::from(&find_user(&state, &id).await?)))
+}
+
+async fn change_status(state: AppState, caller: Caller, client: ClientInfo, id: String, status: UserStatus) -> AppResult<Json<UserView>> {
+    let admin = caller.require_admin()?;
+    if admin.id == id && status != UserStatus::Active {
+        return Err(AppError::Invalid("You cannot suspend or remove yourself.".into()));
+    }
+    find_user(&state, &id).await?;
+    let user = state.set_user_status(&id, status, &Actor::of(&caller, &client)).await?;
+    Ok(Json(UserView::from(&user)))
+}
+
+async fn suspend_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: ClientInfo,
+    AppPath(id): AppPath<String>,
+) -> AppResult<Json<UserView>> {
+    change_status(state, caller, client, id, UserStatus::Suspended).await
+}
+
+async fn reactivate_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: ClientInfo,
+    AppPath(id): AppPath<String>,
+) -> AppResult<Json<UserView>> {
+    change_status(state, caller, client, id, UserStatus::Active).await
+}
+
+async fn remove_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: ClientInfo,
+    AppPath(id): AppPath<String>,
+) -> AppResult<StatusCode> {
+    let _removed = change_status(state, caller, client, id, UserStatus::Removed).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateWorkspace {
+    name: String,
+}
+
+async fn create_workspace(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: ClientInfo,
+    AppJson(body): AppJson<CreateWorkspace>,
+) -> AppResult<(StatusCode, Json<WorkspaceView>)> {
+    caller.require_admin()?;
+    let workspace = state.create_workspace(&body.name, &Actor::of(&caller, &client)).await?;
+    Ok((StatusCode::CREATED, Json(WorkspaceView::from(&workspace))))
+}
+
+async fn list_workspaces(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppQuery(query): AppQuery<PageQuery>,
+) -> AppResult<Json<List<WorkspaceView>>> {
+    caller.require_admin()?;
+    let page = query.page()?;
+    let workspaces = state.store.list_workspaces(&page).await?;
+    let items: Vec<WorkspaceView> = workspaces.iter().map(WorkspaceView::from).collect();
+    Ok(Json(List::paged(items, &page, |w| &w.id)))
+}
+
+async fn list_members(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(workspace_id): AppPath<String>,
+) -> AppResult<Json<List<MemberView>>> {
+    caller.require_admin()?;
+    state.store.workspace(&workspace_id).await?.ok_or(AppError::NotFound)?;
+    let members = state.store.list_members(&workspace_id).await?;
+    Ok(Json(List {
+        items: members.iter().map(MemberView::from).collect(),
+        next_cursor: None,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetRole {
+    role: String,
+}
+
+async fn set_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: ClientInfo,
+    AppPath((workspace_id, user_id)): AppPath<(String, String)>,
+    AppJson(body): AppJson<SetRole>,
+) -> AppResult<Json<MemberView>> {
+    caller.require_admin()?;
+    let user = find_user(&state, &user_id).await?;
+    if user.status == UserStatus::Removed {
+        return Err(AppError::Conflict("A removed user cannot join a workspace.".into()));
+    }
+    state
+        .set_member_role(&workspace_id, &user_id, &body.role, &Actor::of(&caller, &client))
+        .await?;
+    let membership = state
+        .store
+        .membership(&workspace_id, &user_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(Json(MemberView::from(&membership)))
+}
+
+async fn remove_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: ClientInfo,
+    AppPath((workspace_id, user_id)): AppPath<(String, String)>,
+) -> AppResult<StatusCode> {
+    caller.require_admin()?;
+    if !state.store.remove_membership(&workspace_id, &user_id).await? {
+        return Err(AppError::NotFound);
+    }
+    state
+        .audit(
+            &Actor::of(&caller, &client),
+            "member.remove",
+            Some(Target { kind: "user", id: &user_id, workspace_id: Some(&workspace_id) }),
+            json!({}),
+        )
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}

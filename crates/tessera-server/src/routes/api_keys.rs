@@ -1,0 +1,190 @@
+//! Workspace API keys: `/api/v1/workspaces/{wid}/api-keys…`. A key belongs
+//! to its workspace, has a role or permissions fixed at creation (never more
+//! than its creator held then), and outlives its creator.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{delete, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use tessera_core::kind::OwnerType;
+use tessera_core::permissions::API_KEYS_MANAGE;
+use tessera_core::policy::Denial;
+use tessera_store::{TokenFilter, TokenRecord};
+
+use crate::audit::Actor;
+use crate::auth::Caller;
+use crate::error::{AppError, AppResult};
+use crate::extract::{AppJson, AppPath, AppQuery, ClientInfo, OptionalJson};
+use crate::lifecycle::{self, IssueRequest};
+use crate::routes::tokens::{issued_response, rotate, RotateBody};
+use crate::routes::views::TokenView;
+use crate::routes::{List, PageQuery};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/workspaces/{wid}/api-keys", post(create).get(list))
+        .route("/api/v1/workspaces/{wid}/api-keys/{id}", delete(revoke).get(get_one))
+        .route("/api/v1/workspaces/{wid}/api-keys/{id}/rotate", post(rotate_key))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateKey {
+    name: Option<Value>,
+    role: Option<String>,
+    permissions: Option<Vec<String>>,
+    expires_in: Option<String>,
+    expires_at: Option<String>,
+    kind: Option<String>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: ClientInfo,
+    AppPath(workspace_id): AppPath<String>,
+    AppJson(body): AppJson<CreateKey>,
+) -> AppResult<Response> {
+    let held = caller.require_in(&state, &workspace_id, API_KEYS_MANAGE).await?;
+    let name = lifecycle::token_name(body.name.as_ref())?;
+    let kind = match &body.kind {
+        Some(k) => state
+            .config
+            .kinds
+            .get(k)
+            .filter(|k| k.owner == OwnerType::Workspace)
+            .ok_or_else(|| AppError::Invalid(format!("kind: \"{k}\" is not an API key kind here.")))?,
+        None => state
+            .config
+            .kinds
+            .first_owned_by(OwnerType::Workspace)
+            .ok_or_else(|| AppError::Invalid("This deployment issues no workspace API keys.".into()))?,
+    };
+    let grants = match (&body.role, &body.permissions) {
+        (Some(_), Some(_)) => {
+            return Err(AppError::Invalid("Send either role or permissions, not both.".into()))
+        }
+        (Some(role), None) => state
+            .config
+            .roles
+            .get(role)
+            .cloned()
+            .ok_or_else(|| {
+                let known: Vec<&str> = state.config.roles.role_names().collect();
+                AppError::Invalid(format!("role must be one of: {}.", known.join(", ")))
+            })?,
+        (None, Some(list)) => lifecycle::permission_list("permissions", list)?,
+        (None, None) => {
+            return Err(AppError::Invalid(
+                "An API key needs a role or a list of permissions.".into(),
+            ))
+        }
+    };
+    // The key may hold no more than its creator holds right now.
+    if !grants.is_subset(&held) {
+        return Err(AppError::denied(Denial::PermissionDenied, false));
+    }
+    let expiry = lifecycle::expiry_request(body.expires_in.as_deref(), body.expires_at.as_deref())?;
+    let ceiling = match &caller {
+        Caller::Token(v) => v.record.expires_at,
+        Caller::Session { .. } => None,
+    };
+    let issued = state
+        .issue_token(
+            IssueRequest {
+                kind,
+                name,
+                expiry,
+                permissions: body.role.is_none().then_some(grants),
+                role: body.role,
+                workspace_id: Some(workspace_id),
+                user_id: None,
+                created_by: caller.user_id().map(str::to_owned),
+                ceiling,
+            },
+            &Actor::of(&caller, &client),
+        )
+        .await?;
+    Ok(issued_response(issued))
+}
+
+fn key_kinds(state: &AppState) -> Vec<String> {
+    state
+        .config
+        .kinds
+        .iter()
+        .filter(|k| k.owner == OwnerType::Workspace)
+        .map(|k| k.name.clone())
+        .collect()
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(workspace_id): AppPath<String>,
+    AppQuery(query): AppQuery<PageQuery>,
+) -> AppResult<Json<List<TokenView>>> {
+    caller.require_in(&state, &workspace_id, API_KEYS_MANAGE).await?;
+    let page = query.page()?;
+    let now = OffsetDateTime::now_utc();
+    let filter = TokenFilter {
+        user_id: None,
+        workspace_id: Some(workspace_id),
+        kinds: key_kinds(&state),
+        hide_revoked_before: Some(now - state.config.revoked_retention),
+    };
+    let records = state.store.list_tokens(&filter, &page).await?;
+    let items: Vec<TokenView> = records.into_iter().map(|r| TokenView::new(r, now)).collect();
+    Ok(Json(List::paged(items, &page, |t| &t.id)))
+}
+
+/// The workspace's key with this id, or 404.
+async fn workspace_key(state: &AppState, workspace_id: &str, id: &str) -> AppResult<TokenRecord> {
+    let kinds = key_kinds(state);
+    state
+        .store
+        .token(id)
+        .await?
+        .filter(|t| t.workspace_id.as_deref() == Some(workspace_id) && kinds.contains(&t.kind))
+        .ok_or(AppError::NotFound)
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath((workspace_id, id)): AppPath<(String, String)>,
+) -> AppResult<Json<TokenView>> {
+    caller.require_in(&state, &workspace_id, API_KEYS_MANAGE).await?;
+    let record = workspace_key(&state, &workspace_id, &id).await?;
+    Ok(Json(TokenView::new(record, OffsetDateTime::now_utc())))
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: ClientInfo,
+    AppPath((workspace_id, id)): AppPath<(String, String)>,
+) -> AppResult<StatusCode> {
+    caller.require_in(&state, &workspace_id, API_KEYS_MANAGE).await?;
+    let record = workspace_key(&state, &workspace_id, &id).await?;
+    state.revoke(&record, &Actor::of(&caller, &client), "revoked").await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn rotate_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: ClientInfo,
+    AppPath((workspace_id, id)): AppPath<(String, String)>,
+    OptionalJson(body): OptionalJson<RotateBody>,
+) -> AppResult<Response> {
+    caller.require_in(&state, &workspace_id, API_KEYS_MANAGE).await?;
+    let record = workspace_key(&state, &workspace_id, &id).await?;
+    rotate(&state, &caller, &client, &record, body).await
+}

@@ -1,0 +1,81 @@
+//! `GET /api/v1/workspaces/{wid}/audit`: the workspace's events, newest first.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use tessera_core::permissions::AUDIT_READ;
+use tessera_store::{AuditFilter, Page};
+
+use crate::auth::Caller;
+use crate::error::{AppError, AppResult};
+use crate::extract::{AppPath, AppQuery};
+use crate::routes::views::AuditView;
+use crate::routes::List;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/workspaces/{wid}/audit", get(list))
+}
+
+/// Filters: `actor` (user id), `target` (any id), `action`, `since`, `until`
+/// (RFC 3339), with `limit` and `cursor`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    pub action: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+impl AuditQuery {
+    pub fn filter(&self, workspace_id: Option<String>) -> AppResult<AuditFilter> {
+        let time = |field: &str, v: &Option<String>| -> AppResult<Option<OffsetDateTime>> {
+            v.as_deref()
+                .map(|s| {
+                    OffsetDateTime::parse(s, &Rfc3339)
+                        .map_err(|_| AppError::Invalid(format!("{field} must be an RFC 3339 date-time.")))
+                })
+                .transpose()
+        };
+        Ok(AuditFilter {
+            workspace_id,
+            actor_user_id: self.actor.clone(),
+            target_id: self.target.clone(),
+            action: self.action.clone(),
+            since: time("since", &self.since)?,
+            until: time("until", &self.until)?,
+        })
+    }
+
+    pub fn page(&self) -> AppResult<Page> {
+        crate::routes::PageQuery {
+            limit: self.limit,
+            cursor: self.cursor.clone(),
+        }
+        .page()
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(workspace_id): AppPath<String>,
+    AppQuery(query): AppQuery<AuditQuery>,
+) -> AppResult<Json<List<AuditView>>> {
+    caller.require_in(&state, &workspace_id, AUDIT_READ).await?;
+    let page = query.page()?;
+    let events = state
+        .store
+        .list_audit(&query.filter(Some(workspace_id))?, &page)
+        .await?;
+    let items = events.into_iter().map(AuditView::from).collect();
+    Ok(Json(List::paged(items, &page, |e| &e.id)))
+}

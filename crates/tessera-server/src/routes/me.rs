@@ -1,0 +1,60 @@
+//! `GET /api/v1/me`: who the credential in use is.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::auth::Caller;
+use crate::error::AppResult;
+use crate::lifecycle::rfc3339;
+use crate::routes::views::UserView;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/me", get(me))
+}
+
+async fn me(State(state): State<AppState>, caller: Caller) -> AppResult<Json<Value>> {
+    let memberships = match caller.user_id() {
+        Some(user_id) => state.store.memberships_of(user_id).await?,
+        None => Vec::new(),
+    };
+    let mut workspaces = Vec::new();
+    for m in &memberships {
+        let name = state.store.workspace(&m.workspace_id).await?.map(|w| w.name);
+        workspaces.push(json!({ "id": m.workspace_id, "name": name, "role": m.role }));
+    }
+    let credential = match &caller {
+        Caller::Session { session, .. } => json!({
+            "kind": "session",
+            "id": null,
+            "permissions": null,
+            "expires_at": rfc3339(session.expires_at),
+        }),
+        Caller::Token(v) => json!({
+            "kind": v.record.kind,
+            "id": v.record.id,
+            "name": v.record.name,
+            "workspace_id": v.identity.workspace_id,
+            "permissions": v.identity.grants.listed(),
+            "narrowed_to": v.record.permissions,
+            "expires_at": v.record.expires_at.map(rfc3339),
+        }),
+    };
+    let api_key = match &caller {
+        Caller::Token(v) if v.record.user_id.is_none() => json!({
+            "id": v.record.id,
+            "name": v.record.name,
+            "workspace_id": v.record.workspace_id,
+            "role": v.record.role,
+        }),
+        _ => Value::Null,
+    };
+    Ok(Json(json!({
+        "user": caller.user().map(UserView::from),
+        "api_key": api_key,
+        "workspaces": workspaces,
+        "credential": credential,
+    })))
+}

@@ -1,0 +1,98 @@
+//! `POST /api/v1/session` (sign in) and `DELETE /api/v1/session` (sign out).
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use tessera_core::policy::UserStatus;
+
+use crate::audit::{Actor, Target};
+use crate::auth::Caller;
+use crate::error::{AppError, AppResult};
+use crate::extract::{AppJson, ClientInfo};
+use crate::routes::views::UserView;
+use crate::session::{clearing_cookie, request_is_tls, session_cookie};
+use crate::state::AppState;
+use crate::password;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/session", post(sign_in).delete(sign_out))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignIn {
+    username: String,
+    password: String,
+}
+
+async fn sign_in(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    AppJson(body): AppJson<SignIn>,
+) -> AppResult<Response> {
+    let user = state.store.user_by_username(&body.username).await?;
+    let active = user.as_ref().is_some_and(|u| u.status == UserStatus::Active);
+    let stored = user.as_ref().filter(|_| active).map(|u| u.password_hash.clone());
+    // The hash is checked even for an unknown or inactive user so that the
+    // answer's timing does not reveal which usernames exist.
+    let valid = password::verify(body.password, stored).await?;
+    let user = match user {
+        Some(u) if valid => u,
+        _ => {
+            state
+                .audit(
+                    &Actor::anonymous(&client),
+                    "session.sign_in_failed",
+                    None,
+                    json!({ "username": body.username.chars().take(100).collect::<String>() }),
+                )
+                .await;
+            return Err(AppError::InvalidCredentials);
+        }
+    };
+
+    let new = state.start_session(&user).await?;
+    let actor = Actor {
+        user_id: Some(user.id.clone()),
+        label: Some(user.username.clone()),
+        client,
+        token_id: None,
+    };
+    state
+        .audit(
+            &actor,
+            "session.sign_in",
+            Some(Target {
+                kind: "user",
+                id: &user.id,
+                workspace_id: None,
+            }),
+            json!({}),
+        )
+        .await;
+    let secure = request_is_tls(&headers, state.config.auth.trust_forwarded_for);
+    let cookie = session_cookie(&new.secret, state.config.auth.session_ttl, secure);
+    let body = json!({ "user": UserView::from(&user), "csrf_token": new.session.csrf_token });
+    Ok((
+        StatusCode::OK,
+        [(header::SET_COOKIE, cookie), (header::CACHE_CONTROL, "no-store".parse().expect("static"))],
+        Json(body),
+    )
+        .into_response())
+}
+
+async fn sign_out(State(state): State<AppState>, caller: Caller) -> AppResult<Response> {
+    let Caller::Session { session, .. } = &caller else {
+        return Err(AppError::Invalid(
+            "Only a browser session can sign out; a token is ended by revoking it.".into(),
+        ));
+    };
+    state.store.delete_session(&session.id_hash).await?;
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clearing_cookie())]).into_response())
+}

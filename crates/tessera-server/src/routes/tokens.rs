@@ -1,0 +1,330 @@
+//! Personal access tokens: `/api/v1/tokens…`, including the token in use
+//! (`/api/v1/tokens/self`).
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use tessera_core::kind::OwnerType;
+use tessera_core::permissions::TOKENS_MANAGE;
+use tessera_core::PermissionSet;
+use tessera_store::{TokenFilter, TokenRecord, User};
+
+use crate::audit::Actor;
+use crate::auth::Caller;
+use crate::error::{AppError, AppResult};
+use crate::extract::{AppJson, AppPath, AppQuery, ClientInfo, OptionalJson};
+use crate::lifecycle::{self, IssueRequest, Issued};
+use crate::routes::views::{IssuedView, TokenView};
+use crate::routes::{List, PageQuery};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/tokens", post(create).get(list).delete(revoke_all))
+        .route("/api/v1/tokens/self", get(get_self).delete(revoke_self))
+        .route("/api/v1/tokens/self/rotate", post(rotate_self))
+        .route("/api/v1/tokens/{id}", get(get_one).delete(revoke_one))
+        .route("/api/v1/tokens/{id}/rotate", post(rotate_one))
+}
+
+/// An answer that carries a secret: 201, and never cached anywhere.
+pub fn issued_response(issued: Issued) -> Response {
+    let body = IssuedView {
+        record: TokenView::new(issued.record, OffsetDateTime::now_utc()),
+        token: issued.token.expose().to_owned(),
+    };
+    (
+        StatusCode::CREATED,
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(body),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateToken {
+    name: Option<Value>,
+    expires_in: Option<String>,
+    expires_at: Option<String>,
+    permissions: Option<Vec<String>>,
+    workspace_id: Option<String>,
+    /// A personal kind other than the default, where a deployment has several.
+    kind: Option<String>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: ClientInfo,
+    AppJson(body): AppJson<CreateToken>,
+) -> AppResult<Response> {
+    let user = caller.require_user()?.clone();
+    // Tokens cannot mint tokens unless they hold tokens:manage, and never
+    // more than they hold themselves.
+    if !caller.holds(TOKENS_MANAGE) {
+        return Err(AppError::Forbidden(format!(
+            "This token cannot create tokens: it lacks {TOKENS_MANAGE}."
+        )));
+    }
+    let name = lifecycle::token_name(body.name.as_ref())?;
+    let kind = match &body.kind {
+        Some(k) => state
+            .config
+            .kinds
+            .get(k)
+            .filter(|k| k.owner == OwnerType::User)
+            .ok_or_else(|| AppError::Invalid(format!("kind: \"{k}\" is not a personal token kind here.")))?,
+        None => state
+            .config
+            .kinds
+            .first_owned_by(OwnerType::User)
+            .ok_or_else(|| AppError::Invalid("This deployment issues no personal tokens.".into()))?,
+    };
+    let expiry = lifecycle::expiry_request(body.expires_in.as_deref(), body.expires_at.as_deref())?;
+    let permissions = match &body.permissions {
+        Some(list) => {
+            let asked = lifecycle::permission_list("permissions", list)?;
+            let allowed = grantable(&state, &caller, &user, body.workspace_id.as_deref()).await?;
+            let beyond = asked.missing_from(&allowed);
+            if !beyond.is_empty() && kind.allow_narrowing {
+                let names: Vec<String> = beyond.iter().map(|p| p.to_string()).collect();
+                return Err(AppError::Invalid(format!(
+                    "permissions: you cannot grant {} — a token can only narrow what its owner's role allows.",
+                    names.join(", ")
+                )));
+            }
+            Some(asked)
+        }
+        None => match &caller {
+            // A narrowed token passes its narrowing on: it cannot mint a wider one.
+            Caller::Token(v) => v
+                .record
+                .permissions
+                .as_ref()
+                .map(|p| lifecycle::permission_list("permissions", p))
+                .transpose()?,
+            Caller::Session { .. } => None,
+        },
+    };
+    if let (Some(workspace_id), true) = (&body.workspace_id, kind.binding != tessera_core::WorkspaceBinding::None) {
+        if state.store.membership(workspace_id, &user.id).await?.is_none() {
+            return Err(AppError::Invalid(
+                "workspace_id names a workspace you are not a member of.".into(),
+            ));
+        }
+    }
+    let ceiling = match &caller {
+        Caller::Token(v) => v.record.expires_at,
+        Caller::Session { .. } => None,
+    };
+    let issued = state
+        .issue_token(
+            IssueRequest {
+                kind,
+                name,
+                expiry,
+                permissions,
+                role: None,
+                workspace_id: body.workspace_id,
+                user_id: Some(user.id.clone()),
+                created_by: Some(user.id.clone()),
+                ceiling,
+            },
+            &Actor::of(&caller, &client),
+        )
+        .await?;
+    Ok(issued_response(issued))
+}
+
+/// What the caller may grant a new token: the owner's role permissions (in
+/// the bound workspace, or across all their workspaces), within the calling
+/// token's own narrowing.
+async fn grantable(
+    state: &AppState,
+    caller: &Caller,
+    user: &User,
+    workspace_id: Option<&str>,
+) -> AppResult<PermissionSet> {
+    let memberships = state.store.memberships_of(&user.id).await?;
+    let mut allowed: PermissionSet = memberships
+        .iter()
+        .filter(|m| workspace_id.is_none_or(|w| w == m.workspace_id))
+        .filter_map(|m| state.config.roles.get(&m.role))
+        .flat_map(|set| set.iter().cloned())
+        .collect();
+    if let Caller::Token(v) = caller {
+        if let Some(narrowing) = &v.record.permissions {
+            allowed = allowed.intersection(&lifecycle::permission_list("permissions", narrowing)?);
+        }
+    }
+    Ok(allowed)
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppQuery(query): AppQuery<PageQuery>,
+) -> AppResult<Json<List<TokenView>>> {
+    let user = caller.require_user()?;
+    let page = query.page()?;
+    let now = OffsetDateTime::now_utc();
+    let filter = TokenFilter {
+        user_id: Some(user.id.clone()),
+        workspace_id: None,
+        kinds: personal_kinds(&state),
+        hide_revoked_before: Some(now - state.config.revoked_retention),
+    };
+    let records = state.store.list_tokens(&filter, &page).await?;
+    let items: Vec<TokenView> = records.into_iter().map(|r| TokenView::new(r, now)).collect();
+    Ok(Json(List::paged(items, &page, |t| &t.id)))
+}
+
+fn personal_kinds(state: &AppState) -> Vec<String> {
+    state
+        .config
+        .kinds
+        .iter()
+        .filter(|k| k.owner == OwnerType::User)
+        .map(|k| k.name.clone())
+        .collect()
+}
+
+/// The caller's own personal token with this id; anyone else's is a 404,
+/// so that ids cannot be probed.
+async fn own_token(state: &AppState, user: &User, id: &str) -> AppResult<TokenRecord> {
+    if !tessera_core::ids::looks_like(tessera_core::ids::IdKind::Token, id) {
+        return Err(AppError::NotFound);
+    }
+    state
+        .store
+        .token(id)
+        .await?
+        .filter(|t| t.user_id.as_deref() == Some(user.id.as_str()))
+        .ok_or(AppError::NotFound)
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<String>,
+) -> AppResult<Json<TokenView>> {
+    let user = caller.require_user()?;
+    let record = own_token(&state, user, &id).await?;
+    Ok(Json(TokenView::new(record, OffsetDateTime::now_utc())))
+}
+
+async fn revoke_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: ClientInfo,
+    AppPath(id): AppPath<String>,
+) -> AppResult<StatusCode> {
+    let user = caller.require_user()?;
+    let record = match own_token(&state, user, &id).await {
+        Ok(record) => record,
+        // A deployment admin may revoke anyone's personal token.
+        Err(AppError::NotFound) if caller.require_admin().is_ok() => state
+            .store
+            .token(&id)
+            .await?
+            .filter(|t| t.user_id.is_some())
+            .ok_or(AppError::NotFound)?,
+        Err(e) => return Err(e),
+    };
+    state.revoke(&record, &Actor::of(&caller, &client), "revoked").await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn revoke_all(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: ClientInfo,
+) -> AppResult<Json<Value>> {
+    let user = caller.require_user()?.clone();
+    let revoked = state
+        .revoke_all(&user.id, &Actor::of(&caller, &client), "revoked_all")
+        .await?;
+    Ok(Json(json!({ "revoked": revoked })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateBody {
+    pub overlap_seconds: Option<u32>,
+    pub expires_in: Option<String>,
+    pub expires_at: Option<String>,
+}
+
+async fn rotate_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: ClientInfo,
+    AppPath(id): AppPath<String>,
+    OptionalJson(body): OptionalJson<RotateBody>,
+) -> AppResult<Response> {
+    let user = caller.require_user()?;
+    let record = own_token(&state, user, &id).await?;
+    rotate(&state, &caller, &client, &record, body).await
+}
+
+/// Rotation on behalf of a caller; used by the API keys routes too.
+pub async fn rotate(
+    state: &AppState,
+    caller: &Caller,
+    client: &ClientInfo,
+    record: &TokenRecord,
+    body: RotateBody,
+) -> AppResult<Response> {
+    let expiry = lifecycle::expiry_request(body.expires_in.as_deref(), body.expires_at.as_deref())?;
+    let ceiling = match caller {
+        Caller::Token(v) if v.record.id != record.id => v.record.expires_at,
+        _ => None,
+    };
+    let issued = state
+        .rotate(
+            record,
+            body.overlap_seconds.unwrap_or(0),
+            expiry,
+            ceiling,
+            &Actor::of(caller, client),
+        )
+        .await?;
+    Ok(issued_response(issued))
+}
+
+fn presented_token(caller: &Caller) -> AppResult<&TokenRecord> {
+    match caller {
+        Caller::Token(v) => Ok(&v.record),
+        Caller::Session { .. } => Err(AppError::Invalid(
+            "/api/v1/tokens/self is about the token in use: send one with `Authorization: Bearer`.".into(),
+        )),
+    }
+}
+
+async fn get_self(caller: Caller) -> AppResult<Json<TokenView>> {
+    let record = presented_token(&caller)?.clone();
+    Ok(Json(TokenView::new(record, OffsetDateTime::now_utc())))
+}
+
+async fn revoke_self(State(state): State<AppState>, caller: Caller, client: ClientInfo) -> AppResult<StatusCode> {
+    let record = presented_token(&caller)?;
+    state.revoke(record, &Actor::of(&caller, &client), "revoked_self").await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn rotate_self(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: ClientInfo,
+    OptionalJson(body): OptionalJson<RotateBody>,
+) -> AppResult<Response> {
+    let record = presented_token(&caller)?.clone();
+    rotate(&state, &caller, &client, &record, body).await
+}

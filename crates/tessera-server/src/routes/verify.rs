@@ -1,0 +1,166 @@
+//! The verification surfaces for products and gateways, all on the one
+//! verifier: `POST /api/v1/verify`, `POST /oauth/introspect` (RFC 7662) and
+//! `GET /auth` (forward-auth for nginx `auth_request`, Traefik, Envoy).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use tessera_core::policy::Denial;
+
+use crate::auth::{presented_credential, Presented};
+use crate::error::{AppError, AppResult};
+use crate::extract::ClientInfo;
+use crate::lifecycle::rfc3339;
+use crate::state::AppState;
+use crate::verifier::{Verified, VerifyFailure, VerifyRequest};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/verify", post(verify))
+        .route("/oauth/introspect", post(introspect))
+        .route("/auth", get(forward_auth))
+}
+
+/// `{"token", "workspace_id"?, "permissions"?}` → `{"valid": …}`. A token
+/// that is not a string is simply not valid; a body that is not JSON is 400.
+async fn verify(State(state): State<AppState>, client: ClientInfo, body: Bytes) -> AppResult<Json<Value>> {
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| AppError::BadRequest(format!("The body is not valid JSON: {e}")))?;
+    let token = body.get("token").and_then(Value::as_str).unwrap_or("");
+    let workspace = match body.get("workspace_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(_) => return Err(AppError::Invalid("workspace_id must be a string.".into())),
+    };
+    let required: Vec<String> = match body.get("permissions") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or_else(|| AppError::Invalid("permissions must be a list of strings.".into()))?,
+        Some(_) => return Err(AppError::Invalid("permissions must be a list of strings.".into())),
+    };
+    let outcome = state
+        .verifier
+        .verify(VerifyRequest {
+            token,
+            workspace_header: workspace,
+            required: &required,
+            client: &client,
+        })
+        .await;
+    let reveal = state.config.auth.reveal_failure_reasons;
+    Ok(Json(match outcome {
+        Ok(v) => json!({
+            "valid": true,
+            "token_id": v.record.id,
+            "kind": v.record.kind,
+            "name": v.record.name,
+            "user_id": v.identity.user_id,
+            "workspace_id": v.identity.workspace_id,
+            "permissions": v.identity.grants.listed(),
+            "expires_at": v.identity.expires_at.map(rfc3339),
+        }),
+        Err(VerifyFailure::Denied { denial, retry_after }) => json!({
+            "valid": false,
+            "code": denial.public_code(reveal),
+            "message": denial.message(reveal),
+            "retry_after": retry_after,
+        }),
+        Err(VerifyFailure::Store(e)) => return Err(e.into()),
+    }))
+}
+
+/// RFC 7662: form `token=…` → `{"active": …}`. Any failure is `active: false`
+/// with nothing else, as the RFC asks.
+async fn introspect(State(state): State<AppState>, client: ClientInfo, body: Bytes) -> AppResult<Json<Value>> {
+    let token = url::form_urlencoded::parse(&body)
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let outcome = state
+        .verifier
+        .verify(VerifyRequest {
+            token: &token,
+            workspace_header: None,
+            required: &[],
+            client: &client,
+        })
+        .await;
+    Ok(Json(match outcome {
+        Ok(v) => json!({
+            "active": true,
+            "scope": v.identity.grants.listed().join(" "),
+            "sub": v.identity.user_id.clone().unwrap_or_else(|| v.record.id.clone()),
+            "username": v.owner.as_ref().map(|u| u.username.clone()),
+            "token_type": v.record.kind,
+            "exp": v.record.expires_at.map(|t| t.unix_timestamp()),
+            "iat": v.record.created_at.unix_timestamp(),
+            "jti": v.record.id,
+            "workspace_id": v.identity.workspace_id,
+        }),
+        Err(VerifyFailure::Denied { .. }) => json!({ "active": false }),
+        Err(VerifyFailure::Store(e)) => return Err(e.into()),
+    }))
+}
+
+/// Forward-auth: the gateway passes the original request's headers; the
+/// route's needs come as `?permission=…` (repeatable). 200 with the identity
+/// headers, or the error; never a 2xx for a request that was not verified.
+async fn forward_auth(State(state): State<AppState>, parts: Parts) -> AppResult<Response> {
+    let auth = &state.config.auth;
+    let required: Vec<String> = parts
+        .uri
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .filter(|(k, _)| k == "permission")
+                .map(|(_, v)| v.into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let token = match presented_credential(&parts, auth.token_cookie.as_deref())? {
+        Presented::Token(token) => token,
+        Presented::SessionCookie(_) | Presented::Nothing => return Err(AppError::Unauthenticated),
+    };
+    let client = ClientInfo::from_parts(&parts, auth.trust_forwarded_for);
+    let workspace_header = header_str(&parts.headers, &auth.workspace_header);
+    let verified = state
+        .verifier
+        .verify(VerifyRequest {
+            token,
+            workspace_header,
+            required: &required,
+            client: &client,
+        })
+        .await
+        .map_err(|f| state.verify_failure(f))?;
+    Ok((StatusCode::OK, identity_headers(&verified)?).into_response())
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty())
+}
+
+fn identity_headers(v: &Verified) -> AppResult<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    let mut put = |name: &'static str, value: &str| -> AppResult<()> {
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| AppError::denied(Denial::Malformed, false))?;
+        headers.insert(HeaderName::from_static(name), value);
+        Ok(())
+    };
+    put("x-tessera-token-id", &v.record.id)?;
+    put("x-tessera-user-id", v.identity.user_id.as_deref().unwrap_or(""))?;
+    put("x-tessera-workspace-id", v.identity.workspace_id.as_deref().unwrap_or(""))?;
+    put("x-tessera-permissions", &v.identity.grants.listed().join(" "))?;
+    put("x-tessera-token-kind", &v.record.kind)?;
+    Ok(headers)
+}

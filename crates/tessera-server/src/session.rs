@@ -1,0 +1,111 @@
+//! Browser sign-in: a random session secret in an HttpOnly cookie, stored
+//! only as its SHA-256, with a CSRF value that every cookie-authenticated
+//! change must echo in `X-CSRF-Token`.
+
+use axum::http::{HeaderMap, HeaderValue};
+use time::OffsetDateTime;
+
+use tessera_core::{base62, hash};
+use tessera_store::{Session, User};
+
+use crate::error::AppResult;
+use crate::state::AppState;
+
+pub const SESSION_COOKIE: &str = "tessera_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// 43 base62 characters ≈ 256 bits.
+const SESSION_SECRET_LEN: usize = 43;
+
+/// A new session: the secret goes to the browser, the record to the store.
+pub struct NewSession {
+    pub secret: String,
+    pub session: Session,
+}
+
+impl AppState {
+    pub async fn start_session(&self, user: &User) -> AppResult<NewSession> {
+        let secret = base62::random(SESSION_SECRET_LEN);
+        let now = OffsetDateTime::now_utc();
+        let session = Session {
+            id_hash: hash::sha256_hex(&secret),
+            user_id: user.id.clone(),
+            csrf_token: base62::random(32),
+            created_at: now,
+            expires_at: now + self.config.auth.session_ttl,
+        };
+        self.store.create_session(&session).await?;
+        Ok(NewSession { secret, session })
+    }
+
+    /// The session a cookie secret names, if it is live.
+    pub async fn find_session(&self, secret: &str) -> AppResult<Option<Session>> {
+        if secret.len() != SESSION_SECRET_LEN || !base62::is_base62(secret) {
+            return Ok(None);
+        }
+        Ok(self
+            .store
+            .session(&hash::sha256_hex(secret), OffsetDateTime::now_utc())
+            .await?)
+    }
+}
+
+/// `Set-Cookie` for a new session. `Secure` when the request came over TLS
+/// (as a trusted proxy reports it).
+pub fn session_cookie(secret: &str, max_age: std::time::Duration, secure: bool) -> HeaderValue {
+    let mut cookie = format!(
+        "{SESSION_COOKIE}={secret}; HttpOnly; SameSite=Lax; Path=/; Max-Age={}",
+        max_age.as_secs()
+    );
+    if secure {
+        cookie.push_str("; Secure");
+    }
+    HeaderValue::from_str(&cookie).expect("base62 cookie values are valid header text")
+}
+
+/// `Set-Cookie` that removes the session cookie.
+pub fn clearing_cookie() -> HeaderValue {
+    HeaderValue::from_static("tessera_session=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0")
+}
+
+pub fn request_is_tls(headers: &HeaderMap, trust_forwarded: bool) -> bool {
+    trust_forwarded
+        && headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_cookies_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.append("cookie", HeaderValue::from_static("a=1; tessera_session=abc"));
+        headers.append("cookie", HeaderValue::from_static("session=xyz"));
+        assert_eq!(cookie_value(&headers, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie_value(&headers, "session"), Some("xyz"));
+        assert_eq!(cookie_value(&headers, "missing"), None);
+    }
+
+    #[test]
+    fn session_cookie_is_http_only_and_lax() {
+        let c = session_cookie("s3cr3t", std::time::Duration::from_secs(60), true);
+        let c = c.to_str().unwrap();
+        assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax") && c.contains("Secure"));
+    }
+}

@@ -1,0 +1,223 @@
+//! The verifier: the one path every presented token takes, whether it comes
+//! to the management API, the verify API, introspection or forward-auth.
+//!
+//! Order of work: parse and checksum (no I/O) → hash → store look-up →
+//! policy (status, expiry, owner status, current role, narrowing, workspace)
+//! → per-token rate limit → usage buffer → identity or denial.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use tessera_core::kind::{KindSet, OwnerType};
+use tessera_core::policy::{self, Denial, Identity, RequestFacts, TokenFacts};
+use tessera_core::{PermissionSet, RoleMap, TokenHasher};
+use tessera_store::{Revocation, Store, StoreError, TokenRecord, TokenUsage, User};
+
+use crate::audit::{self, Actor, Target};
+use crate::config::{Config, RateLimit};
+use crate::extract::ClientInfo;
+use crate::usage::UsageBuffer;
+
+/// A token that passed: who it acts for, and the records behind that.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub identity: Identity,
+    pub record: TokenRecord,
+    /// The owning user of a personal token.
+    pub owner: Option<User>,
+}
+
+#[derive(Debug)]
+pub enum VerifyFailure {
+    Denied { denial: Denial, retry_after: Option<u64> },
+    /// The store could not answer: the caller must fail closed.
+    Store(StoreError),
+}
+
+impl From<StoreError> for VerifyFailure {
+    fn from(e: StoreError) -> Self {
+        VerifyFailure::Store(e)
+    }
+}
+
+fn deny(denial: Denial) -> VerifyFailure {
+    VerifyFailure::Denied {
+        denial,
+        retry_after: None,
+    }
+}
+
+/// What is asked of a presented token.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifyRequest<'a> {
+    pub token: &'a str,
+    pub workspace_header: Option<&'a str>,
+    pub required: &'a [String],
+    pub client: &'a ClientInfo,
+}
+
+pub struct Verifier {
+    store: Arc<dyn Store>,
+    kinds: KindSet,
+    roles: RoleMap,
+    hasher: TokenHasher,
+    usage: Arc<UsageBuffer>,
+    limiter: Option<DefaultKeyedRateLimiter<String>>,
+}
+
+impl Verifier {
+    pub fn new(config: &Config, store: Arc<dyn Store>, usage: Arc<UsageBuffer>) -> Self {
+        Self {
+            store,
+            kinds: config.kinds.clone(),
+            roles: config.roles.clone(),
+            hasher: config.hasher.clone(),
+            usage,
+            limiter: config.limits.rate_limit.map(keyed_limiter),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(token_id))]
+    pub async fn verify(&self, request: VerifyRequest<'_>) -> Result<Verified, VerifyFailure> {
+        let now = OffsetDateTime::now_utc();
+        let (_, parsed) = self.kinds.parse(request.token).map_err(|e| {
+            tracing::debug!(reason = %e, "token refused before look-up");
+            deny(Denial::Malformed)
+        })?;
+
+        let candidates = self.hasher.candidates(parsed.token);
+        let found = self
+            .store
+            .find_token_by_hash(&candidates)
+            .await?
+            .filter(|f| candidates.iter().any(|c| c.matches(&f.digest)))
+            .ok_or(deny(Denial::Unknown))?;
+        let record = found.record;
+        tracing::Span::current().record("token_id", record.id.as_str());
+        // A kind removed from the configuration no longer authenticates anything.
+        let kind = self.kinds.get(&record.kind).ok_or(deny(Denial::Unknown))?;
+
+        let owner = match (&kind.owner, &record.user_id) {
+            (OwnerType::User, Some(user_id)) => self.store.user(user_id).await?,
+            _ => None,
+        };
+        let permissions = record
+            .permissions
+            .as_ref()
+            .map(|p| PermissionSet::parse_all(p))
+            .transpose()
+            .map_err(|e| VerifyFailure::Store(StoreError::Corrupt(e.to_string())))?;
+        let facts = TokenFacts {
+            token_id: &record.id,
+            kind,
+            user_id: record.user_id.as_deref(),
+            workspace_id: record.workspace_id.as_deref(),
+            permissions: permissions.as_ref(),
+            role: record.role.as_deref(),
+            expires_at: record.expires_at,
+            revoked: record.revoked_at.is_some(),
+            secret_retires_at: found.secret_retires_at,
+            owner_status: owner.as_ref().map(|u| u.status),
+        };
+        let request_facts = RequestFacts {
+            workspace_header: request.workspace_header,
+            required: request.required,
+        };
+
+        // Membership is fetched only when a personal token acts in a workspace.
+        let membership_role = match (kind.owner, policy::select_workspace(&facts, &request_facts)) {
+            (OwnerType::User, Ok(Some(workspace_id))) => match &record.user_id {
+                Some(user_id) => self
+                    .store
+                    .membership(workspace_id, user_id)
+                    .await?
+                    .map(|m| m.role),
+                None => None,
+            },
+            _ => None,
+        };
+
+        let outcome = policy::evaluate(&facts, &request_facts, membership_role.as_deref(), &self.roles, now);
+        let identity = match outcome {
+            Ok(identity) => identity,
+            Err(Denial::ReuseDetected) => {
+                self.revoke_leaked_family(&record, request.client).await?;
+                return Err(deny(Denial::ReuseDetected));
+            }
+            Err(denial) => {
+                tracing::info!(token_id = %record.id, reason = denial.code(), "token refused");
+                return Err(deny(denial));
+            }
+        };
+
+        if let Some(limiter) = &self.limiter {
+            if let Err(not_until) = limiter.check_key(&record.id) {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                return Err(VerifyFailure::Denied {
+                    denial: Denial::RateLimited,
+                    retry_after: Some(wait.as_secs().max(1)),
+                });
+            }
+        }
+
+        self.usage.record(TokenUsage {
+            token_id: record.id.clone(),
+            at: now,
+            ip: request.client.ip.clone(),
+            user_agent: request.client.user_agent.clone(),
+        });
+
+        Ok(Verified {
+            identity,
+            record,
+            owner,
+        })
+    }
+
+    /// A secret retired by rotation came back after its overlap: it leaked.
+    /// The token (the rotation family: every secret it ever had) is revoked.
+    async fn revoke_leaked_family(&self, record: &TokenRecord, client: &ClientInfo) -> Result<(), StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let revoked = self
+            .store
+            .revoke_token(
+                &record.id,
+                &Revocation {
+                    at: now,
+                    by: None,
+                    reason: "reuse_detected".into(),
+                },
+            )
+            .await?;
+        tracing::warn!(token_id = %record.id, "a rotated-out secret was presented: token revoked");
+        if revoked {
+            audit::append(
+                &self.store,
+                &Actor::anonymous(client),
+                "token.reuse_detected",
+                Some(Target {
+                    kind: "token",
+                    id: &record.id,
+                    workspace_id: record.workspace_id.as_deref(),
+                }),
+                json!({ "token_name": record.name, "owner": record.user_id }),
+            )
+            .await;
+        }
+        Ok(())
+    }
+}
+
+fn keyed_limiter(limit: RateLimit) -> DefaultKeyedRateLimiter<String> {
+    let burst = NonZeroU32::new(limit.requests).unwrap_or(NonZeroU32::MIN);
+    let period = limit.per / limit.requests.max(1);
+    let quota = Quota::with_period(period)
+        .unwrap_or_else(|| Quota::per_second(burst))
+        .allow_burst(burst);
+    RateLimiter::keyed(quota)
+}
