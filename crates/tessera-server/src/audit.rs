@@ -56,7 +56,13 @@ pub struct Target<'a> {
 }
 
 impl AppState {
-    pub async fn audit(&self, actor: &Actor, action: &str, target: Option<Target<'_>>, details: Value) {
+    pub async fn audit(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target: Option<Target<'_>>,
+        details: Value,
+    ) {
         append(&self.store, actor, action, target, details).await
     }
 }
@@ -78,7 +84,9 @@ pub async fn append(
             actor_user_id: actor.user_id.clone(),
             actor_token_id: actor.token_id.clone(),
             actor_label: actor.label.clone(),
-            workspace_id: target.as_ref().and_then(|t| t.workspace_id.map(str::to_owned)),
+            workspace_id: target
+                .as_ref()
+                .and_then(|t| t.workspace_id.map(str::to_owned)),
             target_type: target.as_ref().map(|t| t.kind.to_owned()),
             target_id: target.as_ref().map(|t| t.id.to_owned()),
             client_ip: actor.client.ip.clone(),

@@ -36,7 +36,10 @@ pub enum Presented<'a> {
 
 /// Finds the credential in a request. Several `Authorization` headers, a
 /// scheme other than Bearer, or a token in the query string are refused.
-pub fn presented_credential<'a>(parts: &'a Parts, token_cookie: Option<&str>) -> AppResult<Presented<'a>> {
+pub fn presented_credential<'a>(
+    parts: &'a Parts,
+    token_cookie: Option<&str>,
+) -> AppResult<Presented<'a>> {
     if let Some(query) = parts.uri.query() {
         let in_url = query.split('&').any(|pair| {
             let key = pair.split('=').next().unwrap_or("");
@@ -57,7 +60,9 @@ pub fn presented_credential<'a>(parts: &'a Parts, token_cookie: Option<&str>) ->
         }
         let value = value.to_str().unwrap_or("");
         return Ok(match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Presented::Token(token.trim()),
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+                Presented::Token(token.trim())
+            }
             // An odd scheme is a malformed credential, never "no credential".
             _ => Presented::Token(""),
         });
@@ -75,7 +80,10 @@ impl AppState {
     /// Maps a verifier failure to the HTTP error, under the reveal rule.
     pub fn verify_failure(&self, failure: VerifyFailure) -> AppError {
         match failure {
-            VerifyFailure::Denied { denial, retry_after } => AppError::Denied {
+            VerifyFailure::Denied {
+                denial,
+                retry_after,
+            } => AppError::Denied {
                 denial,
                 reveal: self.config.auth.reveal_failure_reasons,
                 retry_after,
@@ -92,7 +100,10 @@ impl AppState {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let auth = &state.config.auth;
         match presented_credential(parts, auth.token_cookie.as_deref())? {
             Presented::Token(token) => {
@@ -115,7 +126,10 @@ impl FromRequestParts<AppState> for Caller {
                 Ok(Caller::Token(Box::new(verified)))
             }
             Presented::SessionCookie(secret) => {
-                let session = state.find_session(secret).await?.ok_or(AppError::Unauthenticated)?;
+                let session = state
+                    .find_session(secret)
+                    .await?
+                    .ok_or(AppError::Unauthenticated)?;
                 let user = state
                     .store
                     .user(&session.user_id)
@@ -123,7 +137,11 @@ impl FromRequestParts<AppState> for Caller {
                     .filter(|u| u.status == tessera_core::policy::UserStatus::Active)
                     .ok_or(AppError::Unauthenticated)?;
                 if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-                    let sent = parts.headers.get(CSRF_HEADER).map(|v| v.as_bytes()).unwrap_or(b"");
+                    let sent = parts
+                        .headers
+                        .get(CSRF_HEADER)
+                        .map(|v| v.as_bytes())
+                        .unwrap_or(b"");
                     if !constant_time_eq(sent, session.csrf_token.as_bytes()) {
                         return Err(AppError::CsrfFailed);
                     }
@@ -192,7 +210,9 @@ impl Caller {
         if user.is_admin && full_authority {
             Ok(user)
         } else {
-            Err(AppError::Forbidden("This needs a deployment administrator.".into()))
+            Err(AppError::Forbidden(
+                "This needs a deployment administrator.".into(),
+            ))
         }
     }
 
@@ -207,7 +227,11 @@ impl Caller {
 
     /// The permissions the caller has in workspace `workspace_id` now.
     /// A token must have selected that workspace (header or binding).
-    pub async fn permissions_in(&self, state: &AppState, workspace_id: &str) -> AppResult<PermissionSet> {
+    pub async fn permissions_in(
+        &self,
+        state: &AppState,
+        workspace_id: &str,
+    ) -> AppResult<PermissionSet> {
         match self {
             Caller::Session { user, .. } => {
                 let membership = state
@@ -215,11 +239,18 @@ impl Caller {
                     .membership(workspace_id, &user.id)
                     .await?
                     .ok_or_else(|| state.deny(Denial::NotAMember))?;
-                Ok(state.config.roles.get(&membership.role).cloned().unwrap_or_default())
+                Ok(state
+                    .config
+                    .roles
+                    .get(&membership.role)
+                    .cloned()
+                    .unwrap_or_default())
             }
             Caller::Token(v) => match (&v.identity.workspace_id, &v.identity.grants) {
                 (None, _) => Err(state.deny(Denial::WorkspaceRequired)),
-                (Some(selected), Grants::Workspace(set)) if selected == workspace_id => Ok(set.clone()),
+                (Some(selected), Grants::Workspace(set)) if selected == workspace_id => {
+                    Ok(set.clone())
+                }
                 _ => Err(state.deny(Denial::NotAMember)),
             },
         }
@@ -227,7 +258,12 @@ impl Caller {
 
     /// Fails with 403 `permission_denied` unless the caller holds
     /// `permission` in the workspace.
-    pub async fn require_in(&self, state: &AppState, workspace_id: &str, permission: &str) -> AppResult<PermissionSet> {
+    pub async fn require_in(
+        &self,
+        state: &AppState,
+        workspace_id: &str,
+        permission: &str,
+    ) -> AppResult<PermissionSet> {
         let held = self.permissions_in(state, workspace_id).await?;
         if held.contains(permission) {
             Ok(held)

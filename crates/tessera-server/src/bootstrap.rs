@@ -18,7 +18,10 @@ pub struct FirstAdmin {
 
 impl AppState {
     /// Creates the first admin if the store has no users; otherwise nothing.
-    pub async fn ensure_first_admin(&self, password_from_env: Option<String>) -> AppResult<Option<FirstAdmin>> {
+    pub async fn ensure_first_admin(
+        &self,
+        password_from_env: Option<String>,
+    ) -> AppResult<Option<FirstAdmin>> {
         if self.store.count_users().await? > 0 {
             return Ok(None);
         }
@@ -29,8 +32,14 @@ impl AppState {
                 (p.clone(), true)
             }
         };
-        self.create_user(FIRST_ADMIN, password.clone(), true, Some("Administrator".into()), &Actor::cli())
-            .await?;
+        self.create_user(
+            FIRST_ADMIN,
+            password.clone(),
+            true,
+            Some("Administrator".into()),
+            &Actor::cli(),
+        )
+        .await?;
         Ok(Some(FirstAdmin {
             username: FIRST_ADMIN.into(),
             generated_password: generated.then_some(password),

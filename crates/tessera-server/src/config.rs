@@ -73,7 +73,10 @@ impl fmt::Debug for Config {
             .field("database_url", &self.database_url)
             .field("auth", &self.auth)
             .field("limits", &self.limits)
-            .field("kinds", &self.kinds.iter().map(|k| &k.name).collect::<Vec<_>>())
+            .field(
+                "kinds",
+                &self.kinds.iter().map(|k| &k.name).collect::<Vec<_>>(),
+            )
             .field("hasher", &self.hasher)
             .finish_non_exhaustive()
     }
@@ -247,7 +250,9 @@ impl Config {
 
     /// The `TESSERA_*` variables of this process.
     pub fn process_env() -> BTreeMap<String, String> {
-        std::env::vars().filter(|(k, _)| k.starts_with("TESSERA_")).collect()
+        std::env::vars()
+            .filter(|(k, _)| k.starts_with("TESSERA_"))
+            .collect()
     }
 }
 
@@ -264,8 +269,9 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
 
 fn build(file: FileConfig) -> Result<Config, ConfigError> {
     let listen = parse_listen("listen", file.listen.as_deref().unwrap_or(DEFAULT_LISTEN))?;
-    let database_url = DatabaseUrl::parse(file.database_url.as_deref().unwrap_or(DEFAULT_DATABASE_URL))
-        .map_err(|m| value_error("database_url", m))?;
+    let database_url =
+        DatabaseUrl::parse(file.database_url.as_deref().unwrap_or(DEFAULT_DATABASE_URL))
+            .map_err(|m| value_error("database_url", m))?;
 
     let auth = AuthConfig {
         token_cookie: file
@@ -275,10 +281,15 @@ fn build(file: FileConfig) -> Result<Config, ConfigError> {
             .transpose()?,
         workspace_header: validate_header_name(
             "auth.workspace_header",
-            file.auth.workspace_header.unwrap_or_else(|| "X-Workspace-Id".into()),
+            file.auth
+                .workspace_header
+                .unwrap_or_else(|| "X-Workspace-Id".into()),
         )?,
         reveal_failure_reasons: file.auth.reveal_failure_reasons.unwrap_or(false),
-        session_ttl: parse_duration("auth.session_ttl", file.auth.session_ttl.as_deref().unwrap_or("12h"))?,
+        session_ttl: parse_duration(
+            "auth.session_ttl",
+            file.auth.session_ttl.as_deref().unwrap_or("12h"),
+        )?,
         trust_forwarded_for: file.auth.trust_forwarded_for.unwrap_or(false),
     };
 
@@ -287,7 +298,10 @@ fn build(file: FileConfig) -> Result<Config, ConfigError> {
         .rate_limit
         .map(|r| -> Result<RateLimit, ConfigError> {
             if r.requests == 0 {
-                return Err(value_error("limits.rate_limit.requests", "must be at least 1"));
+                return Err(value_error(
+                    "limits.rate_limit.requests",
+                    "must be at least 1",
+                ));
             }
             Ok(RateLimit {
                 requests: r.requests,
@@ -300,11 +314,16 @@ fn build(file: FileConfig) -> Result<Config, ConfigError> {
         rate_limit,
     };
     if limits.max_active_tokens_per_user == 0 {
-        return Err(value_error("limits.max_active_tokens_per_user", "must be at least 1"));
+        return Err(value_error(
+            "limits.max_active_tokens_per_user",
+            "must be at least 1",
+        ));
     }
 
-    let usage_flush_interval =
-        parse_duration("usage.flush_interval", file.usage.flush_interval.as_deref().unwrap_or("10s"))?;
+    let usage_flush_interval = parse_duration(
+        "usage.flush_interval",
+        file.usage.flush_interval.as_deref().unwrap_or("10s"),
+    )?;
     let revoked_retention = parse_duration(
         "tokens.revoked_retention",
         file.tokens.revoked_retention.as_deref().unwrap_or("30d"),
@@ -352,7 +371,10 @@ fn build(file: FileConfig) -> Result<Config, ConfigError> {
     let mut keys = Vec::new();
     for (i, key) in file.hashing.keys.into_iter().enumerate() {
         if key.id.is_empty() || key.id.len() > 32 {
-            return Err(value_error(format!("hashing.keys[{i}].id"), "must be 1-32 characters"));
+            return Err(value_error(
+                format!("hashing.keys[{i}].id"),
+                "must be 1-32 characters",
+            ));
         }
         if key.secret.len() < 32 {
             return Err(value_error(
@@ -392,7 +414,10 @@ fn build_kind(index: usize, k: FileKind) -> Result<CredentialKind, ConfigError> 
     };
     let presets = k.expiry_presets.unwrap_or(base.expiry.presets);
     if presets.is_empty() {
-        return Err(value_error(key("expiry_presets"), "must offer at least one preset"));
+        return Err(value_error(
+            key("expiry_presets"),
+            "must offer at least one preset",
+        ));
     }
     let default = match k.default_expiry {
         Some(d) => d,
@@ -414,7 +439,8 @@ fn build_kind(index: usize, k: FileKind) -> Result<CredentialKind, ConfigError> 
         allow_narrowing: k.allow_narrowing.unwrap_or(true),
         allow_rotation: k.allow_rotation.unwrap_or(true),
     };
-    kind.validate().map_err(|m| value_error(format!("kinds[{index}]"), m))?;
+    kind.validate()
+        .map_err(|m| value_error(format!("kinds[{index}]"), m))?;
     Ok(kind)
 }
 
@@ -493,8 +519,15 @@ fn parse_listen(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
 
 /// `250ms`, `10s`, `5m`, `12h`, `30d`.
 pub fn parse_duration(key: &str, value: &str) -> Result<Duration, ConfigError> {
-    let error = || value_error(key, format!("\"{value}\" is not a duration such as 250ms, 10s, 5m, 12h or 30d"));
-    let split = value.find(|c: char| !c.is_ascii_digit()).ok_or_else(error)?;
+    let error = || {
+        value_error(
+            key,
+            format!("\"{value}\" is not a duration such as 250ms, 10s, 5m, 12h or 30d"),
+        )
+    };
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(error)?;
     let (number, unit) = value.split_at(split);
     let n: u64 = number.parse().map_err(|_| error())?;
     let millis = match unit {
@@ -520,12 +553,20 @@ fn validate_header_name(key: &str, value: String) -> Result<String, ConfigError>
 fn validate_cookie_name(key: &str, value: String) -> Result<String, ConfigError> {
     let ok = !value.is_empty()
         && value.len() <= 64
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
     if !ok {
-        return Err(value_error(key, format!("\"{value}\" is not a valid cookie name")));
+        return Err(value_error(
+            key,
+            format!("\"{value}\" is not a valid cookie name"),
+        ));
     }
     if value == crate::session::SESSION_COOKIE {
-        return Err(value_error(key, "tessera_session is reserved for browser sign-in"));
+        return Err(value_error(
+            key,
+            "tessera_session is reserved for browser sign-in",
+        ));
     }
     Ok(value)
 }
@@ -535,7 +576,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -558,14 +602,25 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let err = Config::from_toml("lisen = \"x\"").err().unwrap().to_string();
+        let err = Config::from_toml("lisen = \"x\"")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("lisen"), "{err}");
-        let err = Config::from_toml("listen = \"nowhere\"").err().unwrap().to_string();
+        let err = Config::from_toml("listen = \"nowhere\"")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("`listen`"), "{err}");
-        let err = Config::from_toml("[usage]\nflush_interval = \"soon\"").err().unwrap().to_string();
+        let err = Config::from_toml("[usage]\nflush_interval = \"soon\"")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("usage.flush_interval"), "{err}");
         let mut c = Config::defaults();
-        let err = apply_env(&mut c, &env(&[("TESSERA_LISTN", "x")])).unwrap_err().to_string();
+        let err = apply_env(&mut c, &env(&[("TESSERA_LISTN", "x")]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("TESSERA_LISTN"), "{err}");
         let err = apply_env(&mut c, &env(&[("TESSERA_REVEAL_FAILURE_REASONS", "maybe")]))
             .unwrap_err()
@@ -613,8 +668,14 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("k", "250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("k", "12h").unwrap(), Duration::from_secs(43_200));
+        assert_eq!(
+            parse_duration("k", "250ms").unwrap(),
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            parse_duration("k", "12h").unwrap(),
+            Duration::from_secs(43_200)
+        );
         for bad in ["", "10", "s", "0s", "1x", "-1s"] {
             assert!(parse_duration("k", bad).is_err(), "{bad}");
         }

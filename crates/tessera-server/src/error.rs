@@ -23,7 +23,11 @@ pub enum AppError {
     Unauthenticated,
     /// A credential was presented and refused, or lacks what the route needs.
     #[error("denied: {denial:?}")]
-    Denied { denial: Denial, reveal: bool, retry_after: Option<u64> },
+    Denied {
+        denial: Denial,
+        reveal: bool,
+        retry_after: Option<u64>,
+    },
     /// A cookie-authenticated change without the matching CSRF value.
     #[error("CSRF check failed")]
     CsrfFailed,
@@ -112,7 +116,10 @@ impl IntoResponse for AppError {
                 AppError::Denied { .. } => "Bearer error=\"invalid_token\"",
                 _ => "Bearer",
             };
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         if let AppError::Denied {
             retry_after: Some(seconds),
@@ -146,7 +153,9 @@ impl From<JsonRejection> for AppError {
             JsonRejection::MissingJsonContentType(_) => {
                 "Send the body as JSON with `Content-Type: application/json`.".to_string()
             }
-            JsonRejection::JsonSyntaxError(_) => format!("The body is not valid JSON: {}", rejection.body_text()),
+            JsonRejection::JsonSyntaxError(_) => {
+                format!("The body is not valid JSON: {}", rejection.body_text())
+            }
             JsonRejection::JsonDataError(_) => rejection
                 .body_text()
                 .trim_start_matches("Failed to deserialize the JSON body into the target type: ")
@@ -165,7 +174,10 @@ impl From<PathRejection> for AppError {
 
 impl From<QueryRejection> for AppError {
     fn from(rejection: QueryRejection) -> Self {
-        AppError::BadRequest(format!("The query string is not valid: {}", rejection.body_text()))
+        AppError::BadRequest(format!(
+            "The query string is not valid: {}",
+            rejection.body_text()
+        ))
     }
 }
 

@@ -79,7 +79,9 @@ pub async fn serve(
         })
     };
     let app = build_router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
     flusher.abort();
     state.flush_usage().await;
     result

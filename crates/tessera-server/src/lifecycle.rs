@@ -26,9 +26,9 @@ pub fn token_name(value: Option<&Value>) -> AppResult<String> {
         Some(Value::String(s)) if s.trim().is_empty() => {
             Err(AppError::Invalid("Token name is required.".into()))
         }
-        Some(Value::String(s)) if s.chars().count() > MAX_NAME_CHARS => Err(AppError::Invalid(format!(
-            "Token name must be at most {MAX_NAME_CHARS} characters."
-        ))),
+        Some(Value::String(s)) if s.chars().count() > MAX_NAME_CHARS => Err(AppError::Invalid(
+            format!("Token name must be at most {MAX_NAME_CHARS} characters."),
+        )),
         Some(Value::String(s)) if s.chars().any(char::is_control) => Err(AppError::Invalid(
             "Token name must not contain control characters.".into(),
         )),
@@ -38,7 +38,10 @@ pub fn token_name(value: Option<&Value>) -> AppResult<String> {
 }
 
 /// Reads `expires_in` / `expires_at` from a request body.
-pub fn expiry_request(expires_in: Option<&str>, expires_at: Option<&str>) -> AppResult<ExpiryRequest> {
+pub fn expiry_request(
+    expires_in: Option<&str>,
+    expires_at: Option<&str>,
+) -> AppResult<ExpiryRequest> {
     match (expires_in, expires_at) {
         (Some(_), Some(_)) => Err(AppError::Invalid(
             "Send either expires_in or expires_at, not both.".into(),
@@ -139,7 +142,8 @@ impl AppState {
             expires_at,
             hash: self.config.hasher.hash(secret),
         };
-        let limit = (kind.owner == OwnerType::User).then_some(self.config.limits.max_active_tokens_per_user);
+        let limit = (kind.owner == OwnerType::User)
+            .then_some(self.config.limits.max_active_tokens_per_user);
         let record = self.store.insert_token(&new, limit).await.map_err(|e| match e {
             StoreError::LimitReached => AppError::Invalid(format!(
                 "You already hold {} active tokens, the most this deployment allows: revoke one first.",
@@ -181,7 +185,11 @@ impl AppState {
         ceiling: Option<OffsetDateTime>,
         actor: &Actor,
     ) -> AppResult<Issued> {
-        let kind = self.config.kinds.get(&record.kind).ok_or(AppError::NotFound)?;
+        let kind = self
+            .config
+            .kinds
+            .get(&record.kind)
+            .ok_or(AppError::NotFound)?;
         if !kind.allow_rotation {
             return Err(AppError::Invalid(format!(
                 "Tokens of kind \"{}\" cannot be rotated here: create a new token and revoke this one.",
@@ -225,11 +233,19 @@ impl AppState {
             json!({ "name": rotated.name, "overlap_seconds": overlap_seconds }),
         )
         .await;
-        Ok(Issued { record: rotated, token })
+        Ok(Issued {
+            record: rotated,
+            token,
+        })
     }
 
     /// Revokes one token; revoking a revoked token changes nothing.
-    pub async fn revoke(&self, record: &TokenRecord, actor: &Actor, reason: &str) -> AppResult<bool> {
+    pub async fn revoke(
+        &self,
+        record: &TokenRecord,
+        actor: &Actor,
+        reason: &str,
+    ) -> AppResult<bool> {
         let revoked = self
             .store
             .revoke_token(
@@ -246,8 +262,13 @@ impl AppState {
                 Some(OwnerType::Workspace) => "api_key.revoke",
                 _ => "token.revoke",
             };
-            self.audit(actor, action, Some(token_target(record)), json!({ "name": record.name, "reason": reason }))
-                .await;
+            self.audit(
+                actor,
+                action,
+                Some(token_target(record)),
+                json!({ "name": record.name, "reason": reason }),
+            )
+            .await;
         }
         Ok(revoked)
     }

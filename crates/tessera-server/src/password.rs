@@ -14,10 +14,14 @@ pub const MAX_PASSWORD_LEN: usize = 1024;
 pub fn validate(password: &str) -> Result<(), String> {
     let chars = password.chars().count();
     if chars < MIN_PASSWORD_LEN {
-        return Err(format!("The password must be at least {MIN_PASSWORD_LEN} characters."));
+        return Err(format!(
+            "The password must be at least {MIN_PASSWORD_LEN} characters."
+        ));
     }
     if chars > MAX_PASSWORD_LEN {
-        return Err(format!("The password must be at most {MAX_PASSWORD_LEN} characters."));
+        return Err(format!(
+            "The password must be at most {MAX_PASSWORD_LEN} characters."
+        ));
     }
     Ok(())
 }
@@ -64,7 +68,9 @@ mod tests {
     async fn hashes_verify_and_wrong_passwords_fail() {
         let h = hash("correct horse".into()).await.unwrap();
         assert!(h.starts_with("$argon2id$"));
-        assert!(verify("correct horse".into(), Some(h.clone())).await.unwrap());
+        assert!(verify("correct horse".into(), Some(h.clone()))
+            .await
+            .unwrap());
         assert!(!verify("wrong horse".into(), Some(h)).await.unwrap());
         assert!(!verify("anything".into(), None).await.unwrap());
     }

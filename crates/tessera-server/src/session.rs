@@ -95,7 +95,10 @@ mod tests {
     #[test]
     fn reads_cookies_among_others() {
         let mut headers = HeaderMap::new();
-        headers.append("cookie", HeaderValue::from_static("a=1; tessera_session=abc"));
+        headers.append(
+            "cookie",
+            HeaderValue::from_static("a=1; tessera_session=abc"),
+        );
         headers.append("cookie", HeaderValue::from_static("session=xyz"));
         assert_eq!(cookie_value(&headers, SESSION_COOKIE), Some("abc"));
         assert_eq!(cookie_value(&headers, "session"), Some("xyz"));

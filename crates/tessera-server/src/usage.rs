@@ -32,7 +32,10 @@ impl UsageBuffer {
     pub async fn flush(&self, store: &Arc<dyn Store>) -> StoreResult<usize> {
         let batch: Vec<TokenUsage> = {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            std::mem::take(&mut *pending).into_values().flatten().collect()
+            std::mem::take(&mut *pending)
+                .into_values()
+                .flatten()
+                .collect()
         };
         if batch.is_empty() {
             return Ok(0);

@@ -34,7 +34,10 @@ pub struct Verified {
 
 #[derive(Debug)]
 pub enum VerifyFailure {
-    Denied { denial: Denial, retry_after: Option<u64> },
+    Denied {
+        denial: Denial,
+        retry_after: Option<u64>,
+    },
     /// The store could not answer: the caller must fail closed.
     Store(StoreError),
 }
@@ -142,7 +145,13 @@ impl Verifier {
             _ => None,
         };
 
-        let outcome = policy::evaluate(&facts, &request_facts, membership_role.as_deref(), &self.roles, now);
+        let outcome = policy::evaluate(
+            &facts,
+            &request_facts,
+            membership_role.as_deref(),
+            &self.roles,
+            now,
+        );
         let identity = match outcome {
             Ok(identity) => identity,
             Err(Denial::ReuseDetected) => {
@@ -181,7 +190,11 @@ impl Verifier {
 
     /// A secret retired by rotation came back after its overlap: it leaked.
     /// The token (the rotation family: every secret it ever had) is revoked.
-    async fn revoke_leaked_family(&self, record: &TokenRecord, client: &ClientInfo) -> Result<(), StoreError> {
+    async fn revoke_leaked_family(
+        &self,
+        record: &TokenRecord,
+        client: &ClientInfo,
+    ) -> Result<(), StoreError> {
         let now = OffsetDateTime::now_utc();
         let revoked = self
             .store

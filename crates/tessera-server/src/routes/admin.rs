@@ -28,7 +28,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/users/{id}", get(get_user).delete(remove_user))
         .route("/api/v1/users/{id}/suspend", post(suspend_user))
         .route("/api/v1/users/{id}/reactivate", post(reactivate_user))
-        .route("/api/v1/workspaces", post(create_workspace).get(list_workspaces))
+        .route(
+            "/api/v1/workspaces",
+            post(create_workspace).get(list_workspaces),
+        )
         .route("/api/v1/workspaces/{wid}/members", get(list_members))
         .route(
             "/api/v1/workspaces/{wid}/members/{uid}",
@@ -76,7 +79,9 @@ impl AppState {
         password::validate(&password).map_err(AppError::Invalid)?;
         let display_name = display_name.unwrap_or_else(|| username.to_owned());
         if display_name.chars().count() > 100 {
-            return Err(AppError::Invalid("display_name must be at most 100 characters.".into()));
+            return Err(AppError::Invalid(
+                "display_name must be at most 100 characters.".into(),
+            ));
         }
         let user = self
             .store
@@ -92,7 +97,11 @@ impl AppState {
         self.audit(
             actor,
             "user.create",
-            Some(Target { kind: "user", id: &user.id, workspace_id: None }),
+            Some(Target {
+                kind: "user",
+                id: &user.id,
+                workspace_id: None,
+            }),
             json!({ "username": user.username, "admin": admin }),
         )
         .await;
@@ -102,13 +111,20 @@ impl AppState {
     /// Suspends, reactivates or removes a user. Suspension and removal end
     /// their sessions; removal also revokes their personal tokens and their
     /// memberships (the workspace API keys they created live on).
-    pub async fn set_user_status(&self, id: &str, status: UserStatus, actor: &Actor) -> AppResult<tessera_store::User> {
+    pub async fn set_user_status(
+        &self,
+        id: &str,
+        status: UserStatus,
+        actor: &Actor,
+    ) -> AppResult<tessera_store::User> {
         let user = self
             .store
             .set_user_status(id, status, OffsetDateTime::now_utc())
             .await
             .map_err(|e| match e {
-                StoreError::Conflict(_) => AppError::Conflict("A removed user cannot be changed.".into()),
+                StoreError::Conflict(_) => {
+                    AppError::Conflict("A removed user cannot be changed.".into())
+                }
                 other => other.into(),
             })?;
         if status != UserStatus::Active {
@@ -128,7 +144,11 @@ impl AppState {
         self.audit(
             actor,
             action,
-            Some(Target { kind: "user", id, workspace_id: None }),
+            Some(Target {
+                kind: "user",
+                id,
+                workspace_id: None,
+            }),
             json!({ "username": user.username }),
         )
         .await;
@@ -136,10 +156,19 @@ impl AppState {
     }
 
     /// Sets a member's role; it takes effect on the member's next request.
-    pub async fn set_member_role(&self, workspace_id: &str, user_id: &str, role: &str, actor: &Actor) -> AppResult<Option<String>> {
+    pub async fn set_member_role(
+        &self,
+        workspace_id: &str,
+        user_id: &str,
+        role: &str,
+        actor: &Actor,
+    ) -> AppResult<Option<String>> {
         if !self.config.roles.contains_role(role) {
             let known: Vec<&str> = self.config.roles.role_names().collect();
-            return Err(AppError::Invalid(format!("role must be one of: {}.", known.join(", "))));
+            return Err(AppError::Invalid(format!(
+                "role must be one of: {}.",
+                known.join(", ")
+            )));
         }
         let previous = self
             .store
@@ -148,7 +177,11 @@ impl AppState {
         self.audit(
             actor,
             "member.role_change",
-            Some(Target { kind: "user", id: user_id, workspace_id: Some(workspace_id) }),
+            Some(Target {
+                kind: "user",
+                id: user_id,
+                workspace_id: Some(workspace_id),
+            }),
             json!({ "role": role, "previous_role": previous }),
         )
         .await;
@@ -158,7 +191,9 @@ impl AppState {
     pub async fn create_workspace(&self, name: &str, actor: &Actor) -> AppResult<Workspace> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(AppError::Invalid("Workspace name must be 1-100 characters.".into()));
+            return Err(AppError::Invalid(
+                "Workspace name must be 1-100 characters.".into(),
+            ));
         }
         let workspace = Workspace {
             id: new_id(IdKind::Workspace),
@@ -169,7 +204,11 @@ impl AppState {
         self.audit(
             actor,
             "workspace.create",
-            Some(Target { kind: "workspace", id: &workspace.id, workspace_id: Some(&workspace.id) }),
+            Some(Target {
+                kind: "workspace",
+                id: &workspace.id,
+                workspace_id: Some(&workspace.id),
+            }),
             json!({ "name": workspace.name }),
         )
         .await;
@@ -185,7 +224,13 @@ async fn create_user(
 ) -> AppResult<(StatusCode, Json<UserView>)> {
     caller.require_admin()?;
     let user = state
-        .create_user(&body.username, body.password, body.admin, body.display_name, &Actor::of(&caller, &client))
+        .create_user(
+            &body.username,
+            body.password,
+            body.admin,
+            body.display_name,
+            &Actor::of(&caller, &client),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
@@ -209,18 +254,32 @@ async fn find_user(state: &AppState, id: &str) -> AppResult<tessera_store::User>
     state.store.user(id).await?.ok_or(AppError::NotFound)
 }
 
-async fn get_user(State(state): State<AppState>, caller: Caller, AppPath(id): AppPath<String>) -> AppResult<Json<UserView>> {
+async fn get_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<String>,
+) -> AppResult<Json<UserView>> {
     caller.require_admin()?;
     Ok(Json(UserView::from(&find_user(&state, &id).await?)))
 }
 
-async fn change_status(state: AppState, caller: Caller, client: ClientInfo, id: String, status: UserStatus) -> AppResult<Json<UserView>> {
+async fn change_status(
+    state: AppState,
+    caller: Caller,
+    client: ClientInfo,
+    id: String,
+    status: UserStatus,
+) -> AppResult<Json<UserView>> {
     let admin = caller.require_admin()?;
     if admin.id == id && status != UserStatus::Active {
-        return Err(AppError::Invalid("You cannot suspend or remove yourself.".into()));
+        return Err(AppError::Invalid(
+            "You cannot suspend or remove yourself.".into(),
+        ));
     }
     find_user(&state, &id).await?;
-    let user = state.set_user_status(&id, status, &Actor::of(&caller, &client)).await?;
+    let user = state
+        .set_user_status(&id, status, &Actor::of(&caller, &client))
+        .await?;
     Ok(Json(UserView::from(&user)))
 }
 
@@ -265,7 +324,9 @@ async fn create_workspace(
     AppJson(body): AppJson<CreateWorkspace>,
 ) -> AppResult<(StatusCode, Json<WorkspaceView>)> {
     caller.require_admin()?;
-    let workspace = state.create_workspace(&body.name, &Actor::of(&caller, &client)).await?;
+    let workspace = state
+        .create_workspace(&body.name, &Actor::of(&caller, &client))
+        .await?;
     Ok((StatusCode::CREATED, Json(WorkspaceView::from(&workspace))))
 }
 
@@ -287,7 +348,11 @@ async fn list_members(
     AppPath(workspace_id): AppPath<String>,
 ) -> AppResult<Json<List<MemberView>>> {
     caller.require_admin()?;
-    state.store.workspace(&workspace_id).await?.ok_or(AppError::NotFound)?;
+    state
+        .store
+        .workspace(&workspace_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let members = state.store.list_members(&workspace_id).await?;
     Ok(Json(List {
         items: members.iter().map(MemberView::from).collect(),
@@ -311,10 +376,17 @@ async fn set_member(
     caller.require_admin()?;
     let user = find_user(&state, &user_id).await?;
     if user.status == UserStatus::Removed {
-        return Err(AppError::Conflict("A removed user cannot join a workspace.".into()));
+        return Err(AppError::Conflict(
+            "A removed user cannot join a workspace.".into(),
+        ));
     }
     state
-        .set_member_role(&workspace_id, &user_id, &body.role, &Actor::of(&caller, &client))
+        .set_member_role(
+            &workspace_id,
+            &user_id,
+            &body.role,
+            &Actor::of(&caller, &client),
+        )
         .await?;
     let membership = state
         .store
@@ -331,14 +403,22 @@ async fn remove_member(
     AppPath((workspace_id, user_id)): AppPath<(String, String)>,
 ) -> AppResult<StatusCode> {
     caller.require_admin()?;
-    if !state.store.remove_membership(&workspace_id, &user_id).await? {
+    if !state
+        .store
+        .remove_membership(&workspace_id, &user_id)
+        .await?
+    {
         return Err(AppError::NotFound);
     }
     state
         .audit(
             &Actor::of(&caller, &client),
             "member.remove",
-            Some(Target { kind: "user", id: &user_id, workspace_id: Some(&workspace_id) }),
+            Some(Target {
+                kind: "user",
+                id: &user_id,
+                workspace_id: Some(&workspace_id),
+            }),
             json!({}),
         )
         .await;

@@ -29,8 +29,14 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/workspaces/{wid}/api-keys", post(create).get(list))
-        .route("/api/v1/workspaces/{wid}/api-keys/{id}", delete(revoke).get(get_one))
-        .route("/api/v1/workspaces/{wid}/api-keys/{id}/rotate", post(rotate_key))
+        .route(
+            "/api/v1/workspaces/{wid}/api-keys/{id}",
+            delete(revoke).get(get_one),
+        )
+        .route(
+            "/api/v1/workspaces/{wid}/api-keys/{id}/rotate",
+            post(rotate_key),
+        )
 }
 
 #[derive(Deserialize)]
@@ -51,7 +57,9 @@ async fn create(
     AppPath(workspace_id): AppPath<String>,
     AppJson(body): AppJson<CreateKey>,
 ) -> AppResult<Response> {
-    let held = caller.require_in(&state, &workspace_id, API_KEYS_MANAGE).await?;
+    let held = caller
+        .require_in(&state, &workspace_id, API_KEYS_MANAGE)
+        .await?;
     let name = lifecycle::token_name(body.name.as_ref())?;
     let kind = match &body.kind {
         Some(k) => state
@@ -59,26 +67,27 @@ async fn create(
             .kinds
             .get(k)
             .filter(|k| k.owner == OwnerType::Workspace)
-            .ok_or_else(|| AppError::Invalid(format!("kind: \"{k}\" is not an API key kind here.")))?,
+            .ok_or_else(|| {
+                AppError::Invalid(format!("kind: \"{k}\" is not an API key kind here."))
+            })?,
         None => state
             .config
             .kinds
             .first_owned_by(OwnerType::Workspace)
-            .ok_or_else(|| AppError::Invalid("This deployment issues no workspace API keys.".into()))?,
+            .ok_or_else(|| {
+                AppError::Invalid("This deployment issues no workspace API keys.".into())
+            })?,
     };
     let grants = match (&body.role, &body.permissions) {
         (Some(_), Some(_)) => {
-            return Err(AppError::Invalid("Send either role or permissions, not both.".into()))
+            return Err(AppError::Invalid(
+                "Send either role or permissions, not both.".into(),
+            ))
         }
-        (Some(role), None) => state
-            .config
-            .roles
-            .get(role)
-            .cloned()
-            .ok_or_else(|| {
-                let known: Vec<&str> = state.config.roles.role_names().collect();
-                AppError::Invalid(format!("role must be one of: {}.", known.join(", ")))
-            })?,
+        (Some(role), None) => state.config.roles.get(role).cloned().ok_or_else(|| {
+            let known: Vec<&str> = state.config.roles.role_names().collect();
+            AppError::Invalid(format!("role must be one of: {}.", known.join(", ")))
+        })?,
         (None, Some(list)) => lifecycle::permission_list("permissions", list)?,
         (None, None) => {
             return Err(AppError::Invalid(
@@ -130,7 +139,9 @@ async fn list(
     AppPath(workspace_id): AppPath<String>,
     AppQuery(query): AppQuery<PageQuery>,
 ) -> AppResult<Json<List<TokenView>>> {
-    caller.require_in(&state, &workspace_id, API_KEYS_MANAGE).await?;
+    caller
+        .require_in(&state, &workspace_id, API_KEYS_MANAGE)
+        .await?;
     let page = query.page()?;
     let now = OffsetDateTime::now_utc();
     let filter = TokenFilter {
@@ -140,7 +151,10 @@ async fn list(
         hide_revoked_before: Some(now - state.config.revoked_retention),
     };
     let records = state.store.list_tokens(&filter, &page).await?;
-    let items: Vec<TokenView> = records.into_iter().map(|r| TokenView::new(r, now)).collect();
+    let items: Vec<TokenView> = records
+        .into_iter()
+        .map(|r| TokenView::new(r, now))
+        .collect();
     Ok(Json(List::paged(items, &page, |t| &t.id)))
 }
 
@@ -160,7 +174,9 @@ async fn get_one(
     caller: Caller,
     AppPath((workspace_id, id)): AppPath<(String, String)>,
 ) -> AppResult<Json<TokenView>> {
-    caller.require_in(&state, &workspace_id, API_KEYS_MANAGE).await?;
+    caller
+        .require_in(&state, &workspace_id, API_KEYS_MANAGE)
+        .await?;
     let record = workspace_key(&state, &workspace_id, &id).await?;
     Ok(Json(TokenView::new(record, OffsetDateTime::now_utc())))
 }
@@ -171,9 +187,13 @@ async fn revoke(
     client: ClientInfo,
     AppPath((workspace_id, id)): AppPath<(String, String)>,
 ) -> AppResult<StatusCode> {
-    caller.require_in(&state, &workspace_id, API_KEYS_MANAGE).await?;
+    caller
+        .require_in(&state, &workspace_id, API_KEYS_MANAGE)
+        .await?;
     let record = workspace_key(&state, &workspace_id, &id).await?;
-    state.revoke(&record, &Actor::of(&caller, &client), "revoked").await?;
+    state
+        .revoke(&record, &Actor::of(&caller, &client), "revoked")
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -184,7 +204,9 @@ async fn rotate_key(
     AppPath((workspace_id, id)): AppPath<(String, String)>,
     OptionalJson(body): OptionalJson<RotateBody>,
 ) -> AppResult<Response> {
-    caller.require_in(&state, &workspace_id, API_KEYS_MANAGE).await?;
+    caller
+        .require_in(&state, &workspace_id, API_KEYS_MANAGE)
+        .await?;
     let record = workspace_key(&state, &workspace_id, &id).await?;
     rotate(&state, &caller, &client, &record, body).await
 }

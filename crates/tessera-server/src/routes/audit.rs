@@ -40,8 +40,9 @@ impl AuditQuery {
         let time = |field: &str, v: &Option<String>| -> AppResult<Option<OffsetDateTime>> {
             v.as_deref()
                 .map(|s| {
-                    OffsetDateTime::parse(s, &Rfc3339)
-                        .map_err(|_| AppError::Invalid(format!("{field} must be an RFC 3339 date-time.")))
+                    OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
+                        AppError::Invalid(format!("{field} must be an RFC 3339 date-time."))
+                    })
                 })
                 .transpose()
         };

@@ -30,7 +30,9 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             tracing::warn!(error = %e, "readiness check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "error": { "code": "unavailable", "message": "The store cannot be reached." } })),
+                Json(
+                    json!({ "error": { "code": "unavailable", "message": "The store cannot be reached." } }),
+                ),
             )
         }
     }

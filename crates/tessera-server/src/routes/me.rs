@@ -22,7 +22,11 @@ async fn me(State(state): State<AppState>, caller: Caller) -> AppResult<Json<Val
     };
     let mut workspaces = Vec::new();
     for m in &memberships {
-        let name = state.store.workspace(&m.workspace_id).await?.map(|w| w.name);
+        let name = state
+            .store
+            .workspace(&m.workspace_id)
+            .await?
+            .map(|w| w.name);
         workspaces.push(json!({ "id": m.workspace_id, "name": name, "role": m.role }));
     }
     let credential = match &caller {

@@ -47,9 +47,14 @@ impl PageQuery {
             )));
         }
         if let Some(cursor) = &self.cursor {
-            let plausible = cursor.len() <= 100 && cursor.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            let plausible = cursor.len() <= 100
+                && cursor
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_');
             if !plausible {
-                return Err(AppError::Invalid("cursor is not a cursor this server gave out.".into()));
+                return Err(AppError::Invalid(
+                    "cursor is not a cursor this server gave out.".into(),
+                ));
             }
         }
         Ok(Page {

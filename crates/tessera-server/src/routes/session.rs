@@ -14,10 +14,10 @@ use crate::audit::{Actor, Target};
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::extract::{AppJson, ClientInfo};
+use crate::password;
 use crate::routes::views::UserView;
 use crate::session::{clearing_cookie, request_is_tls, session_cookie};
 use crate::state::AppState;
-use crate::password;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/session", post(sign_in).delete(sign_out))
@@ -37,8 +37,13 @@ async fn sign_in(
     AppJson(body): AppJson<SignIn>,
 ) -> AppResult<Response> {
     let user = state.store.user_by_username(&body.username).await?;
-    let active = user.as_ref().is_some_and(|u| u.status == UserStatus::Active);
-    let stored = user.as_ref().filter(|_| active).map(|u| u.password_hash.clone());
+    let active = user
+        .as_ref()
+        .is_some_and(|u| u.status == UserStatus::Active);
+    let stored = user
+        .as_ref()
+        .filter(|_| active)
+        .map(|u| u.password_hash.clone());
     // The hash is checked even for an unknown or inactive user so that the
     // answer's timing does not reveal which usernames exist.
     let valid = password::verify(body.password, stored).await?;
@@ -81,7 +86,10 @@ async fn sign_in(
     let body = json!({ "user": UserView::from(&user), "csrf_token": new.session.csrf_token });
     Ok((
         StatusCode::OK,
-        [(header::SET_COOKIE, cookie), (header::CACHE_CONTROL, "no-store".parse().expect("static"))],
+        [
+            (header::SET_COOKIE, cookie),
+            (header::CACHE_CONTROL, "no-store".parse().expect("static")),
+        ],
         Json(body),
     )
         .into_response())
@@ -94,5 +102,9 @@ async fn sign_out(State(state): State<AppState>, caller: Caller) -> AppResult<Re
         ));
     };
     state.store.delete_session(&session.id_hash).await?;
-    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clearing_cookie())]).into_response())
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, clearing_cookie())],
+    )
+        .into_response())
 }

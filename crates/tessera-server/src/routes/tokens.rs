@@ -80,12 +80,16 @@ async fn create(
             .kinds
             .get(k)
             .filter(|k| k.owner == OwnerType::User)
-            .ok_or_else(|| AppError::Invalid(format!("kind: \"{k}\" is not a personal token kind here.")))?,
+            .ok_or_else(|| {
+                AppError::Invalid(format!("kind: \"{k}\" is not a personal token kind here."))
+            })?,
         None => state
             .config
             .kinds
             .first_owned_by(OwnerType::User)
-            .ok_or_else(|| AppError::Invalid("This deployment issues no personal tokens.".into()))?,
+            .ok_or_else(|| {
+                AppError::Invalid("This deployment issues no personal tokens.".into())
+            })?,
     };
     let expiry = lifecycle::expiry_request(body.expires_in.as_deref(), body.expires_at.as_deref())?;
     let permissions = match &body.permissions {
@@ -113,8 +117,16 @@ async fn create(
             Caller::Session { .. } => None,
         },
     };
-    if let (Some(workspace_id), true) = (&body.workspace_id, kind.binding != tessera_core::WorkspaceBinding::None) {
-        if state.store.membership(workspace_id, &user.id).await?.is_none() {
+    if let (Some(workspace_id), true) = (
+        &body.workspace_id,
+        kind.binding != tessera_core::WorkspaceBinding::None,
+    ) {
+        if state
+            .store
+            .membership(workspace_id, &user.id)
+            .await?
+            .is_none()
+        {
             return Err(AppError::Invalid(
                 "workspace_id names a workspace you are not a member of.".into(),
             ));
@@ -182,7 +194,10 @@ async fn list(
         hide_revoked_before: Some(now - state.config.revoked_retention),
     };
     let records = state.store.list_tokens(&filter, &page).await?;
-    let items: Vec<TokenView> = records.into_iter().map(|r| TokenView::new(r, now)).collect();
+    let items: Vec<TokenView> = records
+        .into_iter()
+        .map(|r| TokenView::new(r, now))
+        .collect();
     Ok(Json(List::paged(items, &page, |t| &t.id)))
 }
 
@@ -238,7 +253,9 @@ async fn revoke_one(
             .ok_or(AppError::NotFound)?,
         Err(e) => return Err(e),
     };
-    state.revoke(&record, &Actor::of(&caller, &client), "revoked").await?;
+    state
+        .revoke(&record, &Actor::of(&caller, &client), "revoked")
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -303,7 +320,8 @@ fn presented_token(caller: &Caller) -> AppResult<&TokenRecord> {
     match caller {
         Caller::Token(v) => Ok(&v.record),
         Caller::Session { .. } => Err(AppError::Invalid(
-            "/api/v1/tokens/self is about the token in use: send one with `Authorization: Bearer`.".into(),
+            "/api/v1/tokens/self is about the token in use: send one with `Authorization: Bearer`."
+                .into(),
         )),
     }
 }
@@ -313,9 +331,15 @@ async fn get_self(caller: Caller) -> AppResult<Json<TokenView>> {
     Ok(Json(TokenView::new(record, OffsetDateTime::now_utc())))
 }
 
-async fn revoke_self(State(state): State<AppState>, caller: Caller, client: ClientInfo) -> AppResult<StatusCode> {
+async fn revoke_self(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: ClientInfo,
+) -> AppResult<StatusCode> {
     let record = presented_token(&caller)?;
-    state.revoke(record, &Actor::of(&caller, &client), "revoked_self").await?;
+    state
+        .revoke(record, &Actor::of(&caller, &client), "revoked_self")
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

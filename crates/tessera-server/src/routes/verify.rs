@@ -29,7 +29,11 @@ pub fn router() -> Router<AppState> {
 
 /// `{"token", "workspace_id"?, "permissions"?}` → `{"valid": …}`. A token
 /// that is not a string is simply not valid; a body that is not JSON is 400.
-async fn verify(State(state): State<AppState>, client: ClientInfo, body: Bytes) -> AppResult<Json<Value>> {
+async fn verify(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    body: Bytes,
+) -> AppResult<Json<Value>> {
     let body: Value = serde_json::from_slice(&body)
         .map_err(|e| AppError::BadRequest(format!("The body is not valid JSON: {e}")))?;
     let token = body.get("token").and_then(Value::as_str).unwrap_or("");
@@ -45,7 +49,11 @@ async fn verify(State(state): State<AppState>, client: ClientInfo, body: Bytes) 
             .map(|v| v.as_str().map(str::to_owned))
             .collect::<Option<_>>()
             .ok_or_else(|| AppError::Invalid("permissions must be a list of strings.".into()))?,
-        Some(_) => return Err(AppError::Invalid("permissions must be a list of strings.".into())),
+        Some(_) => {
+            return Err(AppError::Invalid(
+                "permissions must be a list of strings.".into(),
+            ))
+        }
     };
     let outcome = state
         .verifier
@@ -68,7 +76,10 @@ async fn verify(State(state): State<AppState>, client: ClientInfo, body: Bytes) 
             "permissions": v.identity.grants.listed(),
             "expires_at": v.identity.expires_at.map(rfc3339),
         }),
-        Err(VerifyFailure::Denied { denial, retry_after }) => json!({
+        Err(VerifyFailure::Denied {
+            denial,
+            retry_after,
+        }) => json!({
             "valid": false,
             "code": denial.public_code(reveal),
             "message": denial.message(reveal),
@@ -80,7 +91,11 @@ async fn verify(State(state): State<AppState>, client: ClientInfo, body: Bytes) 
 
 /// RFC 7662: form `token=…` → `{"active": …}`. Any failure is `active: false`
 /// with nothing else, as the RFC asks.
-async fn introspect(State(state): State<AppState>, client: ClientInfo, body: Bytes) -> AppResult<Json<Value>> {
+async fn introspect(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    body: Bytes,
+) -> AppResult<Json<Value>> {
     let token = url::form_urlencoded::parse(&body)
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.into_owned())
@@ -146,21 +161,33 @@ async fn forward_auth(State(state): State<AppState>, parts: Parts) -> AppResult<
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty())
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
 }
 
 fn identity_headers(v: &Verified) -> AppResult<HeaderMap> {
     let mut headers = HeaderMap::new();
     let mut put = |name: &'static str, value: &str| -> AppResult<()> {
-        let value = HeaderValue::from_str(value)
-            .map_err(|_| AppError::denied(Denial::Malformed, false))?;
+        let value =
+            HeaderValue::from_str(value).map_err(|_| AppError::denied(Denial::Malformed, false))?;
         headers.insert(HeaderName::from_static(name), value);
         Ok(())
     };
     put("x-tessera-token-id", &v.record.id)?;
-    put("x-tessera-user-id", v.identity.user_id.as_deref().unwrap_or(""))?;
-    put("x-tessera-workspace-id", v.identity.workspace_id.as_deref().unwrap_or(""))?;
-    put("x-tessera-permissions", &v.identity.grants.listed().join(" "))?;
+    put(
+        "x-tessera-user-id",
+        v.identity.user_id.as_deref().unwrap_or(""),
+    )?;
+    put(
+        "x-tessera-workspace-id",
+        v.identity.workspace_id.as_deref().unwrap_or(""),
+    )?;
+    put(
+        "x-tessera-permissions",
+        &v.identity.grants.listed().join(" "),
+    )?;
     put("x-tessera-token-kind", &v.record.kind)?;
     Ok(headers)
 }

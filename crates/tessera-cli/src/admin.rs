@@ -1,0 +1,463 @@
+//! `tessera admin …`: bootstrap and recovery, straight on the database the
+//! configuration names (no server needed). Every change is audited as done
+//! from the command line.
+
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context};
+use clap::Subcommand;
+use time::OffsetDateTime;
+
+use tessera_core::kind::OwnerType;
+use tessera_core::policy::UserStatus;
+use tessera_server::audit::Actor;
+use tessera_server::lifecycle::{self, IssueRequest};
+use tessera_server::routes::views::{IssuedView, MemberView, TokenView, UserView, WorkspaceView};
+use tessera_server::AppState;
+use tessera_store::{Page, User};
+
+use crate::output::{json, table};
+use crate::serve::open;
+use crate::ConfigArgs;
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Apply pending database migrations (also done at every start).
+    Migrate(ConfigArgs),
+    /// Users: add, list, suspend, reactivate, remove, set-password.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Workspaces: add, list.
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+    /// Memberships: set a role, remove.
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// Issue a personal access token for a user, printed once.
+    #[command(subcommand)]
+    Token(AdminTokenCommand),
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create a user. The password comes from --password or TESSERA_NEW_PASSWORD.
+    Add {
+        username: String,
+        #[arg(long, env = "TESSERA_NEW_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// Make the user a deployment administrator.
+        #[arg(long)]
+        admin: bool,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// List users, newest first.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Suspend a user: their tokens stop working at once.
+    Suspend {
+        user: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Reactivate a suspended user.
+    Reactivate {
+        user: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Remove a user for good: their tokens die; API keys they created live on.
+    Remove {
+        user: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Set a user's password (from --password or TESSERA_NEW_PASSWORD).
+    SetPassword {
+        user: String,
+        #[arg(long, env = "TESSERA_NEW_PASSWORD", hide_env_values = true)]
+        password: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum WorkspaceCommand {
+    /// Create a workspace.
+    Add {
+        name: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// List workspaces, newest first.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum MemberCommand {
+    /// Give a user a role in a workspace (takes effect on their next request).
+    Set {
+        /// Workspace id.
+        workspace: String,
+        /// User id or username.
+        user: String,
+        role: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Remove a user from a workspace.
+    Remove {
+        workspace: String,
+        user: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AdminTokenCommand {
+    /// Issue a personal access token for a user and print it once.
+    Issue {
+        /// User id or username.
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value = "issued by tessera admin")]
+        name: String,
+        /// An expiry preset such as 30d, 1y or never (default: the kind's default).
+        #[arg(long, conflicts_with = "expires_at")]
+        expires_in: Option<String>,
+        /// An exact expiry (RFC 3339).
+        #[arg(long)]
+        expires_at: Option<String>,
+        /// Narrow the token to these permissions (repeatable).
+        #[arg(long = "permission")]
+        permissions: Vec<String>,
+        /// Bind the token to a workspace.
+        #[arg(long)]
+        workspace: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+pub async fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
+    let actor = Actor::cli();
+    match command {
+        AdminCommand::Migrate(config) => {
+            let state = open(&config).await?;
+            println!("The database {} is up to date.", state.config.database_url);
+        }
+        AdminCommand::User(cmd) => user(cmd, &actor).await?,
+        AdminCommand::Workspace(cmd) => workspace(cmd, &actor).await?,
+        AdminCommand::Member(cmd) => member(cmd, &actor).await?,
+        AdminCommand::Token(cmd) => token(cmd, &actor).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A user by id (`usr_…`) or username.
+async fn find_user(state: &AppState, key: &str) -> anyhow::Result<User> {
+    let found = if key.starts_with("usr_") {
+        state.store.user(key).await?
+    } else {
+        state.store.user_by_username(key).await?
+    };
+    found.ok_or_else(|| anyhow!("no user \"{key}\""))
+}
+
+fn user_rows(users: &[User]) -> Vec<Vec<String>> {
+    users
+        .iter()
+        .map(|u| {
+            vec![
+                u.id.clone(),
+                u.username.clone(),
+                u.status.to_string(),
+                if u.is_admin { "yes".into() } else { "".into() },
+                lifecycle::rfc3339(u.created_at),
+            ]
+        })
+        .collect()
+}
+
+async fn user(cmd: UserCommand, actor: &Actor) -> anyhow::Result<()> {
+    match cmd {
+        UserCommand::Add {
+            username,
+            password,
+            admin,
+            display_name,
+            json: as_json,
+            config,
+        } => {
+            let state = open(&config).await?;
+            let user = state
+                .create_user(&username, password, admin, display_name, actor)
+                .await?;
+            if as_json {
+                json(&UserView::from(&user))?;
+            } else {
+                println!("Created user {} ({}).", user.username, user.id);
+            }
+        }
+        UserCommand::List {
+            json: as_json,
+            config,
+        } => {
+            let state = open(&config).await?;
+            let users = state
+                .store
+                .list_users(&Page::first(tessera_store::MAX_PAGE))
+                .await?;
+            if as_json {
+                json(&users.iter().map(UserView::from).collect::<Vec<_>>())?;
+            } else {
+                table(
+                    &["ID", "USERNAME", "STATUS", "ADMIN", "CREATED"],
+                    &user_rows(&users),
+                );
+            }
+        }
+        UserCommand::Suspend { user, config } => {
+            set_status(&config, &user, UserStatus::Suspended, actor).await?
+        }
+        UserCommand::Reactivate { user, config } => {
+            set_status(&config, &user, UserStatus::Active, actor).await?
+        }
+        UserCommand::Remove { user, config } => {
+            set_status(&config, &user, UserStatus::Removed, actor).await?
+        }
+        UserCommand::SetPassword {
+            user,
+            password,
+            config,
+        } => {
+            let state = open(&config).await?;
+            let found = find_user(&state, &user).await?;
+            tessera_server::password::validate(&password).map_err(|m| anyhow!(m))?;
+            let hash = tessera_server::password::hash(password).await?;
+            state
+                .store
+                .set_password(&found.id, &hash, OffsetDateTime::now_utc())
+                .await?;
+            state.store.delete_user_sessions(&found.id).await?;
+            state
+                .audit(
+                    actor,
+                    "user.set_password",
+                    Some(tessera_server::audit::Target {
+                        kind: "user",
+                        id: &found.id,
+                        workspace_id: None,
+                    }),
+                    serde_json::json!({ "username": found.username }),
+                )
+                .await;
+            println!(
+                "Password set for {}; their browser sessions were signed out.",
+                found.username
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn set_status(
+    config: &ConfigArgs,
+    key: &str,
+    status: UserStatus,
+    actor: &Actor,
+) -> anyhow::Result<()> {
+    let state = open(config).await?;
+    let found = find_user(&state, key).await?;
+    let user = state.set_user_status(&found.id, status, actor).await?;
+    println!("{} is now {}.", user.username, user.status);
+    Ok(())
+}
+
+async fn workspace(cmd: WorkspaceCommand, actor: &Actor) -> anyhow::Result<()> {
+    match cmd {
+        WorkspaceCommand::Add {
+            name,
+            json: as_json,
+            config,
+        } => {
+            let state = open(&config).await?;
+            let workspace = state.create_workspace(&name, actor).await?;
+            if as_json {
+                json(&WorkspaceView::from(&workspace))?;
+            } else {
+                println!("Created workspace {} ({}).", workspace.name, workspace.id);
+            }
+        }
+        WorkspaceCommand::List {
+            json: as_json,
+            config,
+        } => {
+            let state = open(&config).await?;
+            let workspaces = state
+                .store
+                .list_workspaces(&Page::first(tessera_store::MAX_PAGE))
+                .await?;
+            if as_json {
+                json(
+                    &workspaces
+                        .iter()
+                        .map(WorkspaceView::from)
+                        .collect::<Vec<_>>(),
+                )?;
+            } else {
+                let rows: Vec<Vec<String>> = workspaces
+                    .iter()
+                    .map(|w| {
+                        vec![
+                            w.id.clone(),
+                            w.name.clone(),
+                            lifecycle::rfc3339(w.created_at),
+                        ]
+                    })
+                    .collect();
+                table(&["ID", "NAME", "CREATED"], &rows);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn member(cmd: MemberCommand, actor: &Actor) -> anyhow::Result<()> {
+    match cmd {
+        MemberCommand::Set {
+            workspace,
+            user,
+            role,
+            json: as_json,
+            config,
+        } => {
+            let state = open(&config).await?;
+            let found = find_user(&state, &user).await?;
+            state
+                .set_member_role(&workspace, &found.id, &role, actor)
+                .await
+                .with_context(|| format!("cannot set {}'s role in {workspace}", found.username))?;
+            let membership = state
+                .store
+                .membership(&workspace, &found.id)
+                .await?
+                .ok_or_else(|| anyhow!("the membership vanished"))?;
+            if as_json {
+                json(&MemberView::from(&membership))?;
+            } else {
+                println!(
+                    "{} is now {} in {}.",
+                    found.username, membership.role, workspace
+                );
+            }
+        }
+        MemberCommand::Remove {
+            workspace,
+            user,
+            config,
+        } => {
+            let state = open(&config).await?;
+            let found = find_user(&state, &user).await?;
+            if !state.store.remove_membership(&workspace, &found.id).await? {
+                bail!("{} is not a member of {workspace}", found.username);
+            }
+            state
+                .audit(
+                    actor,
+                    "member.remove",
+                    Some(tessera_server::audit::Target {
+                        kind: "user",
+                        id: &found.id,
+                        workspace_id: Some(&workspace),
+                    }),
+                    serde_json::json!({}),
+                )
+                .await;
+            println!("Removed {} from {workspace}.", found.username);
+        }
+    }
+    Ok(())
+}
+
+async fn token(cmd: AdminTokenCommand, actor: &Actor) -> anyhow::Result<()> {
+    let AdminTokenCommand::Issue {
+        user,
+        name,
+        expires_in,
+        expires_at,
+        permissions,
+        workspace,
+        json: as_json,
+        config,
+    } = cmd;
+    let state = open(&config).await?;
+    let found = find_user(&state, &user).await?;
+    if found.status != UserStatus::Active {
+        bail!(
+            "{} is {}: reactivate them first",
+            found.username,
+            found.status
+        );
+    }
+    let kind = state
+        .config
+        .kinds
+        .first_owned_by(OwnerType::User)
+        .ok_or_else(|| anyhow!("this deployment configures no personal token kind"))?;
+    let name = lifecycle::token_name(Some(&serde_json::Value::String(name)))?;
+    let expiry = lifecycle::expiry_request(expires_in.as_deref(), expires_at.as_deref())?;
+    let permissions = (!permissions.is_empty())
+        .then(|| lifecycle::permission_list("--permission", &permissions))
+        .transpose()?;
+    let issued = state
+        .issue_token(
+            IssueRequest {
+                kind,
+                name,
+                expiry,
+                permissions,
+                role: None,
+                workspace_id: workspace,
+                user_id: Some(found.id.clone()),
+                created_by: None,
+                ceiling: None,
+            },
+            actor,
+        )
+        .await?;
+    if as_json {
+        json(&IssuedView {
+            record: TokenView::new(issued.record, OffsetDateTime::now_utc()),
+            token: issued.token.expose().to_owned(),
+        })?;
+    } else {
+        eprintln!(
+            "Issued token {} (\"{}\") for {}. It is shown this once:",
+            issued.record.id, issued.record.name, found.username
+        );
+        println!("{}", issued.token.expose());
+    }
+    Ok(())
+}

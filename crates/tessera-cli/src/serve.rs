@@ -1,0 +1,98 @@
+//! `tessera serve`.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use tessera_server::{AppState, Config};
+
+use crate::ConfigArgs;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+/// Loads the configuration and opens (and migrates) the store: shared with
+/// the admin commands.
+pub async fn open(args: &ConfigArgs) -> anyhow::Result<AppState> {
+    let config = Config::load(args.config.as_deref(), &Config::process_env())?;
+    let url = config.database_url.clone();
+    let store = tessera_store::connect(&url)
+        .await
+        .with_context(|| format!("cannot open the database {url}"))?;
+    store
+        .migrate()
+        .await
+        .with_context(|| format!("cannot migrate the database {url}"))?;
+    Ok(AppState::new(config, store))
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let state = open(&args.config).await?;
+    let config = state.config.clone();
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+
+    let admin_password = std::env::var("TESSERA_ADMIN_PASSWORD").ok();
+    if let Some(first) = state.ensure_first_admin(admin_password).await? {
+        println!(
+            "First start: created the admin user \"{}\".",
+            first.username
+        );
+        match &first.generated_password {
+            Some(password) => {
+                println!("Its password, shown this once: {password}");
+                println!(
+                    "(Set TESSERA_ADMIN_PASSWORD before the first start to choose it instead.)"
+                );
+            }
+            None => println!("Its password is the one in TESSERA_ADMIN_PASSWORD."),
+        }
+        println!("Sign in:");
+        println!(
+            "  curl -c cookies.txt -H 'Content-Type: application/json' \\\n    -d '{{\"username\":\"{}\",\"password\":\"…\"}}' http://{address}/api/v1/session",
+            first.username
+        );
+        println!(
+            "Or issue yourself a token:  tessera admin token issue --user {} --name cli",
+            first.username
+        );
+    }
+    println!(
+        "Tessera listening on http://{address} (store: {})",
+        config.database_url
+    );
+    tracing::info!(%address, store = %config.database_url, config = ?config.source, "listening");
+
+    tessera_server::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: draining requests and writing usage");
+}
