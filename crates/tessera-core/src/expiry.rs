@@ -222,7 +222,17 @@ pub fn resolve(
     ceiling: Option<OffsetDateTime>,
 ) -> Result<Option<OffsetDateTime>, ExpiryError> {
     let (field, expires_at) = match request {
-        ExpiryRequest::Default => ("expires_in", at(policy.default, now)),
+        // Asking for nothing gets the default, shortened to fit under the
+        // ceiling: only an explicit request can be refused for exceeding it.
+        ExpiryRequest::Default => {
+            let default = at(policy.default, now);
+            let fitted = match (default, ceiling) {
+                (Some(d), Some(c)) => Some(d.min(c)),
+                (None, Some(c)) => Some(c),
+                (d, None) => d,
+            };
+            ("expires_in", fitted)
+        }
         ExpiryRequest::Preset(name) => {
             let preset = policy
                 .presets
@@ -345,5 +355,9 @@ mod tests {
         assert!(resolve(&ExpiryRequest::Preset("never".into()), &p, NOW, ceiling).is_err());
         assert!(resolve(&ExpiryRequest::Preset("30d".into()), &p, NOW, ceiling).is_err());
         assert!(resolve(&ExpiryRequest::Preset("7d".into()), &p, NOW, ceiling).is_ok());
+        assert_eq!(
+            resolve(&ExpiryRequest::Default, &p, NOW, ceiling),
+            Ok(ceiling)
+        );
     }
 }

@@ -166,7 +166,7 @@ fn parse_as<'a>(input: &'a str, shape: &TokenShape) -> Result<Option<&'a str>, P
             }
             let split = input.len() - CHECKSUM_LEN;
             let expected = checksum(&input[..split]);
-            if !crate::hash::constant_time_eq(expected.as_bytes(), input[split..].as_bytes()) {
+            if !crate::hash::constant_time_eq(expected.as_bytes(), &input.as_bytes()[split..]) {
                 return Err(ParseError::BadChecksum);
             }
             Ok(None)

@@ -22,7 +22,10 @@ use crate::verifier::{Verified, VerifyFailure, VerifyRequest};
 #[derive(Debug, Clone)]
 pub enum Caller {
     /// A signed-in browser.
-    Session { user: User, session: Session },
+    Session {
+        user: Box<User>,
+        session: Box<Session>,
+    },
     /// A verified token.
     Token(Box<Verified>),
 }
@@ -146,7 +149,10 @@ impl FromRequestParts<AppState> for Caller {
                         return Err(AppError::CsrfFailed);
                     }
                 }
-                Ok(Caller::Session { user, session })
+                Ok(Caller::Session {
+                    user: Box::new(user),
+                    session: Box::new(session),
+                })
             }
             Presented::Nothing => Err(AppError::Unauthenticated),
         }

@@ -112,7 +112,7 @@ impl Verifier {
         let permissions = record
             .permissions
             .as_ref()
-            .map(|p| PermissionSet::parse_all(p))
+            .map(PermissionSet::parse_all)
             .transpose()
             .map_err(|e| VerifyFailure::Store(StoreError::Corrupt(e.to_string())))?;
         let facts = TokenFacts {

@@ -1,0 +1,258 @@
+//! The one place test helpers live: a real server on a real store (a fresh
+//! SQLite file or PostgreSQL database per test), driven over HTTP, with
+//! ready-made actors.
+
+use std::net::SocketAddr;
+
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+use tessera_core::kind::OwnerType;
+use tessera_server::audit::Actor;
+use tessera_server::lifecycle::IssueRequest;
+use tessera_server::{AppState, Config};
+pub use tessera_store::test_support::Backend;
+use tessera_store::test_support::{fresh, TestDatabase};
+
+/// Generates one `#[tokio::test]` per story and backend, so that each story
+/// shows up as `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($story:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $story() {
+                    if let Some(app) = $crate::helpers::TestApp::start($crate::helpers::Backend::Sqlite).await {
+                        super::$story(app).await;
+                    }
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $story() {
+                    if let Some(app) = $crate::helpers::TestApp::start($crate::helpers::Backend::Postgres).await {
+                        super::$story(app).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub state: AppState,
+    pub backend: Backend,
+    shutdown: Option<oneshot::Sender<()>>,
+    // Dropped last: the database outlives the server using it.
+    _database: TestDatabase,
+}
+
+/// A user the test made, with a personal token ready to use.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub username: String,
+    pub password: String,
+    pub token: String,
+}
+
+impl TestApp {
+    /// A server with the default configuration. `None` when the backend is
+    /// PostgreSQL and the suite was told to skip it.
+    pub async fn start(backend: Backend) -> Option<TestApp> {
+        TestApp::with_config(backend, "").await
+    }
+
+    /// A server configured by `toml` (on top of the defaults).
+    pub async fn with_config(backend: Backend, toml: &str) -> Option<TestApp> {
+        let database = fresh(backend).await?;
+        let mut config = Config::from_toml(toml).expect("test configuration is valid");
+        config.database_url = database.url().clone();
+        let store = tessera_store::connect(&config.database_url)
+            .await
+            .expect("store opens");
+        store.migrate().await.expect("store migrates");
+        let state = AppState::new(config, store);
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address: SocketAddr = listener.local_addr().expect("address");
+        let (tx, rx) = oneshot::channel::<()>();
+        let served = state.clone();
+        tokio::spawn(async move {
+            let _ = tessera_server::serve(listener, served, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        Some(TestApp {
+            base: format!("http://{address}"),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            state,
+            backend,
+            shutdown: Some(tx),
+            _database: database,
+        })
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.base))
+    }
+
+    pub fn get(&self, path: &str, token: &str) -> RequestBuilder {
+        self.request(Method::GET, path).bearer_auth(token)
+    }
+
+    pub fn post(&self, path: &str, token: &str, body: Value) -> RequestBuilder {
+        self.request(Method::POST, path)
+            .bearer_auth(token)
+            .json(&body)
+    }
+
+    pub fn delete(&self, path: &str, token: &str) -> RequestBuilder {
+        self.request(Method::DELETE, path).bearer_auth(token)
+    }
+
+    pub fn put(&self, path: &str, token: &str, body: Value) -> RequestBuilder {
+        self.request(Method::PUT, path)
+            .bearer_auth(token)
+            .json(&body)
+    }
+
+    /// Creates a user (admin or not) with an un-narrowed personal token that
+    /// never expires (so that tokens it creates are not capped by it).
+    pub async fn user_with(&self, username: &str, admin: bool) -> TestUser {
+        let password = format!("{username}-password");
+        let user = self
+            .state
+            .create_user(username, password.clone(), admin, None, &Actor::cli())
+            .await
+            .expect("user is created");
+        let kind = self
+            .state
+            .config
+            .kinds
+            .first_owned_by(OwnerType::User)
+            .expect("a PAT kind");
+        let issued = self
+            .state
+            .issue_token(
+                IssueRequest {
+                    kind,
+                    name: format!("{username}'s test token"),
+                    expiry: tessera_core::ExpiryRequest::Preset("never".into()),
+                    permissions: None,
+                    role: None,
+                    workspace_id: None,
+                    user_id: Some(user.id.clone()),
+                    created_by: Some(user.id.clone()),
+                    ceiling: None,
+                },
+                &Actor::cli(),
+            )
+            .await
+            .expect("token is issued");
+        TestUser {
+            id: user.id,
+            username: username.to_owned(),
+            password,
+            token: issued.token.expose().to_owned(),
+        }
+    }
+
+    pub async fn user(&self, username: &str) -> TestUser {
+        self.user_with(username, false).await
+    }
+
+    pub async fn admin(&self) -> TestUser {
+        self.user_with("root", true).await
+    }
+
+    /// Creates a workspace and returns its id.
+    pub async fn workspace(&self, name: &str) -> String {
+        self.state
+            .create_workspace(name, &Actor::cli())
+            .await
+            .expect("workspace")
+            .id
+    }
+
+    /// Gives `user` `role` in `workspace`.
+    pub async fn join(&self, workspace: &str, user: &TestUser, role: &str) {
+        self.state
+            .set_member_role(workspace, &user.id, role, &Actor::cli())
+            .await
+            .expect("membership");
+    }
+
+    /// Creates a personal token over the API; returns the 201 body.
+    pub async fn create_token(&self, user: &TestUser, body: Value) -> Value {
+        let (status, body) = send(self.post("/api/v1/tokens", &user.token, body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// Signs in over the API; returns the cookie header value and the CSRF token.
+    pub async fn sign_in(&self, user: &TestUser) -> (String, String) {
+        let response = self
+            .request(Method::POST, "/api/v1/session")
+            .json(&json!({ "username": user.username, "password": user.password }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::OK);
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .expect("session cookie")
+            .to_owned();
+        let body: Value = response.json().await.expect("json");
+        (
+            cookie,
+            body["csrf_token"].as_str().expect("csrf").to_owned(),
+        )
+    }
+
+    /// Writes buffered "last used" data now.
+    pub async fn flush_usage(&self) {
+        self.state.flush_usage().await;
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Sends a request; returns the status and the JSON body (`Null` if none).
+pub async fn send(request: RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().await.expect("request reaches the server");
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+/// The error code of an error body.
+pub fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<no error code>")
+}

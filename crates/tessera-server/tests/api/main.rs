@@ -1,0 +1,12 @@
+//! The management API over real HTTP against real stores. Every story runs
+//! on SQLite and on PostgreSQL.
+
+mod helpers;
+
+mod admin;
+mod api_keys;
+mod auth;
+mod bad_input;
+mod session;
+mod tokens;
+mod verify;

@@ -1,0 +1,1 @@
+//! Placeholder: stories land in the next commit.
