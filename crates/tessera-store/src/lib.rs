@@ -4,11 +4,15 @@
 //!
 //! The same behaviour suite (`tests/contract.rs`) runs against both.
 
+mod codec;
 mod database_url;
 mod error;
+mod listing;
 mod model;
 mod postgres;
 mod sqlite;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 
 use std::sync::Arc;
 

@@ -161,7 +161,7 @@ impl Store for PostgresStore {
         unimplemented!()
     }
 
-    async fn session(&self, _id_hash: &str, now: OffsetDateTime) -> StoreResult<Option<Session>> {
+    async fn session(&self, _id_hash: &str, _now: OffsetDateTime) -> StoreResult<Option<Session>> {
         unimplemented!()
     }
 

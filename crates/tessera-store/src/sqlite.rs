@@ -1,18 +1,93 @@
-//! The Sqlite store: skeleton, to be implemented.
+//! The SQLite store: one file, safe to share between processes.
+//!
+//! Two pools over the same file. Readers (several connections) run beside
+//! the writer thanks to WAL. All writes go through a pool of exactly one
+//! connection, so within a process writers queue in the pool instead of
+//! spinning on SQLite's busy handler. Between processes the lock is SQLite's:
+//! `busy_timeout` makes a writer wait for another's commit, and every
+//! read-then-write transaction starts with `BEGIN IMMEDIATE`, taking the
+//! write lock before its first read. (A deferred `BEGIN` would read a
+//! snapshot, then fail with `SQLITE_BUSY` when upgrading to write if another
+//! process committed meanwhile, without the busy handler being consulted.)
+
+use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
 use time::OffsetDateTime;
 
 use tessera_core::policy::UserStatus;
 use tessera_core::TokenHash;
 
+use crate::codec::*;
+use crate::listing::{Listing, TimeSql};
 use crate::*;
 
-pub struct SqliteStore;
+/// SQLite keeps microseconds: a bound time is compared as it is.
+const TIME: TimeSql = TimeSql {
+    open: "",
+    close: "",
+};
+
+/// How long a writer waits for another process's transaction to finish.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a write waits for this process's writer connection; writes queue
+/// behind each other there, so this is generous.
+const WRITE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+const READERS: u32 = 8;
+
+const FOUND_HEAD: &str = "SELECT t.*, s.digest AS secret_digest, s.key_id AS secret_key_id, \
+     s.retires_at AS secret_retires_at \
+     FROM token_secrets s JOIN tokens t ON t.id = s.token_id";
+
+pub struct SqliteStore {
+    reader: SqlitePool,
+    /// One connection: see the module documentation.
+    writer: SqlitePool,
+}
 
 impl SqliteStore {
-    pub async fn connect(_url: &DatabaseUrl) -> StoreResult<Self> {
-        Err(StoreError::Unavailable("not implemented".into()))
+    /// Opens (creating if missing) the database file. Does not migrate.
+    pub async fn connect(url: &DatabaseUrl) -> StoreResult<Self> {
+        let DatabaseUrl::Sqlite { path } = url else {
+            return Err(StoreError::Unavailable(format!(
+                "{} is not a SQLite database",
+                url.redacted()
+            )));
+        };
+        let unavailable = |e: sqlx::Error| {
+            StoreError::Unavailable(format!("cannot open {}: {e}", url.redacted()))
+        };
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit survives power loss, not only a crash. Tokens
+            // and revocations are few and must not come back.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(WRITE_ACQUIRE_TIMEOUT)
+            .connect_with(options.clone())
+            .await
+            .map_err(unavailable)?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .acquire_timeout(BUSY_TIMEOUT)
+            // A write sent to the readers by mistake fails loudly instead of
+            // bypassing the writer's queue.
+            .connect_with(options.pragma("query_only", "ON"))
+            .await
+            .map_err(unavailable)?;
+        Ok(Self { reader, writer })
+    }
+
+    /// A transaction holding the write lock from its start.
+    async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 }
 
@@ -22,166 +97,550 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
+    #[tracing::instrument(skip_all)]
     async fn migrate(&self) -> StoreResult<()> {
-        unimplemented!()
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&self.writer)
+            .await?;
+        Ok(())
     }
 
+    #[tracing::instrument(skip_all)]
     async fn ping(&self) -> StoreResult<()> {
-        unimplemented!()
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
     }
 
-    async fn create_user(&self, _user: &NewUser) -> StoreResult<User> {
-        unimplemented!()
+    // --- users ---------------------------------------------------------------
+
+    #[tracing::instrument(skip_all)]
+    async fn create_user(&self, user: &NewUser) -> StoreResult<User> {
+        sqlx::query_as::<_, UserRow>(
+            "INSERT INTO users \
+             (id, username, display_name, password_hash, is_admin, status, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, 'active', ?, ?) RETURNING *",
+        )
+        .bind(&user.id)
+        .bind(&user.username)
+        .bind(&user.display_name)
+        .bind(&user.password_hash)
+        .bind(user.is_admin)
+        .bind(micros(user.created_at))
+        .bind(micros(user.created_at))
+        .fetch_one(&self.writer)
+        .await
+        .map_err(|e| conflict_on_unique(e, || username_taken(&user.username)))?
+        .try_into()
     }
 
-    async fn user(&self, _id: &str) -> StoreResult<Option<User>> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn user(&self, id: &str) -> StoreResult<Option<User>> {
+        sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?
+            .map(User::try_from)
+            .transpose()
     }
 
-    async fn user_by_username(&self, _username: &str) -> StoreResult<Option<User>> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.reader)
+            .await?
+            .map(User::try_from)
+            .transpose()
     }
 
-    async fn list_users(&self, _page: &Page) -> StoreResult<Vec<User>> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn list_users(&self, page: &Page) -> StoreResult<Vec<User>> {
+        let rows = Listing::<Sqlite>::page("SELECT * FROM users", TIME, page)
+            .build_query_as::<UserRow>()
+            .fetch_all(&self.reader)
+            .await?;
+        records(rows)
     }
 
+    #[tracing::instrument(skip_all)]
     async fn count_users(&self) -> StoreResult<u64> {
-        unimplemented!()
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.reader)
+            .await?;
+        count(n)
     }
 
+    #[tracing::instrument(skip_all)]
     async fn set_user_status(
         &self,
-        _id: &str,
-        _status: UserStatus,
-        _at: OffsetDateTime,
+        id: &str,
+        status: UserStatus,
+        at: OffsetDateTime,
     ) -> StoreResult<User> {
-        unimplemented!()
+        let mut tx = self.write().await?;
+        let current: User = sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?
+            .try_into()?;
+        if !status_change_allowed(&current, status)? {
+            return Ok(current);
+        }
+        let user = sqlx::query_as::<_, UserRow>(
+            "UPDATE users SET status = ?, updated_at = ? WHERE id = ? RETURNING *",
+        )
+        .bind(status.as_str())
+        .bind(micros(at))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_into()?;
+        tx.commit().await?;
+        Ok(user)
     }
 
+    #[tracing::instrument(skip_all)]
     async fn set_password(
         &self,
-        _id: &str,
-        _password_hash: &str,
-        _at: OffsetDateTime,
+        id: &str,
+        password_hash: &str,
+        at: OffsetDateTime,
     ) -> StoreResult<()> {
-        unimplemented!()
+        let done = sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
+            .bind(password_hash)
+            .bind(micros(at))
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        found(done.rows_affected())
     }
 
-    async fn create_workspace(&self, _workspace: &Workspace) -> StoreResult<()> {
-        unimplemented!()
+    // --- workspaces and memberships -------------------------------------------
+
+    #[tracing::instrument(skip_all)]
+    async fn create_workspace(&self, workspace: &Workspace) -> StoreResult<()> {
+        sqlx::query("INSERT INTO workspaces (id, name, created_at) VALUES (?, ?, ?)")
+            .bind(&workspace.id)
+            .bind(&workspace.name)
+            .bind(micros(workspace.created_at))
+            .execute(&self.writer)
+            .await
+            .map_err(|e| conflict_on_unique(e, || workspace_taken(&workspace.name)))?;
+        Ok(())
     }
 
-    async fn workspace(&self, _id: &str) -> StoreResult<Option<Workspace>> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn workspace(&self, id: &str) -> StoreResult<Option<Workspace>> {
+        sqlx::query_as::<_, WorkspaceRow>("SELECT * FROM workspaces WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?
+            .map(Workspace::try_from)
+            .transpose()
     }
 
-    async fn list_workspaces(&self, _page: &Page) -> StoreResult<Vec<Workspace>> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn list_workspaces(&self, page: &Page) -> StoreResult<Vec<Workspace>> {
+        let rows = Listing::<Sqlite>::page("SELECT * FROM workspaces", TIME, page)
+            .build_query_as::<WorkspaceRow>()
+            .fetch_all(&self.reader)
+            .await?;
+        records(rows)
     }
 
+    #[tracing::instrument(skip_all)]
     async fn set_membership(
         &self,
-        _workspace_id: &str,
-        _user_id: &str,
-        _role: &str,
-        _at: OffsetDateTime,
+        workspace_id: &str,
+        user_id: &str,
+        role: &str,
+        at: OffsetDateTime,
     ) -> StoreResult<Option<String>> {
-        unimplemented!()
+        let mut tx = self.write().await?;
+        let previous: Option<String> = sqlx::query_scalar(
+            "SELECT role FROM memberships WHERE workspace_id = ? AND user_id = ?",
+        )
+        .bind(workspace_id)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO memberships (workspace_id, user_id, role, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (workspace_id, user_id) \
+             DO UPDATE SET role = excluded.role, updated_at = excluded.updated_at",
+        )
+        .bind(workspace_id)
+        .bind(user_id)
+        .bind(role)
+        .bind(micros(at))
+        .bind(micros(at))
+        .execute(&mut *tx)
+        .await
+        .map_err(not_found_on_foreign_key)?;
+        tx.commit().await?;
+        Ok(previous)
     }
 
-    async fn remove_membership(&self, _workspace_id: &str, _user_id: &str) -> StoreResult<bool> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn remove_membership(&self, workspace_id: &str, user_id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM memberships WHERE workspace_id = ? AND user_id = ?")
+            .bind(workspace_id)
+            .bind(user_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 
+    #[tracing::instrument(skip_all)]
     async fn membership(
         &self,
-        _workspace_id: &str,
-        _user_id: &str,
+        workspace_id: &str,
+        user_id: &str,
     ) -> StoreResult<Option<Membership>> {
-        unimplemented!()
+        sqlx::query_as::<_, MembershipRow>(
+            "SELECT * FROM memberships WHERE workspace_id = ? AND user_id = ?",
+        )
+        .bind(workspace_id)
+        .bind(user_id)
+        .fetch_optional(&self.reader)
+        .await?
+        .map(Membership::try_from)
+        .transpose()
     }
 
-    async fn list_members(&self, _workspace_id: &str) -> StoreResult<Vec<Membership>> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn list_members(&self, workspace_id: &str) -> StoreResult<Vec<Membership>> {
+        let rows = sqlx::query_as::<_, MembershipRow>(
+            "SELECT * FROM memberships WHERE workspace_id = ? ORDER BY created_at, user_id",
+        )
+        .bind(workspace_id)
+        .fetch_all(&self.reader)
+        .await?;
+        records(rows)
     }
 
-    async fn memberships_of(&self, _user_id: &str) -> StoreResult<Vec<Membership>> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn memberships_of(&self, user_id: &str) -> StoreResult<Vec<Membership>> {
+        let rows = sqlx::query_as::<_, MembershipRow>(
+            "SELECT * FROM memberships WHERE user_id = ? ORDER BY created_at, workspace_id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.reader)
+        .await?;
+        records(rows)
     }
 
+    // --- tokens -----------------------------------------------------------------
+
+    #[tracing::instrument(skip_all)]
     async fn insert_token(
         &self,
-        _token: &NewToken,
-        _max_active_for_owner: Option<u32>,
+        token: &NewToken,
+        max_active_for_owner: Option<u32>,
     ) -> StoreResult<TokenRecord> {
-        unimplemented!()
+        let mut tx = self.write().await?;
+        if let (Some(max), Some(owner)) = (max_active_for_owner, &token.user_id) {
+            // BEGIN IMMEDIATE holds the write lock: nobody inserts between
+            // this count and the insert below.
+            let active: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM tokens WHERE user_id = ? AND revoked_at IS NULL \
+                 AND (expires_at IS NULL OR expires_at > ?)",
+            )
+            .bind(owner)
+            .bind(micros(token.created_at))
+            .fetch_one(&mut *tx)
+            .await?;
+            if active >= i64::from(max) {
+                return Err(StoreError::LimitReached);
+            }
+        }
+        let record = sqlx::query_as::<_, TokenRow>(
+            "INSERT INTO tokens (id, kind, user_id, workspace_id, name, display_prefix, last4, \
+             permissions, role, created_at, created_by, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(&token.id)
+        .bind(&token.kind)
+        .bind(&token.user_id)
+        .bind(&token.workspace_id)
+        .bind(&token.name)
+        .bind(&token.display_prefix)
+        .bind(&token.last4)
+        .bind(encode_opt_list(token.permissions.as_deref()))
+        .bind(&token.role)
+        .bind(micros(token.created_at))
+        .bind(&token.created_by)
+        .bind(opt_micros(token.expires_at))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| token_insert_error(e, token))?
+        .try_into()?;
+        insert_secret(&mut tx, &token.id, &token.hash, token.created_at)
+            .await
+            .map_err(|e| token_insert_error(e, token))?;
+        tx.commit().await?;
+        Ok(record)
     }
 
+    #[tracing::instrument(skip_all)]
     async fn find_token_by_hash(
         &self,
-        _candidates: &[TokenHash],
+        candidates: &[TokenHash],
     ) -> StoreResult<Option<FoundToken>> {
-        unimplemented!()
+        if candidates.is_empty() {
+            return Ok(None);
+        }
+        let rows = Listing::<Sqlite>::secrets(FOUND_HEAD, TIME, candidates)
+            .build_query_as::<FoundRow>()
+            .fetch_all(&self.reader)
+            .await?;
+        pick_found(rows, candidates)
     }
 
-    async fn token(&self, _id: &str) -> StoreResult<Option<TokenRecord>> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn token(&self, id: &str) -> StoreResult<Option<TokenRecord>> {
+        sqlx::query_as::<_, TokenRow>("SELECT * FROM tokens WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?
+            .map(TokenRecord::try_from)
+            .transpose()
     }
 
+    #[tracing::instrument(skip_all)]
     async fn list_tokens(
         &self,
-        _filter: &TokenFilter,
-        _page: &Page,
+        filter: &TokenFilter,
+        page: &Page,
     ) -> StoreResult<Vec<TokenRecord>> {
-        unimplemented!()
+        let rows = Listing::<Sqlite>::tokens("SELECT * FROM tokens", TIME, filter, page)
+            .build_query_as::<TokenRow>()
+            .fetch_all(&self.reader)
+            .await?;
+        records(rows)
     }
 
-    async fn revoke_token(&self, _id: &str, _revocation: &Revocation) -> StoreResult<bool> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn revoke_token(&self, id: &str, revocation: &Revocation) -> StoreResult<bool> {
+        let mut tx = self.write().await?;
+        let revoked: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT revoked_at FROM tokens WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        match revoked {
+            None => return Err(StoreError::NotFound),
+            Some(Some(_)) => return Ok(false),
+            Some(None) => {}
+        }
+        sqlx::query(
+            "UPDATE tokens SET revoked_at = ?, revoked_by = ?, revoked_reason = ? WHERE id = ?",
+        )
+        .bind(micros(revocation.at))
+        .bind(&revocation.by)
+        .bind(&revocation.reason)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
+    #[tracing::instrument(skip_all)]
     async fn revoke_user_tokens(
         &self,
-        _user_id: &str,
-        _revocation: &Revocation,
+        user_id: &str,
+        revocation: &Revocation,
     ) -> StoreResult<Vec<String>> {
-        unimplemented!()
+        let mut ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE tokens SET revoked_at = ?, revoked_by = ?, revoked_reason = ? \
+             WHERE user_id = ? AND revoked_at IS NULL RETURNING id",
+        )
+        .bind(micros(revocation.at))
+        .bind(&revocation.by)
+        .bind(&revocation.reason)
+        .bind(user_id)
+        .fetch_all(&self.writer)
+        .await?;
+        newest_first(&mut ids);
+        Ok(ids)
     }
 
-    async fn rotate_token(&self, _rotation: &Rotation) -> StoreResult<TokenRecord> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn rotate_token(&self, rotation: &Rotation) -> StoreResult<TokenRecord> {
+        let mut tx = self.write().await?;
+        let revoked: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT revoked_at FROM tokens WHERE id = ?")
+                .bind(&rotation.token_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if !matches!(revoked, Some(None)) {
+            return Err(StoreError::NotFound);
+        }
+        let retires = micros(rotation.old_secret_retires_at);
+        sqlx::query(
+            "UPDATE token_secrets SET retires_at = ? \
+             WHERE token_id = ? AND (retires_at IS NULL OR retires_at > ?)",
+        )
+        .bind(retires)
+        .bind(&rotation.token_id)
+        .bind(retires)
+        .execute(&mut *tx)
+        .await?;
+        insert_secret(&mut tx, &rotation.token_id, &rotation.new_hash, rotation.at)
+            .await
+            .map_err(|e| conflict_on_unique(e, secret_taken))?;
+        let record = sqlx::query_as::<_, TokenRow>(
+            "UPDATE tokens SET display_prefix = ?, last4 = ?, expires_at = ?, rotated_at = ? \
+             WHERE id = ? RETURNING *",
+        )
+        .bind(&rotation.display_prefix)
+        .bind(&rotation.last4)
+        .bind(opt_micros(rotation.expires_at))
+        .bind(micros(rotation.at))
+        .bind(&rotation.token_id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_into()?;
+        tx.commit().await?;
+        Ok(record)
     }
 
-    async fn record_usage(&self, _usage: &[TokenUsage]) -> StoreResult<()> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn record_usage(&self, usage: &[TokenUsage]) -> StoreResult<()> {
+        if usage.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write().await?;
+        for (token_id, uses) in usage_by_token(usage) {
+            let row = sqlx::query_as::<_, UsageRow>(
+                "SELECT last_used_at, last_used_ip, last_used_user_agent, last_used_ips \
+                 FROM tokens WHERE id = ?",
+            )
+            .bind(token_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else { continue };
+            let merged = merge_usage(row, &uses)?;
+            sqlx::query(
+                "UPDATE tokens SET last_used_at = ?, last_used_ip = ?, \
+                 last_used_user_agent = ?, last_used_ips = ? WHERE id = ?",
+            )
+            .bind(merged.last_used_at)
+            .bind(&merged.last_used_ip)
+            .bind(&merged.last_used_user_agent)
+            .bind(&merged.last_used_ips)
+            .bind(token_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
-    async fn create_session(&self, _session: &Session) -> StoreResult<()> {
-        unimplemented!()
+    // --- sessions ---------------------------------------------------------------
+
+    #[tracing::instrument(skip_all)]
+    async fn create_session(&self, session: &Session) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&session.id_hash)
+        .bind(&session.user_id)
+        .bind(&session.csrf_token)
+        .bind(micros(session.created_at))
+        .bind(micros(session.expires_at))
+        .execute(&self.writer)
+        .await
+        .map_err(session_insert_error)?;
+        Ok(())
     }
 
-    async fn session(&self, _id_hash: &str, now: OffsetDateTime) -> StoreResult<Option<Session>> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn session(&self, id_hash: &str, now: OffsetDateTime) -> StoreResult<Option<Session>> {
+        sqlx::query_as::<_, SessionRow>(
+            "SELECT * FROM sessions WHERE id_hash = ? AND expires_at > ?",
+        )
+        .bind(id_hash)
+        .bind(micros(now))
+        .fetch_optional(&self.reader)
+        .await?
+        .map(Session::try_from)
+        .transpose()
     }
 
-    async fn delete_session(&self, _id_hash: &str) -> StoreResult<()> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+            .bind(id_hash)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
     }
 
-    async fn delete_user_sessions(&self, _user_id: &str) -> StoreResult<()> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+            .bind(user_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
     }
 
-    async fn append_audit(&self, _event: &AuditEvent) -> StoreResult<()> {
-        unimplemented!()
+    // --- audit ------------------------------------------------------------------
+
+    #[tracing::instrument(skip_all)]
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_events (id, at, action, actor_user_id, actor_token_id, \
+             actor_label, workspace_id, target_type, target_id, client_ip, user_agent, details) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&event.id)
+        .bind(micros(event.at))
+        .bind(&event.action)
+        .bind(&event.actor_user_id)
+        .bind(&event.actor_token_id)
+        .bind(&event.actor_label)
+        .bind(&event.workspace_id)
+        .bind(&event.target_type)
+        .bind(&event.target_id)
+        .bind(&event.client_ip)
+        .bind(&event.user_agent)
+        .bind(event.details.to_string())
+        .execute(&self.writer)
+        .await
+        .map_err(|e| conflict_on_unique(e, || event_taken(&event.id)))?;
+        Ok(())
     }
 
-    async fn list_audit(
-        &self,
-        _filter: &AuditFilter,
-        _page: &Page,
-    ) -> StoreResult<Vec<AuditEvent>> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn list_audit(&self, filter: &AuditFilter, page: &Page) -> StoreResult<Vec<AuditEvent>> {
+        let rows = Listing::<Sqlite>::audit("SELECT * FROM audit_events", TIME, filter, page)
+            .build_query_as::<AuditRow>()
+            .fetch_all(&self.reader)
+            .await?;
+        records(rows)
     }
+}
+
+async fn insert_secret(
+    tx: &mut Transaction<'static, Sqlite>,
+    token_id: &str,
+    hash: &TokenHash,
+    at: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO token_secrets (digest, key_id, token_id, created_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(&hash.digest[..])
+    .bind(&hash.key_id)
+    .bind(token_id)
+    .bind(micros(at))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -1,0 +1,528 @@
+//! What both backends share: how values are encoded in columns, the raw rows
+//! they read (decoded by name, so one struct serves SQLite and PostgreSQL),
+//! the checks that turn rows into records, and the pure parts of the logic
+//! (merging usage, picking a matched secret, mapping constraint errors).
+//!
+//! Times travel as `i64` microseconds since the Unix epoch: SQLite stores
+//! them so, PostgreSQL converts them to and from `TIMESTAMPTZ` in SQL. That
+//! keeps the rows identical for both backends, and microseconds are the
+//! precision PostgreSQL keeps, so a record reads back exactly as stored.
+
+use std::collections::HashMap;
+
+use time::OffsetDateTime;
+
+use tessera_core::policy::UserStatus;
+use tessera_core::TokenHash;
+
+use crate::model::*;
+use crate::{StoreError, StoreResult};
+
+// --- values -----------------------------------------------------------------------
+
+/// Microseconds since the Unix epoch. Sub-microsecond precision is dropped,
+/// as PostgreSQL would drop it.
+pub(crate) fn micros(t: OffsetDateTime) -> i64 {
+    let n = t.unix_timestamp_nanos().div_euclid(1000);
+    // `time` keeps years within ±9999, well inside i64 microseconds.
+    i64::try_from(n).unwrap_or(if n < 0 { i64::MIN } else { i64::MAX })
+}
+
+pub(crate) fn opt_micros(t: Option<OffsetDateTime>) -> Option<i64> {
+    t.map(micros)
+}
+
+fn time(column: &str, us: i64) -> StoreResult<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
+        .map_err(|e| StoreError::Corrupt(format!("{column} = {us}: {e}")))
+}
+
+fn opt_time(column: &str, us: Option<i64>) -> StoreResult<Option<OffsetDateTime>> {
+    us.map(|us| time(column, us)).transpose()
+}
+
+/// A list of strings as the JSON array text kept in a column.
+pub(crate) fn encode_list(list: &[String]) -> String {
+    serde_json::Value::from(list).to_string()
+}
+
+pub(crate) fn encode_opt_list(list: Option<&[String]>) -> Option<String> {
+    list.map(encode_list)
+}
+
+fn decode_list(column: &str, text: &str) -> StoreResult<Vec<String>> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+fn decode_status(text: &str) -> StoreResult<UserStatus> {
+    text.parse().map_err(StoreError::Corrupt)
+}
+
+/// The row limit of a page; `Page`'s fields are public, so clamp again here.
+pub(crate) fn page_limit(page: &Page) -> i64 {
+    i64::from(page.limit.clamp(1, MAX_PAGE))
+}
+
+// --- errors -------------------------------------------------------------------------
+
+/// A unique violation becomes `Conflict(message())`; anything else passes through.
+pub(crate) fn conflict_on_unique(e: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message()),
+        _ => e.into(),
+    }
+}
+
+/// A foreign-key violation (a reference to a row that does not exist)
+/// becomes `NotFound`; anything else passes through.
+pub(crate) fn not_found_on_foreign_key(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+        _ => e.into(),
+    }
+}
+
+/// Unique and foreign-key violations of a token's insert: its id or first
+/// secret is already stored, or its owner or workspace does not exist.
+pub(crate) fn token_insert_error(e: sqlx::Error, token: &NewToken) -> StoreError {
+    match not_found_on_foreign_key(e) {
+        StoreError::Database(e) => conflict_on_unique(e, || {
+            format!(
+                "token \"{}\" or its secret hash is already stored",
+                token.id
+            )
+        }),
+        other => other,
+    }
+}
+
+/// A session's user does not exist, or its id is already in use.
+pub(crate) fn session_insert_error(e: sqlx::Error) -> StoreError {
+    match not_found_on_foreign_key(e) {
+        StoreError::Database(e) => conflict_on_unique(e, || "the session already exists".into()),
+        other => other,
+    }
+}
+
+pub(crate) fn username_taken(username: &str) -> String {
+    format!("username \"{username}\" is taken")
+}
+
+pub(crate) fn workspace_taken(name: &str) -> String {
+    format!("workspace name \"{name}\" is taken")
+}
+
+pub(crate) fn secret_taken() -> String {
+    "the new secret's hash is already stored".into()
+}
+
+pub(crate) fn event_taken(id: &str) -> String {
+    format!("audit event \"{id}\" is already stored")
+}
+
+/// Whether moving `user` to `status` changes anything; removal is final.
+pub(crate) fn status_change_allowed(user: &User, status: UserStatus) -> StoreResult<bool> {
+    if user.status == UserStatus::Removed && status != UserStatus::Removed {
+        return Err(StoreError::Conflict(format!(
+            "user \"{}\" is removed, and removal is final",
+            user.username
+        )));
+    }
+    Ok(user.status != status)
+}
+
+/// `NotFound` when an update or delete by key touched no row.
+pub(crate) fn found(rows_affected: u64) -> StoreResult<()> {
+    if rows_affected == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+pub(crate) fn count(n: i64) -> StoreResult<u64> {
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("a negative count: {n}")))
+}
+
+/// `RETURNING` gives rows in no promised order; lists are newest first.
+pub(crate) fn newest_first(ids: &mut [String]) {
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+}
+
+// --- rows -------------------------------------------------------------------------------
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: String,
+    username: String,
+    display_name: String,
+    password_hash: String,
+    is_admin: bool,
+    status: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+    fn try_from(r: UserRow) -> StoreResult<Self> {
+        Ok(User {
+            status: decode_status(&r.status)?,
+            created_at: time("users.created_at", r.created_at)?,
+            updated_at: time("users.updated_at", r.updated_at)?,
+            id: r.id,
+            username: r.username,
+            display_name: r.display_name,
+            password_hash: r.password_hash,
+            is_admin: r.is_admin,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct WorkspaceRow {
+    id: String,
+    name: String,
+    created_at: i64,
+}
+
+impl TryFrom<WorkspaceRow> for Workspace {
+    type Error = StoreError;
+    fn try_from(r: WorkspaceRow) -> StoreResult<Self> {
+        Ok(Workspace {
+            created_at: time("workspaces.created_at", r.created_at)?,
+            id: r.id,
+            name: r.name,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MembershipRow {
+    workspace_id: String,
+    user_id: String,
+    role: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<MembershipRow> for Membership {
+    type Error = StoreError;
+    fn try_from(r: MembershipRow) -> StoreResult<Self> {
+        Ok(Membership {
+            created_at: time("memberships.created_at", r.created_at)?,
+            updated_at: time("memberships.updated_at", r.updated_at)?,
+            workspace_id: r.workspace_id,
+            user_id: r.user_id,
+            role: r.role,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TokenRow {
+    id: String,
+    kind: String,
+    user_id: Option<String>,
+    workspace_id: Option<String>,
+    name: String,
+    display_prefix: String,
+    last4: String,
+    permissions: Option<String>,
+    role: Option<String>,
+    created_at: i64,
+    created_by: Option<String>,
+    expires_at: Option<i64>,
+    last_used_at: Option<i64>,
+    last_used_ip: Option<String>,
+    last_used_user_agent: Option<String>,
+    last_used_ips: String,
+    revoked_at: Option<i64>,
+    revoked_by: Option<String>,
+    revoked_reason: Option<String>,
+    rotated_at: Option<i64>,
+}
+
+impl TryFrom<TokenRow> for TokenRecord {
+    type Error = StoreError;
+    fn try_from(r: TokenRow) -> StoreResult<Self> {
+        Ok(TokenRecord {
+            permissions: r
+                .permissions
+                .as_deref()
+                .map(|p| decode_list("tokens.permissions", p))
+                .transpose()?,
+            last_used_ips: decode_list("tokens.last_used_ips", &r.last_used_ips)?,
+            created_at: time("tokens.created_at", r.created_at)?,
+            expires_at: opt_time("tokens.expires_at", r.expires_at)?,
+            last_used_at: opt_time("tokens.last_used_at", r.last_used_at)?,
+            revoked_at: opt_time("tokens.revoked_at", r.revoked_at)?,
+            rotated_at: opt_time("tokens.rotated_at", r.rotated_at)?,
+            id: r.id,
+            kind: r.kind,
+            user_id: r.user_id,
+            workspace_id: r.workspace_id,
+            name: r.name,
+            display_prefix: r.display_prefix,
+            last4: r.last4,
+            role: r.role,
+            created_by: r.created_by,
+            last_used_ip: r.last_used_ip,
+            last_used_user_agent: r.last_used_user_agent,
+            revoked_by: r.revoked_by,
+            revoked_reason: r.revoked_reason,
+        })
+    }
+}
+
+/// A token joined with one of its secrets.
+#[derive(sqlx::FromRow)]
+pub(crate) struct FoundRow {
+    #[sqlx(flatten)]
+    token: TokenRow,
+    secret_digest: Vec<u8>,
+    secret_key_id: Option<String>,
+    secret_retires_at: Option<i64>,
+}
+
+/// Of the secrets whose digest matched, the one stored under the same key as
+/// a candidate (a digest alone could, in theory, come from another key), in
+/// the caller's order of candidates.
+pub(crate) fn pick_found(
+    rows: Vec<FoundRow>,
+    candidates: &[TokenHash],
+) -> StoreResult<Option<FoundToken>> {
+    let Some(row) = candidates.iter().find_map(|c| {
+        rows.iter()
+            .position(|r| r.secret_digest == c.digest && r.secret_key_id == c.key_id)
+    }) else {
+        return Ok(None);
+    };
+    let mut rows = rows;
+    let row = rows.swap_remove(row);
+    Ok(Some(FoundToken {
+        secret_retires_at: opt_time("token_secrets.retires_at", row.secret_retires_at)?,
+        digest: row.secret_digest,
+        record: row.token.try_into()?,
+    }))
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    id_hash: String,
+    user_id: String,
+    csrf_token: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl TryFrom<SessionRow> for Session {
+    type Error = StoreError;
+    fn try_from(r: SessionRow) -> StoreResult<Self> {
+        Ok(Session {
+            created_at: time("sessions.created_at", r.created_at)?,
+            expires_at: time("sessions.expires_at", r.expires_at)?,
+            id_hash: r.id_hash,
+            user_id: r.user_id,
+            csrf_token: r.csrf_token,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    id: String,
+    at: i64,
+    action: String,
+    actor_user_id: Option<String>,
+    actor_token_id: Option<String>,
+    actor_label: Option<String>,
+    workspace_id: Option<String>,
+    target_type: Option<String>,
+    target_id: Option<String>,
+    client_ip: Option<String>,
+    user_agent: Option<String>,
+    details: String,
+}
+
+impl TryFrom<AuditRow> for AuditEvent {
+    type Error = StoreError;
+    fn try_from(r: AuditRow) -> StoreResult<Self> {
+        Ok(AuditEvent {
+            at: time("audit_events.at", r.at)?,
+            details: serde_json::from_str(&r.details)
+                .map_err(|e| StoreError::Corrupt(format!("audit_events.details: {e}")))?,
+            id: r.id,
+            action: r.action,
+            actor_user_id: r.actor_user_id,
+            actor_token_id: r.actor_token_id,
+            actor_label: r.actor_label,
+            workspace_id: r.workspace_id,
+            target_type: r.target_type,
+            target_id: r.target_id,
+            client_ip: r.client_ip,
+            user_agent: r.user_agent,
+        })
+    }
+}
+
+/// Rows into records, failing on the first unreadable one.
+pub(crate) fn records<R, T>(rows: Vec<R>) -> StoreResult<Vec<T>>
+where
+    T: TryFrom<R, Error = StoreError>,
+{
+    rows.into_iter().map(T::try_from).collect()
+}
+
+// --- usage ------------------------------------------------------------------------------
+
+/// The usage columns of one token, read, merged with new uses, written back.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub(crate) struct UsageRow {
+    pub last_used_at: Option<i64>,
+    pub last_used_ip: Option<String>,
+    pub last_used_user_agent: Option<String>,
+    pub last_used_ips: String,
+}
+
+/// The usage state to write after applying `uses` (in order) to `row`.
+///
+/// A use at or after the stored last use becomes the last use, and its
+/// address moves to the front of the distinct addresses. A use older than
+/// the stored one (a batch from another instance arriving late) changes
+/// neither the last use nor the order; its address, if new, is remembered
+/// behind the others, where it is the first to fall off.
+pub(crate) fn merge_usage(row: UsageRow, uses: &[&TokenUsage]) -> StoreResult<UsageRow> {
+    let mut ips = decode_list("tokens.last_used_ips", &row.last_used_ips)?;
+    let mut merged = row;
+    for usage in uses {
+        let at = micros(usage.at);
+        if merged.last_used_at.is_none_or(|last| at >= last) {
+            merged.last_used_at = Some(at);
+            merged.last_used_ip.clone_from(&usage.ip);
+            merged.last_used_user_agent.clone_from(&usage.user_agent);
+            if let Some(ip) = &usage.ip {
+                ips.retain(|known| known != ip);
+                ips.insert(0, ip.clone());
+            }
+        } else if let Some(ip) = &usage.ip {
+            if !ips.contains(ip) {
+                ips.push(ip.clone());
+            }
+        }
+        ips.truncate(LAST_USED_IPS_KEPT);
+    }
+    merged.last_used_ips = encode_list(&ips);
+    Ok(merged)
+}
+
+/// Uses grouped by token, tokens in order of first appearance, each
+/// token's uses in batch order: one read and one write per token.
+pub(crate) fn usage_by_token(usage: &[TokenUsage]) -> Vec<(&str, Vec<&TokenUsage>)> {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut groups: Vec<(&str, Vec<&TokenUsage>)> = Vec::new();
+    for u in usage {
+        let slot = *index.entry(u.token_id.as_str()).or_insert_with(|| {
+            groups.push((u.token_id.as_str(), Vec::new()));
+            groups.len() - 1
+        });
+        groups[slot].1.push(u);
+    }
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+    use time::Duration;
+
+    const T0: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);
+
+    fn uses(entries: &[(i64, Option<&str>)]) -> Vec<TokenUsage> {
+        entries
+            .iter()
+            .map(|(secs, ip)| TokenUsage {
+                token_id: "tok_1".into(),
+                at: T0 + Duration::seconds(*secs),
+                ip: ip.map(str::to_owned),
+                user_agent: Some(format!("agent-{secs}")),
+            })
+            .collect()
+    }
+
+    fn empty() -> UsageRow {
+        UsageRow {
+            last_used_at: None,
+            last_used_ip: None,
+            last_used_user_agent: None,
+            last_used_ips: "[]".into(),
+        }
+    }
+
+    fn ips(row: &UsageRow) -> Vec<String> {
+        decode_list("test", &row.last_used_ips).unwrap()
+    }
+
+    #[test]
+    fn times_round_trip_at_microsecond_precision() {
+        let t = T0 + Duration::nanoseconds(1_234_567);
+        assert_eq!(
+            time("t", micros(t)).unwrap(),
+            T0 + Duration::microseconds(1_234)
+        );
+        let before_epoch = datetime!(1969-12-31 23:59:59.999_999_5 UTC);
+        assert_eq!(micros(before_epoch), -1);
+    }
+
+    #[test]
+    fn newest_addresses_come_first_without_repeats() {
+        let batch = uses(&[
+            (1, Some("a")),
+            (2, Some("b")),
+            (3, Some("a")),
+            (4, None),
+            (5, Some("c")),
+            (6, Some("d")),
+            (7, Some("e")),
+            (8, Some("f")),
+        ]);
+        let refs: Vec<&TokenUsage> = batch.iter().collect();
+        let row = merge_usage(empty(), &refs).unwrap();
+        assert_eq!(ips(&row), ["f", "e", "d", "c", "a"]);
+        assert_eq!(row.last_used_ip.as_deref(), Some("f"));
+        assert_eq!(row.last_used_user_agent.as_deref(), Some("agent-8"));
+        assert_eq!(row.last_used_at, Some(micros(T0 + Duration::seconds(8))));
+    }
+
+    #[test]
+    fn a_late_older_use_does_not_become_the_last_use() {
+        let newer = uses(&[(10, Some("new"))]);
+        let row = merge_usage(empty(), &[&newer[0]]).unwrap();
+        let older = uses(&[(5, Some("old"))]);
+        let row = merge_usage(row, &[&older[0]]).unwrap();
+        assert_eq!(row.last_used_at, Some(micros(T0 + Duration::seconds(10))));
+        assert_eq!(row.last_used_ip.as_deref(), Some("new"));
+        assert_eq!(ips(&row), ["new", "old"]);
+    }
+
+    #[test]
+    fn uses_are_grouped_by_token_in_order() {
+        let mut batch = uses(&[(1, Some("a")), (2, Some("b")), (3, Some("c"))]);
+        batch[1].token_id = "tok_2".into();
+        let groups = usage_by_token(&batch);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].0, "tok_1");
+        assert_eq!(groups[0].1.len(), 2);
+        assert_eq!(groups[1].0, "tok_2");
+    }
+
+    #[test]
+    fn unreadable_columns_are_corrupt_not_panics() {
+        assert!(matches!(
+            decode_list("c", "not json"),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(decode_status("gone"), Err(StoreError::Corrupt(_))));
+    }
+}
