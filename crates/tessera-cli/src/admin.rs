@@ -380,7 +380,7 @@ async fn member(cmd: MemberCommand, actor: &Actor) -> anyhow::Result<()> {
         } => {
             let state = open(&config).await?;
             let found = find_user(&state, &user).await?;
-            if !state.store.remove_membership(&workspace, &found.id).await? {
+            if !state.remove_member(&workspace, &found.id).await? {
                 bail!("{} is not a member of {workspace}", found.username);
             }
             state

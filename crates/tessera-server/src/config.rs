@@ -16,6 +16,8 @@ use tessera_core::permissions::{PermissionSet, RoleMap, DEFAULT_DECLARED};
 use tessera_core::{HashKey, TokenFormat, TokenHasher};
 use tessera_store::DatabaseUrl;
 
+use crate::cache::CacheSettings;
+
 pub const DEFAULT_CONFIG_FILE: &str = "tessera.toml";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite:tessera.db";
@@ -34,6 +36,8 @@ pub struct Config {
     /// Revoked tokens stay listed this long after revocation, then drop out
     /// of lists (they stay in the database and the audit trail).
     pub revoked_retention: Duration,
+    /// The verifier's in-memory cache.
+    pub cache: CacheSettings,
     /// Where the configuration came from, for the start-up log line.
     pub source: Option<PathBuf>,
 }
@@ -120,6 +124,8 @@ struct FileConfig {
     #[serde(default)]
     tokens: FileTokens,
     #[serde(default)]
+    cache: FileCache,
+    #[serde(default)]
     hashing: FileHashing,
     #[serde(default)]
     permissions: FilePermissions,
@@ -161,6 +167,15 @@ struct FileUsage {
 #[serde(deny_unknown_fields)]
 struct FileTokens {
     revoked_retention: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCache {
+    enabled: Option<bool>,
+    max_tokens: Option<u64>,
+    ttl: Option<String>,
+    negative_ttl: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -329,6 +344,22 @@ fn build(file: FileConfig) -> Result<Config, ConfigError> {
         file.tokens.revoked_retention.as_deref().unwrap_or("30d"),
     )?;
 
+    let cache = CacheSettings {
+        enabled: file.cache.enabled.unwrap_or(true),
+        max_tokens: file.cache.max_tokens.unwrap_or(100_000),
+        ttl: parse_duration("cache.ttl", file.cache.ttl.as_deref().unwrap_or("10s"))?,
+        negative_ttl: parse_duration(
+            "cache.negative_ttl",
+            file.cache.negative_ttl.as_deref().unwrap_or("2s"),
+        )?,
+    };
+    if cache.max_tokens == 0 {
+        return Err(value_error(
+            "cache.max_tokens",
+            "must be at least 1 (to turn the cache off, set enabled = false)",
+        ));
+    }
+
     let declared = match file.permissions.declared {
         Some(list) => PermissionSet::parse_all(&list)
             .map_err(|e| value_error("permissions.declared", e.to_string()))?,
@@ -398,6 +429,7 @@ fn build(file: FileConfig) -> Result<Config, ConfigError> {
         roles,
         hasher: TokenHasher::new(keys),
         revoked_retention,
+        cache,
         source: None,
     })
 }
@@ -466,6 +498,7 @@ fn apply_env(config: &mut Config, env: &BTreeMap<String, String>) -> Result<(), 
             }
             "TESSERA_REVEAL_FAILURE_REASONS" => config.auth.reveal_failure_reasons = flag(name, value)?,
             "TESSERA_TRUST_FORWARDED_FOR" => config.auth.trust_forwarded_for = flag(name, value)?,
+            "TESSERA_CACHE" => config.cache.enabled = flag(name, value)?,
             "TESSERA_TOKEN_COOKIE" => {
                 config.auth.token_cookie = if value.is_empty() {
                     None
@@ -497,7 +530,7 @@ fn apply_env(config: &mut Config, env: &BTreeMap<String, String>) -> Result<(), 
                 return Err(env_error(
                     other,
                     "no such setting (known: TESSERA_LISTEN, TESSERA_DATABASE_URL, \
-                     TESSERA_REVEAL_FAILURE_REASONS, TESSERA_TRUST_FORWARDED_FOR, TESSERA_TOKEN_COOKIE, \
+                     TESSERA_REVEAL_FAILURE_REASONS, TESSERA_TRUST_FORWARDED_FOR, TESSERA_CACHE, TESSERA_TOKEN_COOKIE, \
                      TESSERA_WORKSPACE_HEADER, TESSERA_MAX_ACTIVE_TOKENS_PER_USER, \
                      TESSERA_USAGE_FLUSH_INTERVAL, TESSERA_ADMIN_PASSWORD, TESSERA_LOG, TESSERA_LOG_FORMAT)"
                         .into(),

@@ -5,10 +5,12 @@
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod extract;
 pub mod lifecycle;
+pub mod metrics;
 pub mod password;
 pub mod routes;
 pub mod session;
@@ -78,11 +80,34 @@ pub async fn serve(
             }
         })
     };
+    let change_listener = listen_for_changes(&state).await;
     let app = build_router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     flusher.abort();
+    if let Some(task) = change_listener {
+        task.abort();
+    }
     state.flush_usage().await;
     result
+}
+
+/// Applies other instances' changes to this instance's cache, for as long as
+/// the server runs (PostgreSQL only; SQLite has no one else to hear from).
+async fn listen_for_changes(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
+    let mut changes = match state.store.subscribe_invalidations().await {
+        Ok(Some(rx)) => rx,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for other instances' changes; relying on the cache TTL");
+            return None;
+        }
+    };
+    let verifier = state.verifier.clone();
+    Some(tokio::spawn(async move {
+        while let Some(message) = changes.recv().await {
+            verifier.invalidate(&cache::Invalidation::decode(&message));
+        }
+    }))
 }

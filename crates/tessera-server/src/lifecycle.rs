@@ -13,6 +13,7 @@ use tessera_core::{format, PermissionSet, PlaintextToken};
 use tessera_store::{NewToken, Revocation, Rotation, StoreError, TokenRecord};
 
 use crate::audit::{Actor, Target};
+use crate::cache::Invalidation;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -152,6 +153,8 @@ impl AppState {
             other => other.into(),
         })?;
 
+        self.invalidate(Invalidation::Created(hex::encode(new.hash.digest)))
+            .await;
         let action = match kind.owner {
             OwnerType::User => "token.create",
             OwnerType::Workspace => "api_key.create",
@@ -226,6 +229,8 @@ impl AppState {
                 old_secret_retires_at: now + Duration::seconds(i64::from(overlap_seconds)),
             })
             .await?;
+        self.invalidate(Invalidation::Token(record.id.clone()))
+            .await;
         self.audit(
             actor,
             "token.rotate",
@@ -257,6 +262,8 @@ impl AppState {
                 },
             )
             .await?;
+        self.invalidate(Invalidation::Token(record.id.clone()))
+            .await;
         if revoked {
             let action = match self.config.kinds.get(&record.kind).map(|k| k.owner) {
                 Some(OwnerType::Workspace) => "api_key.revoke",
@@ -286,6 +293,9 @@ impl AppState {
                 },
             )
             .await?;
+        for id in &ids {
+            self.invalidate(Invalidation::Token(id.clone())).await;
+        }
         self.audit(
             actor,
             "token.revoke_all",

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use tessera_store::Store;
 
+use crate::cache::Invalidation;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::usage::UsageBuffer;
 use crate::verifier::Verifier;
 
@@ -14,24 +16,47 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub verifier: Arc<Verifier>,
     pub usage: Arc<UsageBuffer>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
     pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
         let usage = Arc::new(UsageBuffer::default());
-        let verifier = Arc::new(Verifier::new(&config, store.clone(), usage.clone()));
+        let metrics = Arc::new(Metrics::default());
+        let verifier = Arc::new(Verifier::new(
+            &config,
+            store.clone(),
+            usage.clone(),
+            metrics.clone(),
+        ));
         Self {
             config: Arc::new(config),
             store,
             verifier,
             usage,
+            metrics,
+        }
+    }
+
+    /// Makes a change take effect at once: the local cache forgets what it
+    /// made stale, and other instances are told through the store.
+    pub async fn invalidate(&self, change: Invalidation) {
+        self.verifier.invalidate(&change);
+        if let Err(e) = self.store.publish_invalidation(&change.encode()).await {
+            // The other instances' caches expire within their TTL anyway.
+            tracing::warn!(error = %e, "could not notify other instances of a change");
         }
     }
 
     /// Writes buffered usage now (the flusher does this on its interval).
     pub async fn flush_usage(&self) {
-        if let Err(e) = self.usage.flush(&self.store).await {
-            tracing::warn!(error = %e, "could not write token usage; will retry");
+        match self.usage.flush(&self.store).await {
+            Ok(0) => {}
+            Ok(_) => self.metrics.usage_flushed(true),
+            Err(e) => {
+                self.metrics.usage_flushed(false);
+                tracing::warn!(error = %e, "could not write token usage; will retry");
+            }
         }
     }
 }

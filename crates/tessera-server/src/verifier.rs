@@ -19,8 +19,10 @@ use tessera_core::{PermissionSet, RoleMap, TokenHasher};
 use tessera_store::{Revocation, Store, StoreError, TokenRecord, TokenUsage, User};
 
 use crate::audit::{self, Actor, Target};
+use crate::cache::{Invalidation, VerifyCache};
 use crate::config::{Config, RateLimit};
 use crate::extract::ClientInfo;
+use crate::metrics::Metrics;
 use crate::usage::UsageBuffer;
 
 /// A token that passed: who it acts for, and the records behind that.
@@ -70,23 +72,46 @@ pub struct Verifier {
     roles: RoleMap,
     hasher: TokenHasher,
     usage: Arc<UsageBuffer>,
+    metrics: Arc<Metrics>,
+    cache: VerifyCache,
     limiter: Option<DefaultKeyedRateLimiter<String>>,
 }
 
 impl Verifier {
-    pub fn new(config: &Config, store: Arc<dyn Store>, usage: Arc<UsageBuffer>) -> Self {
+    pub fn new(
+        config: &Config,
+        store: Arc<dyn Store>,
+        usage: Arc<UsageBuffer>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             store,
             kinds: config.kinds.clone(),
             roles: config.roles.clone(),
             hasher: config.hasher.clone(),
             usage,
+            metrics,
+            cache: VerifyCache::new(config.cache),
             limiter: config.limits.rate_limit.map(keyed_limiter),
         }
     }
 
-    #[tracing::instrument(skip_all, fields(token_id))]
+    /// Verifies a presented token, counting the outcome.
     pub async fn verify(&self, request: VerifyRequest<'_>) -> Result<Verified, VerifyFailure> {
+        let outcome = self.verify_uncounted(request).await;
+        match &outcome {
+            Ok(_) => self.metrics.verified(),
+            Err(VerifyFailure::Denied { denial, .. }) => self.metrics.denied(*denial),
+            Err(VerifyFailure::Store(_)) => self.metrics.store_error(),
+        }
+        outcome
+    }
+
+    #[tracing::instrument(skip_all, fields(token_id))]
+    async fn verify_uncounted(
+        &self,
+        request: VerifyRequest<'_>,
+    ) -> Result<Verified, VerifyFailure> {
         let now = OffsetDateTime::now_utc();
         let (_, parsed) = self.kinds.parse(request.token).map_err(|e| {
             tracing::debug!(reason = %e, "token refused before look-up");
@@ -94,19 +119,28 @@ impl Verifier {
         })?;
 
         let candidates = self.hasher.candidates(parsed.token);
-        let found = self
-            .store
-            .find_token_by_hash(&candidates)
-            .await?
-            .filter(|f| candidates.iter().any(|c| c.matches(&f.digest)))
-            .ok_or(deny(Denial::Unknown))?;
-        let record = found.record;
+        let cache_key = candidates[0].digest;
+        let found = match self.cache.token(&cache_key) {
+            Some(cached) => cached,
+            None => {
+                let found = self
+                    .store
+                    .find_token_by_hash(&candidates)
+                    .await?
+                    .filter(|f| candidates.iter().any(|c| c.matches(&f.digest)))
+                    .map(Arc::new);
+                self.cache.put_token(cache_key, found.clone());
+                found
+            }
+        }
+        .ok_or(deny(Denial::Unknown))?;
+        let record = found.record.clone();
         tracing::Span::current().record("token_id", record.id.as_str());
         // A kind removed from the configuration no longer authenticates anything.
         let kind = self.kinds.get(&record.kind).ok_or(deny(Denial::Unknown))?;
 
         let owner = match (&kind.owner, &record.user_id) {
-            (OwnerType::User, Some(user_id)) => self.store.user(user_id).await?,
+            (OwnerType::User, Some(user_id)) => self.owner(user_id).await?,
             _ => None,
         };
         let permissions = record
@@ -135,11 +169,7 @@ impl Verifier {
         // Membership is fetched only when a personal token acts in a workspace.
         let membership_role = match (kind.owner, policy::select_workspace(&facts, &request_facts)) {
             (OwnerType::User, Ok(Some(workspace_id))) => match &record.user_id {
-                Some(user_id) => self
-                    .store
-                    .membership(workspace_id, user_id)
-                    .await?
-                    .map(|m| m.role),
+                Some(user_id) => self.role_of(workspace_id, user_id).await?,
                 None => None,
             },
             _ => None,
@@ -188,6 +218,42 @@ impl Verifier {
         })
     }
 
+    async fn owner(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+        if let Some(cached) = self.cache.user(user_id) {
+            return Ok(cached.map(|u| (*u).clone()));
+        }
+        let user = self.store.user(user_id).await?;
+        self.cache.put_user(user_id, user.clone().map(Arc::new));
+        Ok(user)
+    }
+
+    async fn role_of(
+        &self,
+        workspace_id: &str,
+        user_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        if let Some(cached) = self.cache.membership(workspace_id, user_id) {
+            return Ok(cached);
+        }
+        let role = self
+            .store
+            .membership(workspace_id, user_id)
+            .await?
+            .map(|m| m.role);
+        self.cache
+            .put_membership(workspace_id, user_id, role.clone());
+        Ok(role)
+    }
+
+    /// Forgets what a change made stale, on this instance.
+    pub fn invalidate(&self, change: &Invalidation) {
+        self.cache.apply(change);
+    }
+
+    pub fn cached_tokens(&self) -> u64 {
+        self.cache.cached_tokens()
+    }
+
     /// A secret retired by rotation came back after its overlap: it leaked.
     /// The token (the rotation family: every secret it ever had) is revoked.
     async fn revoke_leaked_family(
@@ -207,6 +273,7 @@ impl Verifier {
                 },
             )
             .await?;
+        self.cache.apply(&Invalidation::Token(record.id.clone()));
         tracing::warn!(token_id = %record.id, "a rotated-out secret was presented: token revoked");
         if revoked {
             audit::append(

@@ -139,6 +139,24 @@ pub trait Store: Send + Sync + 'static {
     /// Ends every session of a user (on suspension, removal or a new password).
     async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<()>;
 
+    // --- change notifications between instances ------------------------------------
+
+    /// Tells every other instance sharing this database that something
+    /// changed (PostgreSQL: `NOTIFY`). A single-process store has no one to
+    /// tell.
+    async fn publish_invalidation(&self, _message: &str) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// Messages published by any instance, this one included; `None` when
+    /// the backend has no such channel. After a lost connection the channel
+    /// yields `"all"`, since messages may have been missed.
+    async fn subscribe_invalidations(
+        &self,
+    ) -> StoreResult<Option<tokio::sync::mpsc::Receiver<String>>> {
+        Ok(None)
+    }
+
     // --- audit ------------------------------------------------------------------
 
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()>;

@@ -15,6 +15,7 @@ use tessera_store::{NewUser, StoreError, Workspace};
 
 use crate::audit::{Actor, Target};
 use crate::auth::Caller;
+use crate::cache::Invalidation;
 use crate::error::{AppError, AppResult};
 use crate::extract::{AppJson, AppPath, AppQuery, ClientInfo};
 use crate::password;
@@ -127,13 +128,14 @@ impl AppState {
                 }
                 other => other.into(),
             })?;
+        self.invalidate(Invalidation::User(id.to_owned())).await;
         if status != UserStatus::Active {
             self.store.delete_user_sessions(id).await?;
         }
         if status == UserStatus::Removed {
             self.revoke_all(id, actor, "owner_removed").await?;
             for m in self.store.memberships_of(id).await? {
-                self.store.remove_membership(&m.workspace_id, id).await?;
+                self.remove_member(&m.workspace_id, id).await?;
             }
         }
         let action = match status {
@@ -174,6 +176,11 @@ impl AppState {
             .store
             .set_membership(workspace_id, user_id, role, OffsetDateTime::now_utc())
             .await?;
+        self.invalidate(Invalidation::Membership(
+            workspace_id.to_owned(),
+            user_id.to_owned(),
+        ))
+        .await;
         self.audit(
             actor,
             "member.role_change",
@@ -186,6 +193,17 @@ impl AppState {
         )
         .await;
         Ok(previous)
+    }
+
+    /// Removes a membership; returns whether there was one.
+    pub async fn remove_member(&self, workspace_id: &str, user_id: &str) -> AppResult<bool> {
+        let removed = self.store.remove_membership(workspace_id, user_id).await?;
+        self.invalidate(Invalidation::Membership(
+            workspace_id.to_owned(),
+            user_id.to_owned(),
+        ))
+        .await;
+        Ok(removed)
     }
 
     pub async fn create_workspace(&self, name: &str, actor: &Actor) -> AppResult<Workspace> {
