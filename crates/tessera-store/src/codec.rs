@@ -8,7 +8,7 @@
 //! keeps the rows identical for both backends, and microseconds are the
 //! precision PostgreSQL keeps, so a record reads back exactly as stored.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use time::OffsetDateTime;
 
@@ -416,19 +416,15 @@ pub(crate) fn merge_usage(row: UsageRow, uses: &[&TokenUsage]) -> StoreResult<Us
     Ok(merged)
 }
 
-/// Uses grouped by token, tokens in order of first appearance, each
-/// token's uses in batch order: one read and one write per token.
+/// Uses grouped by token, each token's uses in batch order: one read and
+/// one write per token. Tokens come in id order, so that concurrent batches
+/// lock rows in the same order and cannot deadlock.
 pub(crate) fn usage_by_token(usage: &[TokenUsage]) -> Vec<(&str, Vec<&TokenUsage>)> {
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    let mut groups: Vec<(&str, Vec<&TokenUsage>)> = Vec::new();
+    let mut groups: BTreeMap<&str, Vec<&TokenUsage>> = BTreeMap::new();
     for u in usage {
-        let slot = *index.entry(u.token_id.as_str()).or_insert_with(|| {
-            groups.push((u.token_id.as_str(), Vec::new()));
-            groups.len() - 1
-        });
-        groups[slot].1.push(u);
+        groups.entry(u.token_id.as_str()).or_default().push(u);
     }
-    groups
+    groups.into_iter().collect()
 }
 
 #[cfg(test)]
@@ -507,14 +503,15 @@ mod tests {
     }
 
     #[test]
-    fn uses_are_grouped_by_token_in_order() {
+    fn uses_are_grouped_by_token_in_id_order_keeping_batch_order() {
         let mut batch = uses(&[(1, Some("a")), (2, Some("b")), (3, Some("c"))]);
-        batch[1].token_id = "tok_2".into();
+        batch[1].token_id = "tok_0".into();
         let groups = usage_by_token(&batch);
         assert_eq!(groups.len(), 2);
-        assert_eq!(groups[0].0, "tok_1");
-        assert_eq!(groups[0].1.len(), 2);
-        assert_eq!(groups[1].0, "tok_2");
+        assert_eq!(groups[0].0, "tok_0");
+        assert_eq!(groups[1].0, "tok_1");
+        let at: Vec<_> = groups[1].1.iter().map(|u| u.at).collect();
+        assert_eq!(at, [batch[0].at, batch[2].at]);
     }
 
     #[test]

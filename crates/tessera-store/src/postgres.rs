@@ -1,18 +1,139 @@
-//! The Postgres store: skeleton, to be implemented.
+//! The PostgreSQL store, for several Tessera instances sharing one database.
+//!
+//! Times are `TIMESTAMPTZ` columns, exchanged with the code as microseconds
+//! through `tessera_ts()` and `tessera_us()` (see the migration), so rows
+//! decode into the same structs as SQLite's. Read-then-write transactions
+//! lock the row they depend on (`FOR NO KEY UPDATE`: it serialises writers
+//! of that row without blocking inserts elsewhere that merely reference it).
+
+use std::str::FromStr as _;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection as _, PgConnection, PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
 
 use tessera_core::policy::UserStatus;
 use tessera_core::TokenHash;
 
+use crate::codec::*;
+use crate::listing::{Listing, TimeSql};
 use crate::*;
 
-pub struct PostgresStore;
+/// A bound time (microseconds) becomes a `TIMESTAMPTZ`.
+const TIME: TimeSql = TimeSql {
+    open: "tessera_ts(",
+    close: ")",
+};
+
+const MAX_CONNECTIONS: u32 = 10;
+/// How long a query waits for a connection, and `connect` for the server,
+/// before the store reports itself unavailable: requests fail closed and
+/// fast rather than pile up behind a database that is gone.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+// Column lists converting times to microseconds and JSON to text, named as
+// the row structs expect. Macros, so that `concat!` makes each query one
+// static string (sqlx caches prepared statements by their text).
+macro_rules! user_columns {
+    () => {
+        "id, username, display_name, password_hash, is_admin, status, \
+         tessera_us(created_at) AS created_at, tessera_us(updated_at) AS updated_at"
+    };
+}
+
+macro_rules! workspace_columns {
+    () => {
+        "id, name, tessera_us(created_at) AS created_at"
+    };
+}
+
+macro_rules! membership_columns {
+    () => {
+        "workspace_id, user_id, role, \
+         tessera_us(created_at) AS created_at, tessera_us(updated_at) AS updated_at"
+    };
+}
+
+/// Qualified with `t`, as `tokens` is aliased everywhere, since the
+/// secrets joined to it have columns of the same names.
+macro_rules! token_columns {
+    () => {
+        "t.id, t.kind, t.user_id, t.workspace_id, t.name, t.display_prefix, t.last4, \
+         t.permissions::text AS permissions, t.role, tessera_us(t.created_at) AS created_at, \
+         t.created_by, tessera_us(t.expires_at) AS expires_at, \
+         tessera_us(t.last_used_at) AS last_used_at, t.last_used_ip, t.last_used_user_agent, \
+         t.last_used_ips::text AS last_used_ips, tessera_us(t.revoked_at) AS revoked_at, \
+         t.revoked_by, t.revoked_reason, tessera_us(t.rotated_at) AS rotated_at"
+    };
+}
+
+macro_rules! session_columns {
+    () => {
+        "id_hash, user_id, csrf_token, \
+         tessera_us(created_at) AS created_at, tessera_us(expires_at) AS expires_at"
+    };
+}
+
+macro_rules! audit_columns {
+    () => {
+        "id, tessera_us(at) AS at, action, actor_user_id, actor_token_id, actor_label, \
+         workspace_id, target_type, target_id, client_ip, user_agent, details::text AS details"
+    };
+}
+
+const FOUND_HEAD: &str = concat!(
+    "SELECT ",
+    token_columns!(),
+    ", s.digest AS secret_digest, s.key_id AS secret_key_id, \
+     tessera_us(s.retires_at) AS secret_retires_at \
+     FROM token_secrets s JOIN tokens t ON t.id = s.token_id"
+);
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
 
 impl PostgresStore {
-    pub async fn connect(_url: &DatabaseUrl) -> StoreResult<Self> {
-        Err(StoreError::Unavailable("not implemented".into()))
+    /// Checks that the server answers (within [`ACQUIRE_TIMEOUT`]) and
+    /// accepts the credentials, then opens the pool. Does not migrate.
+    pub async fn connect(url: &DatabaseUrl) -> StoreResult<Self> {
+        let DatabaseUrl::Postgres { url: raw } = url else {
+            return Err(StoreError::Unavailable(format!(
+                "{} is not a PostgreSQL database",
+                url.redacted()
+            )));
+        };
+        let unavailable = |why: String| {
+            StoreError::Unavailable(format!("cannot connect to {}: {why}", url.redacted()))
+        };
+        let options = PgConnectOptions::from_str(raw.as_str())
+            .map_err(|e| unavailable(e.to_string()))?
+            .application_name("tessera");
+        // A probe of our own: the pool would retry a refused connection
+        // until its timeout and then report only that it timed out.
+        match tokio::time::timeout(ACQUIRE_TIMEOUT, PgConnection::connect_with(&options)).await {
+            Ok(Ok(probe)) => {
+                let _ = probe.close().await;
+            }
+            Ok(Err(e)) => return Err(unavailable(e.to_string())),
+            Err(_) => {
+                return Err(unavailable(format!(
+                    "no answer within {} s",
+                    ACQUIRE_TIMEOUT.as_secs()
+                )))
+            }
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy_with(options);
+        Ok(Self { pool })
+    }
+
+    async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        Ok(self.pool.begin().await?)
     }
 }
 
@@ -22,166 +143,610 @@ impl Store for PostgresStore {
         "postgres"
     }
 
+    #[tracing::instrument(skip_all)]
     async fn migrate(&self) -> StoreResult<()> {
-        unimplemented!()
+        // sqlx holds an advisory lock while migrating: instances starting
+        // together take turns.
+        sqlx::migrate!("./migrations/postgres")
+            .run(&self.pool)
+            .await?;
+        Ok(())
     }
 
+    #[tracing::instrument(skip_all)]
     async fn ping(&self) -> StoreResult<()> {
-        unimplemented!()
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
-    async fn create_user(&self, _user: &NewUser) -> StoreResult<User> {
-        unimplemented!()
+    // --- users ---------------------------------------------------------------
+
+    #[tracing::instrument(skip_all)]
+    async fn create_user(&self, user: &NewUser) -> StoreResult<User> {
+        sqlx::query_as::<_, UserRow>(concat!(
+            "INSERT INTO users \
+             (id, username, display_name, password_hash, is_admin, status, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 'active', tessera_ts($6), tessera_ts($6)) RETURNING ",
+            user_columns!()
+        ))
+        .bind(&user.id)
+        .bind(&user.username)
+        .bind(&user.display_name)
+        .bind(&user.password_hash)
+        .bind(user.is_admin)
+        .bind(micros(user.created_at))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| conflict_on_unique(e, || username_taken(&user.username)))?
+        .try_into()
     }
 
-    async fn user(&self, _id: &str) -> StoreResult<Option<User>> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn user(&self, id: &str) -> StoreResult<Option<User>> {
+        sqlx::query_as::<_, UserRow>(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(User::try_from)
+        .transpose()
     }
 
-    async fn user_by_username(&self, _username: &str) -> StoreResult<Option<User>> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        sqlx::query_as::<_, UserRow>(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE username = $1"
+        ))
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(User::try_from)
+        .transpose()
     }
 
-    async fn list_users(&self, _page: &Page) -> StoreResult<Vec<User>> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn list_users(&self, page: &Page) -> StoreResult<Vec<User>> {
+        let head = concat!("SELECT ", user_columns!(), " FROM users");
+        let rows = Listing::<Postgres>::page(head, TIME, page)
+            .build_query_as::<UserRow>()
+            .fetch_all(&self.pool)
+            .await?;
+        records(rows)
     }
 
+    #[tracing::instrument(skip_all)]
     async fn count_users(&self) -> StoreResult<u64> {
-        unimplemented!()
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?;
+        count(n)
     }
 
+    #[tracing::instrument(skip_all)]
     async fn set_user_status(
         &self,
-        _id: &str,
-        _status: UserStatus,
-        _at: OffsetDateTime,
+        id: &str,
+        status: UserStatus,
+        at: OffsetDateTime,
     ) -> StoreResult<User> {
-        unimplemented!()
+        let mut tx = self.begin().await?;
+        let current: User = sqlx::query_as::<_, UserRow>(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE id = $1 FOR NO KEY UPDATE"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?
+        .try_into()?;
+        if !status_change_allowed(&current, status)? {
+            return Ok(current);
+        }
+        let user = sqlx::query_as::<_, UserRow>(concat!(
+            "UPDATE users SET status = $1, updated_at = tessera_ts($2) WHERE id = $3 RETURNING ",
+            user_columns!()
+        ))
+        .bind(status.as_str())
+        .bind(micros(at))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_into()?;
+        tx.commit().await?;
+        Ok(user)
     }
 
+    #[tracing::instrument(skip_all)]
     async fn set_password(
         &self,
-        _id: &str,
-        _password_hash: &str,
-        _at: OffsetDateTime,
+        id: &str,
+        password_hash: &str,
+        at: OffsetDateTime,
     ) -> StoreResult<()> {
-        unimplemented!()
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = $1, updated_at = tessera_ts($2) WHERE id = $3",
+        )
+        .bind(password_hash)
+        .bind(micros(at))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        found(done.rows_affected())
     }
 
-    async fn create_workspace(&self, _workspace: &Workspace) -> StoreResult<()> {
-        unimplemented!()
+    // --- workspaces and memberships -------------------------------------------
+
+    #[tracing::instrument(skip_all)]
+    async fn create_workspace(&self, workspace: &Workspace) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, tessera_ts($3))",
+        )
+        .bind(&workspace.id)
+        .bind(&workspace.name)
+        .bind(micros(workspace.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict_on_unique(e, || workspace_taken(&workspace.name)))?;
+        Ok(())
     }
 
-    async fn workspace(&self, _id: &str) -> StoreResult<Option<Workspace>> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn workspace(&self, id: &str) -> StoreResult<Option<Workspace>> {
+        sqlx::query_as::<_, WorkspaceRow>(concat!(
+            "SELECT ",
+            workspace_columns!(),
+            " FROM workspaces WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(Workspace::try_from)
+        .transpose()
     }
 
-    async fn list_workspaces(&self, _page: &Page) -> StoreResult<Vec<Workspace>> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn list_workspaces(&self, page: &Page) -> StoreResult<Vec<Workspace>> {
+        let head = concat!("SELECT ", workspace_columns!(), " FROM workspaces");
+        let rows = Listing::<Postgres>::page(head, TIME, page)
+            .build_query_as::<WorkspaceRow>()
+            .fetch_all(&self.pool)
+            .await?;
+        records(rows)
     }
 
+    #[tracing::instrument(skip_all)]
     async fn set_membership(
         &self,
-        _workspace_id: &str,
-        _user_id: &str,
-        _role: &str,
-        _at: OffsetDateTime,
+        workspace_id: &str,
+        user_id: &str,
+        role: &str,
+        at: OffsetDateTime,
     ) -> StoreResult<Option<String>> {
-        unimplemented!()
+        let mut tx = self.begin().await?;
+        // Membership changes of one workspace take turns, so the previous
+        // role read here is still the previous role when the upsert lands.
+        sqlx::query("SELECT 1 FROM workspaces WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(workspace_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let previous: Option<String> = sqlx::query_scalar(
+            "SELECT role FROM memberships WHERE workspace_id = $1 AND user_id = $2",
+        )
+        .bind(workspace_id)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO memberships (workspace_id, user_id, role, created_at, updated_at) \
+             VALUES ($1, $2, $3, tessera_ts($4), tessera_ts($4)) \
+             ON CONFLICT (workspace_id, user_id) \
+             DO UPDATE SET role = excluded.role, updated_at = excluded.updated_at",
+        )
+        .bind(workspace_id)
+        .bind(user_id)
+        .bind(role)
+        .bind(micros(at))
+        .execute(&mut *tx)
+        .await
+        .map_err(not_found_on_foreign_key)?;
+        tx.commit().await?;
+        Ok(previous)
     }
 
-    async fn remove_membership(&self, _workspace_id: &str, _user_id: &str) -> StoreResult<bool> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn remove_membership(&self, workspace_id: &str, user_id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM memberships WHERE workspace_id = $1 AND user_id = $2")
+            .bind(workspace_id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 
+    #[tracing::instrument(skip_all)]
     async fn membership(
         &self,
-        _workspace_id: &str,
-        _user_id: &str,
+        workspace_id: &str,
+        user_id: &str,
     ) -> StoreResult<Option<Membership>> {
-        unimplemented!()
+        sqlx::query_as::<_, MembershipRow>(concat!(
+            "SELECT ",
+            membership_columns!(),
+            " FROM memberships WHERE workspace_id = $1 AND user_id = $2"
+        ))
+        .bind(workspace_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(Membership::try_from)
+        .transpose()
     }
 
-    async fn list_members(&self, _workspace_id: &str) -> StoreResult<Vec<Membership>> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn list_members(&self, workspace_id: &str) -> StoreResult<Vec<Membership>> {
+        let rows = sqlx::query_as::<_, MembershipRow>(concat!(
+            "SELECT ",
+            membership_columns!(),
+            " FROM memberships WHERE workspace_id = $1 ORDER BY created_at, user_id"
+        ))
+        .bind(workspace_id)
+        .fetch_all(&self.pool)
+        .await?;
+        records(rows)
     }
 
-    async fn memberships_of(&self, _user_id: &str) -> StoreResult<Vec<Membership>> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn memberships_of(&self, user_id: &str) -> StoreResult<Vec<Membership>> {
+        let rows = sqlx::query_as::<_, MembershipRow>(concat!(
+            "SELECT ",
+            membership_columns!(),
+            " FROM memberships WHERE user_id = $1 ORDER BY created_at, workspace_id"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        records(rows)
     }
 
+    // --- tokens -----------------------------------------------------------------
+
+    #[tracing::instrument(skip_all)]
     async fn insert_token(
         &self,
-        _token: &NewToken,
-        _max_active_for_owner: Option<u32>,
+        token: &NewToken,
+        max_active_for_owner: Option<u32>,
     ) -> StoreResult<TokenRecord> {
-        unimplemented!()
+        let mut tx = self.begin().await?;
+        if let (Some(max), Some(owner)) = (max_active_for_owner, &token.user_id) {
+            // The owner's row lock makes inserts for one owner take turns:
+            // two cannot both count four and both insert a fifth.
+            sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE")
+                .bind(owner)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            let active: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM tokens WHERE user_id = $1 AND revoked_at IS NULL \
+                 AND (expires_at IS NULL OR expires_at > tessera_ts($2))",
+            )
+            .bind(owner)
+            .bind(micros(token.created_at))
+            .fetch_one(&mut *tx)
+            .await?;
+            if active >= i64::from(max) {
+                return Err(StoreError::LimitReached);
+            }
+        }
+        let record = sqlx::query_as::<_, TokenRow>(concat!(
+            "INSERT INTO tokens AS t (id, kind, user_id, workspace_id, name, display_prefix, \
+             last4, permissions, role, created_at, created_by, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, tessera_ts($10), $11, \
+             tessera_ts($12)) RETURNING ",
+            token_columns!()
+        ))
+        .bind(&token.id)
+        .bind(&token.kind)
+        .bind(&token.user_id)
+        .bind(&token.workspace_id)
+        .bind(&token.name)
+        .bind(&token.display_prefix)
+        .bind(&token.last4)
+        .bind(encode_opt_list(token.permissions.as_deref()))
+        .bind(&token.role)
+        .bind(micros(token.created_at))
+        .bind(&token.created_by)
+        .bind(opt_micros(token.expires_at))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| token_insert_error(e, token))?
+        .try_into()?;
+        insert_secret(&mut tx, &token.id, &token.hash, token.created_at)
+            .await
+            .map_err(|e| token_insert_error(e, token))?;
+        tx.commit().await?;
+        Ok(record)
     }
 
+    #[tracing::instrument(skip_all)]
     async fn find_token_by_hash(
         &self,
-        _candidates: &[TokenHash],
+        candidates: &[TokenHash],
     ) -> StoreResult<Option<FoundToken>> {
-        unimplemented!()
+        if candidates.is_empty() {
+            return Ok(None);
+        }
+        let rows = Listing::<Postgres>::secrets(FOUND_HEAD, TIME, candidates)
+            .build_query_as::<FoundRow>()
+            .fetch_all(&self.pool)
+            .await?;
+        pick_found(rows, candidates)
     }
 
-    async fn token(&self, _id: &str) -> StoreResult<Option<TokenRecord>> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn token(&self, id: &str) -> StoreResult<Option<TokenRecord>> {
+        sqlx::query_as::<_, TokenRow>(concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM tokens t WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(TokenRecord::try_from)
+        .transpose()
     }
 
+    #[tracing::instrument(skip_all)]
     async fn list_tokens(
         &self,
-        _filter: &TokenFilter,
-        _page: &Page,
+        filter: &TokenFilter,
+        page: &Page,
     ) -> StoreResult<Vec<TokenRecord>> {
-        unimplemented!()
+        let head = concat!("SELECT ", token_columns!(), " FROM tokens t");
+        let rows = Listing::<Postgres>::tokens(head, TIME, filter, page)
+            .build_query_as::<TokenRow>()
+            .fetch_all(&self.pool)
+            .await?;
+        records(rows)
     }
 
-    async fn revoke_token(&self, _id: &str, _revocation: &Revocation) -> StoreResult<bool> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn revoke_token(&self, id: &str, revocation: &Revocation) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        // A concurrent revocation waits here, then sees the token revoked.
+        let revoked: Option<Option<i64>> = sqlx::query_scalar(
+            "SELECT tessera_us(revoked_at) FROM tokens WHERE id = $1 FOR NO KEY UPDATE",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match revoked {
+            None => return Err(StoreError::NotFound),
+            Some(Some(_)) => return Ok(false),
+            Some(None) => {}
+        }
+        sqlx::query(
+            "UPDATE tokens SET revoked_at = tessera_ts($1), revoked_by = $2, revoked_reason = $3 \
+             WHERE id = $4",
+        )
+        .bind(micros(revocation.at))
+        .bind(&revocation.by)
+        .bind(&revocation.reason)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
+    #[tracing::instrument(skip_all)]
     async fn revoke_user_tokens(
         &self,
-        _user_id: &str,
-        _revocation: &Revocation,
+        user_id: &str,
+        revocation: &Revocation,
     ) -> StoreResult<Vec<String>> {
-        unimplemented!()
+        let mut ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE tokens SET revoked_at = tessera_ts($1), revoked_by = $2, revoked_reason = $3 \
+             WHERE user_id = $4 AND revoked_at IS NULL RETURNING id",
+        )
+        .bind(micros(revocation.at))
+        .bind(&revocation.by)
+        .bind(&revocation.reason)
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        newest_first(&mut ids);
+        Ok(ids)
     }
 
-    async fn rotate_token(&self, _rotation: &Rotation) -> StoreResult<TokenRecord> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn rotate_token(&self, rotation: &Rotation) -> StoreResult<TokenRecord> {
+        let mut tx = self.begin().await?;
+        // Rotations and revocations of one token take turns.
+        let revoked: Option<Option<i64>> = sqlx::query_scalar(
+            "SELECT tessera_us(revoked_at) FROM tokens WHERE id = $1 FOR NO KEY UPDATE",
+        )
+        .bind(&rotation.token_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if !matches!(revoked, Some(None)) {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(
+            "UPDATE token_secrets SET retires_at = tessera_ts($1) \
+             WHERE token_id = $2 AND (retires_at IS NULL OR retires_at > tessera_ts($1))",
+        )
+        .bind(micros(rotation.old_secret_retires_at))
+        .bind(&rotation.token_id)
+        .execute(&mut *tx)
+        .await?;
+        insert_secret(&mut tx, &rotation.token_id, &rotation.new_hash, rotation.at)
+            .await
+            .map_err(|e| conflict_on_unique(e, secret_taken))?;
+        let record = sqlx::query_as::<_, TokenRow>(concat!(
+            "UPDATE tokens AS t SET display_prefix = $1, last4 = $2, \
+             expires_at = tessera_ts($3), rotated_at = tessera_ts($4) WHERE id = $5 RETURNING ",
+            token_columns!()
+        ))
+        .bind(&rotation.display_prefix)
+        .bind(&rotation.last4)
+        .bind(opt_micros(rotation.expires_at))
+        .bind(micros(rotation.at))
+        .bind(&rotation.token_id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_into()?;
+        tx.commit().await?;
+        Ok(record)
     }
 
-    async fn record_usage(&self, _usage: &[TokenUsage]) -> StoreResult<()> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn record_usage(&self, usage: &[TokenUsage]) -> StoreResult<()> {
+        if usage.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        // `usage_by_token` orders tokens by id: two instances flushing
+        // overlapping batches lock rows in the same order, never a deadlock.
+        for (token_id, uses) in usage_by_token(usage) {
+            let row = sqlx::query_as::<_, UsageRow>(
+                "SELECT tessera_us(last_used_at) AS last_used_at, last_used_ip, \
+                 last_used_user_agent, last_used_ips::text AS last_used_ips \
+                 FROM tokens WHERE id = $1 FOR NO KEY UPDATE",
+            )
+            .bind(token_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else { continue };
+            let merged = merge_usage(row, &uses)?;
+            sqlx::query(
+                "UPDATE tokens SET last_used_at = tessera_ts($1), last_used_ip = $2, \
+                 last_used_user_agent = $3, last_used_ips = $4::jsonb WHERE id = $5",
+            )
+            .bind(merged.last_used_at)
+            .bind(&merged.last_used_ip)
+            .bind(&merged.last_used_user_agent)
+            .bind(&merged.last_used_ips)
+            .bind(token_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
-    async fn create_session(&self, _session: &Session) -> StoreResult<()> {
-        unimplemented!()
+    // --- sessions ---------------------------------------------------------------
+
+    #[tracing::instrument(skip_all)]
+    async fn create_session(&self, session: &Session) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at) \
+             VALUES ($1, $2, $3, tessera_ts($4), tessera_ts($5))",
+        )
+        .bind(&session.id_hash)
+        .bind(&session.user_id)
+        .bind(&session.csrf_token)
+        .bind(micros(session.created_at))
+        .bind(micros(session.expires_at))
+        .execute(&self.pool)
+        .await
+        .map_err(session_insert_error)?;
+        Ok(())
     }
 
-    async fn session(&self, _id_hash: &str, _now: OffsetDateTime) -> StoreResult<Option<Session>> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn session(&self, id_hash: &str, now: OffsetDateTime) -> StoreResult<Option<Session>> {
+        sqlx::query_as::<_, SessionRow>(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions WHERE id_hash = $1 AND expires_at > tessera_ts($2)"
+        ))
+        .bind(id_hash)
+        .bind(micros(now))
+        .fetch_optional(&self.pool)
+        .await?
+        .map(Session::try_from)
+        .transpose()
     }
 
-    async fn delete_session(&self, _id_hash: &str) -> StoreResult<()> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
-    async fn delete_user_sessions(&self, _user_id: &str) -> StoreResult<()> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
-    async fn append_audit(&self, _event: &AuditEvent) -> StoreResult<()> {
-        unimplemented!()
+    // --- audit ------------------------------------------------------------------
+
+    #[tracing::instrument(skip_all)]
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_events (id, at, action, actor_user_id, actor_token_id, \
+             actor_label, workspace_id, target_type, target_id, client_ip, user_agent, details) \
+             VALUES ($1, tessera_ts($2), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb)",
+        )
+        .bind(&event.id)
+        .bind(micros(event.at))
+        .bind(&event.action)
+        .bind(&event.actor_user_id)
+        .bind(&event.actor_token_id)
+        .bind(&event.actor_label)
+        .bind(&event.workspace_id)
+        .bind(&event.target_type)
+        .bind(&event.target_id)
+        .bind(&event.client_ip)
+        .bind(&event.user_agent)
+        .bind(event.details.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict_on_unique(e, || event_taken(&event.id)))?;
+        Ok(())
     }
 
-    async fn list_audit(
-        &self,
-        _filter: &AuditFilter,
-        _page: &Page,
-    ) -> StoreResult<Vec<AuditEvent>> {
-        unimplemented!()
+    #[tracing::instrument(skip_all)]
+    async fn list_audit(&self, filter: &AuditFilter, page: &Page) -> StoreResult<Vec<AuditEvent>> {
+        let head = concat!("SELECT ", audit_columns!(), " FROM audit_events");
+        let rows = Listing::<Postgres>::audit(head, TIME, filter, page)
+            .build_query_as::<AuditRow>()
+            .fetch_all(&self.pool)
+            .await?;
+        records(rows)
     }
+}
+
+async fn insert_secret(
+    tx: &mut Transaction<'static, Postgres>,
+    token_id: &str,
+    hash: &TokenHash,
+    at: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO token_secrets (digest, key_id, token_id, created_at) \
+         VALUES ($1, $2, $3, tessera_ts($4))",
+    )
+    .bind(&hash.digest[..])
+    .bind(&hash.key_id)
+    .bind(token_id)
+    .bind(micros(at))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -132,9 +132,18 @@ pub async fn fresh_postgres() -> Option<TestDatabase> {
         unix_seconds(),
         tessera_core::base62::random(12).to_lowercase()
     );
-    conn.execute(format!("CREATE DATABASE \"{name}\"").as_str())
-        .await
-        .unwrap_or_else(|e| panic!("creating the test database {name} on {admin}: {e}"));
+    // A linguistic default collation, as most production servers have, so
+    // that an id column missing `COLLATE "C"` sorts wrongly here too. Where
+    // the server has no ICU, the server's default will do.
+    let with_icu = format!(
+        "CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' \
+         LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'"
+    );
+    if conn.execute(with_icu.as_str()).await.is_err() {
+        conn.execute(format!("CREATE DATABASE \"{name}\"").as_str())
+            .await
+            .unwrap_or_else(|e| panic!("creating the test database {name} on {admin}: {e}"));
+    }
     let _ = conn.close().await;
 
     let mut test_url = url.clone();
