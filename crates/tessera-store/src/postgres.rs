@@ -10,7 +10,7 @@ use std::str::FromStr as _;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{Connection as _, PgConnection, PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
 
@@ -26,6 +26,11 @@ const TIME: TimeSql = TimeSql {
     open: "tessera_ts(",
     close: ")",
 };
+
+/// The `NOTIFY` channel instances tell each other about changes on.
+const INVALIDATION_CHANNEL: &str = "tessera_invalidation";
+/// What a subscriber receives when messages may have been missed.
+const INVALIDATE_ALL: &str = "all";
 
 const MAX_CONNECTIONS: u32 = 10;
 /// How long a query waits for a connection, and `connect` for the server,
@@ -694,6 +699,30 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    // --- change notifications between instances ------------------------------------
+
+    #[tracing::instrument(skip_all)]
+    async fn publish_invalidation(&self, message: &str) -> StoreResult<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(INVALIDATION_CHANNEL)
+            .bind(message)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Holds one of the pool's connections for as long as the receiver lives.
+    #[tracing::instrument(skip_all)]
+    async fn subscribe_invalidations(
+        &self,
+    ) -> StoreResult<Option<tokio::sync::mpsc::Receiver<String>>> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(INVALIDATION_CHANNEL).await?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(256);
+        tokio::spawn(forward_invalidations(listener, sender));
+        Ok(Some(receiver))
+    }
+
     // --- audit ------------------------------------------------------------------
 
     #[tracing::instrument(skip_all)]
@@ -729,6 +758,41 @@ impl Store for PostgresStore {
             .fetch_all(&self.pool)
             .await?;
         records(rows)
+    }
+}
+
+/// Passes notifications on until the subscriber goes away. When the
+/// listening connection is lost, notifications sent meanwhile are lost with
+/// it: once listening again, tell the subscriber to forget everything.
+async fn forward_invalidations(
+    mut listener: PgListener,
+    sender: tokio::sync::mpsc::Sender<String>,
+) {
+    loop {
+        let message = match listener.try_recv().await {
+            Ok(Some(notification)) => notification.payload().to_owned(),
+            Ok(None) => {
+                relisten(&mut listener).await;
+                INVALIDATE_ALL.to_owned()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the invalidation listener failed");
+                relisten(&mut listener).await;
+                INVALIDATE_ALL.to_owned()
+            }
+        };
+        if sender.send(message).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Reconnects the listener (it `LISTEN`s again as it connects), retrying
+/// every second until the database answers.
+async fn relisten(listener: &mut PgListener) {
+    while let Err(e) = sqlx::query("SELECT 1").execute(&mut *listener).await {
+        tracing::warn!(error = %e, "reconnecting the invalidation listener");
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

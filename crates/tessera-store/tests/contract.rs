@@ -65,6 +65,7 @@ contract!(
     a_revoked_or_unknown_token_cannot_be_rotated,
     usage_keeps_the_last_five_distinct_addresses_newest_first,
     sessions_expire_and_can_be_deleted,
+    invalidations_reach_every_instance_on_postgres,
     audit_events_list_newest_first_and_page,
     audit_filters_combine,
 );
@@ -1072,6 +1073,30 @@ async fn sessions_expire_and_can_be_deleted(db: Db) {
     db.delete_user_sessions(&alice.id).await.unwrap();
     assert_eq!(db.session("hash-2", at(50)).await.unwrap(), None);
     assert!(db.session("hash-3", at(50)).await.unwrap().is_some());
+}
+
+// --- change notifications --------------------------------------------------------------------------------
+
+async fn invalidations_reach_every_instance_on_postgres(db: Db) {
+    let other = db.another_store().await;
+    let Some(mut received) = db.subscribe_invalidations().await.unwrap() else {
+        assert_eq!(
+            db.backend(),
+            "sqlite",
+            "only a single-process store has no channel"
+        );
+        other.publish_invalidation("token:tok_1").await.unwrap();
+        return;
+    };
+    other.publish_invalidation("token:tok_1").await.unwrap();
+    db.publish_invalidation("user:usr_1").await.unwrap();
+    for expected in ["token:tok_1", "user:usr_1"] {
+        let message = tokio::time::timeout(StdDuration::from_secs(5), received.recv())
+            .await
+            .expect("a notification within 5 s")
+            .expect("the channel is open");
+        assert_eq!(message, expected);
+    }
 }
 
 // --- audit -------------------------------------------------------------------------------------------------
