@@ -202,6 +202,38 @@ impl TestApp {
         body
     }
 
+    /// Creates a workspace API key over the API as `creator` (a member whose
+    /// role may manage keys, selecting the workspace with the header);
+    /// returns the 201 body, secret included.
+    pub async fn create_api_key(&self, workspace: &str, creator: &TestUser, body: Value) -> Value {
+        let (status, body) = send(
+            self.post(
+                &format!("/api/v1/workspaces/{workspace}/api-keys"),
+                &creator.token,
+                body,
+            )
+            .header("x-workspace-id", workspace),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// Every audit event with this action, read straight from the store.
+    pub async fn audit_events(&self, action: &str) -> Vec<tessera_store::AuditEvent> {
+        self.state
+            .store
+            .list_audit(
+                &tessera_store::AuditFilter {
+                    action: Some(action.into()),
+                    ..Default::default()
+                },
+                &tessera_store::Page::default(),
+            )
+            .await
+            .expect("audit events")
+    }
+
     /// Signs in over the API; returns the cookie header value and the CSRF token.
     pub async fn sign_in(&self, user: &TestUser) -> (String, String) {
         let response = self
