@@ -10,6 +10,8 @@
 
 use std::collections::BTreeMap;
 
+use sqlx::query::{Query, QueryAs, QueryScalar};
+use sqlx::{Database, Encode, Type};
 use time::OffsetDateTime;
 
 use tessera_core::policy::UserStatus;
@@ -28,10 +30,6 @@ pub(crate) fn micros(t: OffsetDateTime) -> i64 {
     i64::try_from(n).unwrap_or(if n < 0 { i64::MIN } else { i64::MAX })
 }
 
-pub(crate) fn opt_micros(t: Option<OffsetDateTime>) -> Option<i64> {
-    t.map(micros)
-}
-
 fn time(column: &str, us: i64) -> StoreResult<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
         .map_err(|e| StoreError::Corrupt(format!("{column} = {us}: {e}")))
@@ -44,10 +42,6 @@ fn opt_time(column: &str, us: Option<i64>) -> StoreResult<Option<OffsetDateTime>
 /// A list of strings as the JSON array text kept in a column.
 pub(crate) fn encode_list(list: &[String]) -> String {
     serde_json::Value::from(list).to_string()
-}
-
-pub(crate) fn encode_opt_list(list: Option<&[String]>) -> Option<String> {
-    list.map(encode_list)
 }
 
 fn decode_list(column: &str, text: &str) -> StoreResult<Vec<String>> {
@@ -147,6 +141,144 @@ pub(crate) fn count(n: i64) -> StoreResult<u64> {
 /// `RETURNING` gives rows in no promised order; lists are newest first.
 pub(crate) fn newest_first(ids: &mut [String]) {
     ids.sort_unstable_by(|a, b| b.cmp(a));
+}
+
+// --- columns ------------------------------------------------------------------------------
+
+/// Anything placeholders are bound to: `query`, `query_as`, `query_scalar`.
+pub(crate) trait Bind<'q, DB: Database>: Sized {
+    fn bind_value<T: 'q + Encode<'q, DB> + Type<DB>>(self, value: T) -> Self;
+}
+
+impl<'q, DB: Database> Bind<'q, DB> for Query<'q, DB, DB::Arguments<'q>> {
+    fn bind_value<T: 'q + Encode<'q, DB> + Type<DB>>(self, value: T) -> Self {
+        self.bind(value)
+    }
+}
+
+impl<'q, DB: Database, O> Bind<'q, DB> for QueryAs<'q, DB, O, DB::Arguments<'q>> {
+    fn bind_value<T: 'q + Encode<'q, DB> + Type<DB>>(self, value: T) -> Self {
+        self.bind(value)
+    }
+}
+
+impl<'q, DB: Database, O> Bind<'q, DB> for QueryScalar<'q, DB, O, DB::Arguments<'q>> {
+    fn bind_value<T: 'q + Encode<'q, DB> + Type<DB>>(self, value: T) -> Self {
+        self.bind(value)
+    }
+}
+
+/// A record's values as columns, encoded as both backends store them (the
+/// mirror of the row structs below). Each method binds the next
+/// placeholders in the order it lists; the SQL must name its columns in
+/// that order.
+pub(crate) trait BindRecord<'q, DB: Database>: Bind<'q, DB> {
+    /// `id, username, display_name, password_hash, is_admin, created_at`.
+    fn bind_new_user(self, user: &'q NewUser) -> Self;
+    /// `id, kind, user_id, workspace_id, name, display_prefix, last4,
+    /// permissions, role, created_at, created_by, expires_at`.
+    fn bind_new_token(self, token: &'q NewToken) -> Self;
+    /// `digest, key_id, token_id, created_at` of a token's secret.
+    fn bind_secret(self, token_id: &'q str, hash: &'q TokenHash, at: OffsetDateTime) -> Self;
+    /// `revoked_at, revoked_by, revoked_reason`.
+    fn bind_revocation(self, revocation: &'q Revocation) -> Self;
+    /// `display_prefix, last4, expires_at, rotated_at`, then the token's id.
+    fn bind_rotation(self, rotation: &'q Rotation) -> Self;
+    /// `last_used_at, last_used_ip, last_used_user_agent, last_used_ips`.
+    fn bind_usage(self, usage: &'q UsageRow) -> Self;
+    /// `id_hash, user_id, csrf_token, created_at, expires_at`.
+    fn bind_session(self, session: &'q Session) -> Self;
+    /// `id, at, action, actor_user_id, actor_token_id, actor_label,
+    /// workspace_id, target_type, target_id, client_ip, user_agent, details`.
+    fn bind_audit_event(self, event: &'q AuditEvent) -> Self;
+}
+
+impl<'q, DB, B> BindRecord<'q, DB> for B
+where
+    DB: Database,
+    B: Bind<'q, DB>,
+    bool: Encode<'q, DB> + Type<DB>,
+    i64: Encode<'q, DB> + Type<DB>,
+    Option<i64>: Encode<'q, DB> + Type<DB>,
+    String: Encode<'q, DB> + Type<DB>,
+    Option<String>: Encode<'q, DB> + Type<DB>,
+    &'q str: Encode<'q, DB> + Type<DB>,
+    &'q [u8]: Encode<'q, DB> + Type<DB>,
+{
+    fn bind_new_user(self, user: &'q NewUser) -> Self {
+        self.bind_value(&user.id)
+            .bind_value(&user.username)
+            .bind_value(&user.display_name)
+            .bind_value(&user.password_hash)
+            .bind_value(user.is_admin)
+            .bind_value(micros(user.created_at))
+    }
+
+    fn bind_new_token(self, token: &'q NewToken) -> Self {
+        self.bind_value(&token.id)
+            .bind_value(&token.kind)
+            .bind_value(&token.user_id)
+            .bind_value(&token.workspace_id)
+            .bind_value(&token.name)
+            .bind_value(&token.display_prefix)
+            .bind_value(&token.last4)
+            .bind_value(token.permissions.as_deref().map(encode_list))
+            .bind_value(&token.role)
+            .bind_value(micros(token.created_at))
+            .bind_value(&token.created_by)
+            .bind_value(token.expires_at.map(micros))
+    }
+
+    fn bind_secret(self, token_id: &'q str, hash: &'q TokenHash, at: OffsetDateTime) -> Self {
+        self.bind_value(&hash.digest[..])
+            .bind_value(&hash.key_id)
+            .bind_value(token_id)
+            .bind_value(micros(at))
+    }
+
+    fn bind_revocation(self, revocation: &'q Revocation) -> Self {
+        self.bind_value(micros(revocation.at))
+            .bind_value(&revocation.by)
+            .bind_value(&revocation.reason)
+    }
+
+    fn bind_rotation(self, rotation: &'q Rotation) -> Self {
+        self.bind_value(&rotation.display_prefix)
+            .bind_value(&rotation.last4)
+            .bind_value(rotation.expires_at.map(micros))
+            .bind_value(micros(rotation.at))
+            .bind_value(&rotation.token_id)
+    }
+
+    fn bind_usage(self, usage: &'q UsageRow) -> Self {
+        self.bind_value(usage.last_used_at)
+            .bind_value(&usage.last_used_ip)
+            .bind_value(&usage.last_used_user_agent)
+            .bind_value(&usage.last_used_ips)
+    }
+
+    fn bind_session(self, session: &'q Session) -> Self {
+        self.bind_value(&session.id_hash)
+            .bind_value(&session.user_id)
+            .bind_value(&session.csrf_token)
+            .bind_value(micros(session.created_at))
+            .bind_value(micros(session.expires_at))
+    }
+
+    fn bind_audit_event(self, event: &'q AuditEvent) -> Self {
+        self.bind_value(&event.id)
+            .bind_value(micros(event.at))
+            .bind_value(&event.action)
+            .bind_value(&event.actor_user_id)
+            .bind_value(&event.actor_token_id)
+            .bind_value(&event.actor_label)
+            .bind_value(&event.workspace_id)
+            .bind_value(&event.target_type)
+            .bind_value(&event.target_id)
+            .bind_value(&event.client_ip)
+            .bind_value(&event.user_agent)
+            .bind_value(event.details.to_string())
+    }
 }
 
 // --- rows -------------------------------------------------------------------------------

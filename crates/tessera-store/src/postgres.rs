@@ -174,12 +174,7 @@ impl Store for PostgresStore {
              VALUES ($1, $2, $3, $4, $5, 'active', tessera_ts($6), tessera_ts($6)) RETURNING ",
             user_columns!()
         ))
-        .bind(&user.id)
-        .bind(&user.username)
-        .bind(&user.display_name)
-        .bind(&user.password_hash)
-        .bind(user.is_admin)
-        .bind(micros(user.created_at))
+        .bind_new_user(user)
         .fetch_one(&self.pool)
         .await
         .map_err(|e| conflict_on_unique(e, || username_taken(&user.username)))?
@@ -456,18 +451,7 @@ impl Store for PostgresStore {
              tessera_ts($12)) RETURNING ",
             token_columns!()
         ))
-        .bind(&token.id)
-        .bind(&token.kind)
-        .bind(&token.user_id)
-        .bind(&token.workspace_id)
-        .bind(&token.name)
-        .bind(&token.display_prefix)
-        .bind(&token.last4)
-        .bind(encode_opt_list(token.permissions.as_deref()))
-        .bind(&token.role)
-        .bind(micros(token.created_at))
-        .bind(&token.created_by)
-        .bind(opt_micros(token.expires_at))
+        .bind_new_token(token)
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| token_insert_error(e, token))?
@@ -541,9 +525,7 @@ impl Store for PostgresStore {
             "UPDATE tokens SET revoked_at = tessera_ts($1), revoked_by = $2, revoked_reason = $3 \
              WHERE id = $4",
         )
-        .bind(micros(revocation.at))
-        .bind(&revocation.by)
-        .bind(&revocation.reason)
+        .bind_revocation(revocation)
         .bind(id)
         .execute(&mut *tx)
         .await?;
@@ -561,9 +543,7 @@ impl Store for PostgresStore {
             "UPDATE tokens SET revoked_at = tessera_ts($1), revoked_by = $2, revoked_reason = $3 \
              WHERE user_id = $4 AND revoked_at IS NULL RETURNING id",
         )
-        .bind(micros(revocation.at))
-        .bind(&revocation.by)
-        .bind(&revocation.reason)
+        .bind_revocation(revocation)
         .bind(user_id)
         .fetch_all(&self.pool)
         .await?;
@@ -600,11 +580,7 @@ impl Store for PostgresStore {
              expires_at = tessera_ts($3), rotated_at = tessera_ts($4) WHERE id = $5 RETURNING ",
             token_columns!()
         ))
-        .bind(&rotation.display_prefix)
-        .bind(&rotation.last4)
-        .bind(opt_micros(rotation.expires_at))
-        .bind(micros(rotation.at))
-        .bind(&rotation.token_id)
+        .bind_rotation(rotation)
         .fetch_one(&mut *tx)
         .await?
         .try_into()?;
@@ -635,10 +611,7 @@ impl Store for PostgresStore {
                 "UPDATE tokens SET last_used_at = tessera_ts($1), last_used_ip = $2, \
                  last_used_user_agent = $3, last_used_ips = $4::jsonb WHERE id = $5",
             )
-            .bind(merged.last_used_at)
-            .bind(&merged.last_used_ip)
-            .bind(&merged.last_used_user_agent)
-            .bind(&merged.last_used_ips)
+            .bind_usage(&merged)
             .bind(token_id)
             .execute(&mut *tx)
             .await?;
@@ -655,11 +628,7 @@ impl Store for PostgresStore {
             "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at) \
              VALUES ($1, $2, $3, tessera_ts($4), tessera_ts($5))",
         )
-        .bind(&session.id_hash)
-        .bind(&session.user_id)
-        .bind(&session.csrf_token)
-        .bind(micros(session.created_at))
-        .bind(micros(session.expires_at))
+        .bind_session(session)
         .execute(&self.pool)
         .await
         .map_err(session_insert_error)?;
@@ -732,18 +701,7 @@ impl Store for PostgresStore {
              actor_label, workspace_id, target_type, target_id, client_ip, user_agent, details) \
              VALUES ($1, tessera_ts($2), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb)",
         )
-        .bind(&event.id)
-        .bind(micros(event.at))
-        .bind(&event.action)
-        .bind(&event.actor_user_id)
-        .bind(&event.actor_token_id)
-        .bind(&event.actor_label)
-        .bind(&event.workspace_id)
-        .bind(&event.target_type)
-        .bind(&event.target_id)
-        .bind(&event.client_ip)
-        .bind(&event.user_agent)
-        .bind(event.details.to_string())
+        .bind_audit_event(event)
         .execute(&self.pool)
         .await
         .map_err(|e| conflict_on_unique(e, || event_taken(&event.id)))?;
@@ -806,10 +764,7 @@ async fn insert_secret(
         "INSERT INTO token_secrets (digest, key_id, token_id, created_at) \
          VALUES ($1, $2, $3, tessera_ts($4))",
     )
-    .bind(&hash.digest[..])
-    .bind(&hash.key_id)
-    .bind(token_id)
-    .bind(micros(at))
+    .bind_secret(token_id, hash, at)
     .execute(&mut **tx)
     .await?;
     Ok(())

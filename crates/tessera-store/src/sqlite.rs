@@ -118,15 +118,9 @@ impl Store for SqliteStore {
         sqlx::query_as::<_, UserRow>(
             "INSERT INTO users \
              (id, username, display_name, password_hash, is_admin, status, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, 'active', ?, ?) RETURNING *",
+             VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6, ?6) RETURNING *",
         )
-        .bind(&user.id)
-        .bind(&user.username)
-        .bind(&user.display_name)
-        .bind(&user.password_hash)
-        .bind(user.is_admin)
-        .bind(micros(user.created_at))
-        .bind(micros(user.created_at))
+        .bind_new_user(user)
         .fetch_one(&self.writer)
         .await
         .map_err(|e| conflict_on_unique(e, || username_taken(&user.username)))?
@@ -267,14 +261,13 @@ impl Store for SqliteStore {
         .await?;
         sqlx::query(
             "INSERT INTO memberships (workspace_id, user_id, role, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?) \
+             VALUES (?1, ?2, ?3, ?4, ?4) \
              ON CONFLICT (workspace_id, user_id) \
              DO UPDATE SET role = excluded.role, updated_at = excluded.updated_at",
         )
         .bind(workspace_id)
         .bind(user_id)
         .bind(role)
-        .bind(micros(at))
         .bind(micros(at))
         .execute(&mut *tx)
         .await
@@ -361,18 +354,7 @@ impl Store for SqliteStore {
              permissions, role, created_at, created_by, expires_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         )
-        .bind(&token.id)
-        .bind(&token.kind)
-        .bind(&token.user_id)
-        .bind(&token.workspace_id)
-        .bind(&token.name)
-        .bind(&token.display_prefix)
-        .bind(&token.last4)
-        .bind(encode_opt_list(token.permissions.as_deref()))
-        .bind(&token.role)
-        .bind(micros(token.created_at))
-        .bind(&token.created_by)
-        .bind(opt_micros(token.expires_at))
+        .bind_new_token(token)
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| token_insert_error(e, token))?
@@ -438,9 +420,7 @@ impl Store for SqliteStore {
         sqlx::query(
             "UPDATE tokens SET revoked_at = ?, revoked_by = ?, revoked_reason = ? WHERE id = ?",
         )
-        .bind(micros(revocation.at))
-        .bind(&revocation.by)
-        .bind(&revocation.reason)
+        .bind_revocation(revocation)
         .bind(id)
         .execute(&mut *tx)
         .await?;
@@ -458,9 +438,7 @@ impl Store for SqliteStore {
             "UPDATE tokens SET revoked_at = ?, revoked_by = ?, revoked_reason = ? \
              WHERE user_id = ? AND revoked_at IS NULL RETURNING id",
         )
-        .bind(micros(revocation.at))
-        .bind(&revocation.by)
-        .bind(&revocation.reason)
+        .bind_revocation(revocation)
         .bind(user_id)
         .fetch_all(&self.writer)
         .await?;
@@ -479,14 +457,12 @@ impl Store for SqliteStore {
         if !matches!(revoked, Some(None)) {
             return Err(StoreError::NotFound);
         }
-        let retires = micros(rotation.old_secret_retires_at);
         sqlx::query(
-            "UPDATE token_secrets SET retires_at = ? \
-             WHERE token_id = ? AND (retires_at IS NULL OR retires_at > ?)",
+            "UPDATE token_secrets SET retires_at = ?1 \
+             WHERE token_id = ?2 AND (retires_at IS NULL OR retires_at > ?1)",
         )
-        .bind(retires)
+        .bind(micros(rotation.old_secret_retires_at))
         .bind(&rotation.token_id)
-        .bind(retires)
         .execute(&mut *tx)
         .await?;
         insert_secret(&mut tx, &rotation.token_id, &rotation.new_hash, rotation.at)
@@ -496,11 +472,7 @@ impl Store for SqliteStore {
             "UPDATE tokens SET display_prefix = ?, last4 = ?, expires_at = ?, rotated_at = ? \
              WHERE id = ? RETURNING *",
         )
-        .bind(&rotation.display_prefix)
-        .bind(&rotation.last4)
-        .bind(opt_micros(rotation.expires_at))
-        .bind(micros(rotation.at))
-        .bind(&rotation.token_id)
+        .bind_rotation(rotation)
         .fetch_one(&mut *tx)
         .await?
         .try_into()?;
@@ -528,10 +500,7 @@ impl Store for SqliteStore {
                 "UPDATE tokens SET last_used_at = ?, last_used_ip = ?, \
                  last_used_user_agent = ?, last_used_ips = ? WHERE id = ?",
             )
-            .bind(merged.last_used_at)
-            .bind(&merged.last_used_ip)
-            .bind(&merged.last_used_user_agent)
-            .bind(&merged.last_used_ips)
+            .bind_usage(&merged)
             .bind(token_id)
             .execute(&mut *tx)
             .await?;
@@ -548,11 +517,7 @@ impl Store for SqliteStore {
             "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at) \
              VALUES (?, ?, ?, ?, ?)",
         )
-        .bind(&session.id_hash)
-        .bind(&session.user_id)
-        .bind(&session.csrf_token)
-        .bind(micros(session.created_at))
-        .bind(micros(session.expires_at))
+        .bind_session(session)
         .execute(&self.writer)
         .await
         .map_err(session_insert_error)?;
@@ -599,18 +564,7 @@ impl Store for SqliteStore {
              actor_label, workspace_id, target_type, target_id, client_ip, user_agent, details) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
-        .bind(&event.id)
-        .bind(micros(event.at))
-        .bind(&event.action)
-        .bind(&event.actor_user_id)
-        .bind(&event.actor_token_id)
-        .bind(&event.actor_label)
-        .bind(&event.workspace_id)
-        .bind(&event.target_type)
-        .bind(&event.target_id)
-        .bind(&event.client_ip)
-        .bind(&event.user_agent)
-        .bind(event.details.to_string())
+        .bind_audit_event(event)
         .execute(&self.writer)
         .await
         .map_err(|e| conflict_on_unique(e, || event_taken(&event.id)))?;
@@ -636,10 +590,7 @@ async fn insert_secret(
     sqlx::query(
         "INSERT INTO token_secrets (digest, key_id, token_id, created_at) VALUES (?, ?, ?, ?)",
     )
-    .bind(&hash.digest[..])
-    .bind(&hash.key_id)
-    .bind(token_id)
-    .bind(micros(at))
+    .bind_secret(token_id, hash, at)
     .execute(&mut **tx)
     .await?;
     Ok(())
