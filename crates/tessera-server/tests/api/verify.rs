@@ -1,1 +1,381 @@
-//! Placeholder: stories land in the next commit.
+//! The verification surfaces: `POST /api/v1/verify`, `POST /oauth/introspect`
+//! (RFC 7662) and `GET /auth` (forward-auth).
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{code, send, TestApp, TestUser};
+use crate::on_both_stores;
+
+on_both_stores!(
+    a_valid_token_verifies_with_its_identity,
+    workspace_and_permission_checks_answer_not_valid_with_the_code,
+    bad_tokens_are_not_valid_and_never_a_server_error,
+    a_verify_body_that_is_not_json_is_a_bad_request,
+    introspection_answers_rfc7662_and_only_active_false_otherwise,
+    forward_auth_passes_the_identity_in_headers,
+    forward_auth_refuses_missing_malformed_revoked_and_insufficient_tokens,
+);
+
+/// Alice, a member of acme (api:read, api:write, tokens:manage), and Vera,
+/// a viewer there (api:read, tokens:manage).
+async fn acme_with_member_and_viewer(app: &TestApp) -> (String, TestUser, TestUser) {
+    let acme = app.workspace("acme").await;
+    let alice = app.user("alice").await;
+    app.join(&acme, &alice, "member").await;
+    let vera = app.user("vera").await;
+    app.join(&acme, &vera, "viewer").await;
+    (acme, alice, vera)
+}
+
+async fn verify(app: &TestApp, body: Value) -> Value {
+    let (status, answer) = send(app.request(Method::POST, "/api/v1/verify").json(&body)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer
+}
+
+async fn a_valid_token_verifies_with_its_identity(app: TestApp) {
+    let (acme, alice, _) = acme_with_member_and_viewer(&app).await;
+    let created = app
+        .create_token(&alice, json!({ "name": "gateway", "expires_in": "7d" }))
+        .await;
+    let token = created["token"].as_str().unwrap();
+
+    let answer = verify(&app, json!({ "token": token })).await;
+    assert_eq!(answer["valid"], true, "{answer}");
+    assert_eq!(answer["token_id"], created["id"]);
+    assert_eq!(answer["kind"], "pat");
+    assert_eq!(answer["user_id"], alice.id.as_str());
+    assert!(answer["workspace_id"].is_null());
+    assert_eq!(answer["permissions"], json!([]));
+    assert_eq!(answer["expires_at"], created["expires_at"]);
+
+    let answer = verify(
+        &app,
+        json!({ "token": token, "workspace_id": acme, "permissions": ["api:write"] }),
+    )
+    .await;
+    assert_eq!(answer["valid"], true, "{answer}");
+    assert_eq!(answer["workspace_id"], acme.as_str());
+    assert_eq!(
+        answer["permissions"],
+        json!(["api:read", "api:write", "tokens:manage"])
+    );
+
+    // An API key verifies as its workspace's, with its fixed role and no user.
+    let owner = app.user("owner").await;
+    app.join(&acme, &owner, "owner").await;
+    let key = app
+        .create_api_key(&acme, &owner, json!({ "name": "bot", "role": "viewer" }))
+        .await;
+    let answer = verify(&app, json!({ "token": key["token"] })).await;
+    assert_eq!(answer["valid"], true, "{answer}");
+    assert_eq!(answer["kind"], "api_key");
+    assert!(answer["user_id"].is_null());
+    assert_eq!(answer["workspace_id"], acme.as_str());
+    assert_eq!(answer["permissions"], json!(["api:read", "tokens:manage"]));
+}
+
+async fn workspace_and_permission_checks_answer_not_valid_with_the_code(app: TestApp) {
+    let (acme, alice, vera) = acme_with_member_and_viewer(&app).await;
+    let elsewhere = app.workspace("elsewhere").await;
+    let cases = [
+        (
+            json!({ "token": vera.token, "permissions": ["api:read"] }),
+            "workspace_required",
+        ),
+        (
+            json!({ "token": alice.token, "workspace_id": elsewhere }),
+            "not_a_member",
+        ),
+        (
+            json!({ "token": alice.token, "workspace_id": "wsp_nowhere0000000000" }),
+            "not_a_member",
+        ),
+        (
+            json!({ "token": vera.token, "workspace_id": acme, "permissions": ["api:write"] }),
+            "permission_denied",
+        ),
+        (
+            json!({ "token": vera.token, "workspace_id": acme, "permissions": ["api:read", "api:write"] }),
+            "permission_denied",
+        ),
+    ];
+    for (body, expected) in cases {
+        let answer = verify(&app, body.clone()).await;
+        assert_eq!(answer["valid"], false, "{body}: {answer}");
+        assert_eq!(answer["code"], expected, "{body}");
+        assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(answer.get("token_id").is_none(), "a refusal names no token");
+    }
+    let answer = verify(
+        &app,
+        json!({ "token": vera.token, "workspace_id": acme, "permissions": ["api:read"] }),
+    )
+    .await;
+    assert_eq!(answer["valid"], true, "{answer}");
+}
+
+/// Tokens that are not good, of every shape.
+async fn bad_tokens(app: &TestApp) -> Vec<(&'static str, String)> {
+    let alice = app.user("mallory").await;
+    let revoked = app.create_token(&alice, json!({ "name": "gone" })).await;
+    let id = revoked["id"].as_str().unwrap();
+    send(app.delete(&format!("/api/v1/tokens/{id}"), &alice.token)).await;
+    // A well-formed token whose last character (in the checksum) is changed.
+    let mut typo = alice.token.clone();
+    let last = typo.pop().unwrap();
+    typo.push(if last == 'A' { 'B' } else { 'A' });
+    vec![
+        ("empty", String::new()),
+        ("garbage", "not a token at all".into()),
+        ("prefix only", "tsr_pat_".into()),
+        ("checksum typo", typo),
+        (
+            "one megabyte",
+            format!("tsr_pat_{}", "a".repeat(1024 * 1024)),
+        ),
+        ("unicode", "tsr_pat_ünïcødé💥".into()),
+        ("nul", "tsr_pat_\u{0}abc".into()),
+        ("revoked", revoked["token"].as_str().unwrap().into()),
+    ]
+}
+
+async fn bad_tokens_are_not_valid_and_never_a_server_error(app: TestApp) {
+    for (what, token) in bad_tokens(&app).await {
+        let answer = verify(&app, json!({ "token": token })).await;
+        assert_eq!(answer["valid"], false, "{what}");
+        assert_eq!(answer["code"], "token_invalid", "{what}");
+
+        let (status, answer) = send(
+            app.request(Method::POST, "/oauth/introspect")
+                .form(&[("token", token.as_str())]),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "introspect {what}");
+        assert_eq!(answer, json!({ "active": false }), "introspect {what}");
+    }
+    // A token that is no string is simply not valid.
+    for token in [
+        json!(42),
+        json!(null),
+        json!(["tsr_pat_x"]),
+        json!({ "a": 1 }),
+    ] {
+        let answer = verify(&app, json!({ "token": token })).await;
+        assert_eq!(answer["valid"], false, "{token}");
+        assert_eq!(answer["code"], "token_invalid", "{token}");
+    }
+    let answer = verify(&app, json!({})).await;
+    assert_eq!(answer["valid"], false);
+    // Bytes that are not UTF-8, and odd forms, are inactive tokens.
+    for form in [
+        "token=%FF%FE",
+        "token=",
+        "",
+        "token",
+        "other=1",
+        "token=%",
+        "token=a&token=b",
+    ] {
+        let (status, answer) = send(
+            app.request(Method::POST, "/oauth/introspect")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{form:?}");
+        assert_eq!(answer, json!({ "active": false }), "{form:?}");
+    }
+    let (status, answer) = send(
+        app.request(Method::POST, "/oauth/introspect")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(vec![b't', b'o', b'k', b'e', b'n', b'=', 0xFF, 0xFE, 0x00]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer, json!({ "active": false }));
+}
+
+async fn a_verify_body_that_is_not_json_is_a_bad_request(app: TestApp) {
+    for body in [
+        b"token=abc".to_vec(),
+        b"{\"token\": ".to_vec(),
+        vec![0xFF, 0xFE, 0x00],
+        Vec::new(),
+    ] {
+        let (status, answer) = send(
+            app.request(Method::POST, "/api/v1/verify")
+                .header("content-type", "application/json")
+                .body(body.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body:?}: {answer}");
+        assert_eq!(code(&answer), "invalid_request");
+    }
+    // Fields of the wrong type are named.
+    for (body, field) in [
+        (json!({ "token": "x", "workspace_id": 7 }), "workspace_id"),
+        (
+            json!({ "token": "x", "permissions": "api:read" }),
+            "permissions",
+        ),
+        (
+            json!({ "token": "x", "permissions": [1, 2] }),
+            "permissions",
+        ),
+    ] {
+        let (status, answer) = send(app.request(Method::POST, "/api/v1/verify").json(&body)).await;
+        assert!(status.is_client_error(), "{body}: {status}");
+        assert_eq!(code(&answer), "invalid_request");
+        assert!(answer["error"]["message"].as_str().unwrap().contains(field));
+    }
+}
+
+async fn introspection_answers_rfc7662_and_only_active_false_otherwise(app: TestApp) {
+    let (_, alice, _) = acme_with_member_and_viewer(&app).await;
+    let created = app
+        .create_token(
+            &alice,
+            json!({ "name": "introspected", "expires_in": "30d", "permissions": ["api:read"] }),
+        )
+        .await;
+    let token = created["token"].as_str().unwrap();
+    let introspect = |token: String| {
+        let request = app
+            .request(Method::POST, "/oauth/introspect")
+            .form(&[("token", token)]);
+        async move { send(request).await }
+    };
+    let (status, answer) = introspect(token.to_owned()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["active"], true, "{answer}");
+    assert_eq!(answer["scope"], "api:read");
+    assert_eq!(answer["sub"], alice.id.as_str());
+    assert_eq!(answer["username"], "alice");
+    assert_eq!(answer["token_type"], "pat");
+    let expires_at = time::OffsetDateTime::parse(
+        created["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let created_at = time::OffsetDateTime::parse(
+        created["created_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(answer["exp"], expires_at.unix_timestamp());
+    assert_eq!(answer["iat"], created_at.unix_timestamp());
+    assert!(
+        !answer.to_string().contains(token),
+        "no secret in the answer"
+    );
+
+    let id = created["id"].as_str().unwrap();
+    send(app.delete(&format!("/api/v1/tokens/{id}"), &alice.token)).await;
+    let (status, answer) = introspect(token.to_owned()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer, json!({ "active": false }), "exactly, nothing more");
+}
+
+fn forward(app: &TestApp, query: &str) -> reqwest::RequestBuilder {
+    app.request(Method::GET, &format!("/auth{query}"))
+}
+
+async fn forward_auth_passes_the_identity_in_headers(app: TestApp) {
+    let (acme, alice, _) = acme_with_member_and_viewer(&app).await;
+    let created = app
+        .create_token(&alice, json!({ "name": "at the gate" }))
+        .await;
+    let token = created["token"].as_str().unwrap();
+    for query in [
+        "",
+        "?permission=api:write",
+        "?permission=api:read&permission=api:write",
+    ] {
+        let response = forward(&app, query)
+            .bearer_auth(token)
+            .header("x-workspace-id", &acme)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{query}");
+        let header = |name: &str| response.headers()[name].to_str().unwrap().to_owned();
+        assert_eq!(header("x-tessera-user-id"), alice.id);
+        assert_eq!(header("x-tessera-workspace-id"), acme);
+        assert_eq!(
+            header("x-tessera-token-id"),
+            created["id"].as_str().unwrap()
+        );
+        assert_eq!(
+            header("x-tessera-permissions"),
+            "api:read api:write tokens:manage"
+        );
+    }
+    // Outside a workspace, a personal token still identifies its owner.
+    let response = forward(&app, "").bearer_auth(token).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-tessera-user-id"], alice.id.as_str());
+    assert_eq!(response.headers()["x-tessera-workspace-id"], "");
+}
+
+async fn forward_auth_refuses_missing_malformed_revoked_and_insufficient_tokens(app: TestApp) {
+    let (acme, _, vera) = acme_with_member_and_viewer(&app).await;
+    let (status, body) = send(forward(&app, "")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(code(&body), "unauthenticated");
+
+    let revoked = app.create_token(&vera, json!({ "name": "gone" })).await;
+    let id = revoked["id"].as_str().unwrap();
+    send(app.delete(&format!("/api/v1/tokens/{id}"), &vera.token)).await;
+    let long = format!("tsr_pat_{}", "a".repeat(16 * 1024));
+    for (what, value) in [
+        ("garbage", b"Bearer not-a-token".to_vec()),
+        ("odd scheme", format!("Basic {}", vera.token).into_bytes()),
+        ("no token", b"Bearer ".to_vec()),
+        ("long", format!("Bearer {long}").into_bytes()),
+        ("not utf-8", b"Bearer tsr_pat_\xFF\xFE".to_vec()),
+        (
+            "revoked",
+            format!("Bearer {}", revoked["token"].as_str().unwrap()).into_bytes(),
+        ),
+    ] {
+        let value = reqwest::header::HeaderValue::from_bytes(&value).unwrap();
+        let response = forward(&app, "")
+            .header("authorization", value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what}");
+        assert!(response.headers().get("x-tessera-user-id").is_none());
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(code(&body), "token_invalid", "{what}");
+    }
+
+    for query in [
+        "?permission=api:write",
+        "?permission=api:read&permission=api:write",
+    ] {
+        let response = forward(&app, query)
+            .bearer_auth(&vera.token)
+            .header("x-workspace-id", &acme)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{query}");
+        assert!(response.headers().get("x-tessera-user-id").is_none());
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(code(&body), "permission_denied", "{query}");
+    }
+    // A workspace permission asked of a token that chose no workspace.
+    let (status, body) = send(forward(&app, "?permission=api:read").bearer_auth(&vera.token)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(code(&body), "workspace_required");
+    let (status, _) = send(
+        forward(&app, "?permission=api:read")
+            .bearer_auth(&vera.token)
+            .header("x-workspace-id", &acme),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
