@@ -65,7 +65,7 @@ contract!(
     a_revoked_or_unknown_token_cannot_be_rotated,
     usage_keeps_the_last_five_distinct_addresses_newest_first,
     sessions_expire_and_can_be_deleted,
-    invalidations_reach_every_instance_on_postgres,
+    published_invalidations_reach_every_instance,
     audit_events_list_newest_first_and_page,
     audit_filters_combine,
 );
@@ -1077,7 +1077,7 @@ async fn sessions_expire_and_can_be_deleted(db: Db) {
 
 // --- change notifications --------------------------------------------------------------------------------
 
-async fn invalidations_reach_every_instance_on_postgres(db: Db) {
+async fn published_invalidations_reach_every_instance(db: Db) {
     let other = db.another_store().await;
     let Some(mut received) = db.subscribe_invalidations().await.unwrap() else {
         assert_eq!(
