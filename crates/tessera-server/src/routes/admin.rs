@@ -360,17 +360,22 @@ async fn list_workspaces(
     Ok(Json(List::paged(items, &page, |w| &w.id)))
 }
 
+/// The workspace with this id, or 404. An id that is not shaped like one
+/// never reaches the store (PostgreSQL refuses a NUL byte with an error).
+async fn find_workspace(state: &AppState, id: &str) -> AppResult<Workspace> {
+    if !looks_like(IdKind::Workspace, id) {
+        return Err(AppError::NotFound);
+    }
+    state.store.workspace(id).await?.ok_or(AppError::NotFound)
+}
+
 async fn list_members(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(workspace_id): AppPath<String>,
 ) -> AppResult<Json<List<MemberView>>> {
     caller.require_admin()?;
-    state
-        .store
-        .workspace(&workspace_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    find_workspace(&state, &workspace_id).await?;
     let members = state.store.list_members(&workspace_id).await?;
     Ok(Json(List {
         items: members.iter().map(MemberView::from).collect(),
@@ -392,6 +397,7 @@ async fn set_member(
     AppJson(body): AppJson<SetRole>,
 ) -> AppResult<Json<MemberView>> {
     caller.require_admin()?;
+    find_workspace(&state, &workspace_id).await?;
     let user = find_user(&state, &user_id).await?;
     if user.status == UserStatus::Removed {
         return Err(AppError::Conflict(
@@ -421,6 +427,8 @@ async fn remove_member(
     AppPath((workspace_id, user_id)): AppPath<(String, String)>,
 ) -> AppResult<StatusCode> {
     caller.require_admin()?;
+    find_workspace(&state, &workspace_id).await?;
+    find_user(&state, &user_id).await?;
     if !state
         .store
         .remove_membership(&workspace_id, &user_id)

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use tessera_core::ids::{looks_like, IdKind};
 use tessera_core::kind::OwnerType;
 use tessera_core::permissions::API_KEYS_MANAGE;
 use tessera_core::policy::Denial;
@@ -158,8 +159,12 @@ async fn list(
     Ok(Json(List::paged(items, &page, |t| &t.id)))
 }
 
-/// The workspace's key with this id, or 404.
+/// The workspace's key with this id, or 404. An id that is not shaped like
+/// one never reaches the store (PostgreSQL refuses a NUL byte with an error).
 async fn workspace_key(state: &AppState, workspace_id: &str, id: &str) -> AppResult<TokenRecord> {
+    if !looks_like(IdKind::Token, id) {
+        return Err(AppError::NotFound);
+    }
     let kinds = key_kinds(state);
     state
         .store
