@@ -182,3 +182,17 @@ impl From<QueryRejection> for AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// The body of every non-2xx answer, for the OpenAPI document.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// A stable code: `invalid_request`, `unauthenticated`, `token_invalid`, …
+    pub code: String,
+    /// What a person can act on.
+    pub message: String,
+}

@@ -35,9 +35,25 @@ pub use state::AppState;
 /// the API needs more; 1 MB tokens must still get a clean answer).
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
+/// Where the OpenAPI document is served.
+pub const OPENAPI_PATH: &str = "/api/openapi.json";
+
+/// The OpenAPI document of every route [`build_router`] mounts.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes::router().split_for_parts().1
+}
+
 /// The whole HTTP surface on one state.
 pub fn build_router(state: AppState) -> Router {
-    routes::router()
+    let (router, document) = routes::router().split_for_parts();
+    let document = document.to_json().expect("the OpenAPI document serialises");
+    router
+        .route(
+            OPENAPI_PATH,
+            axum::routing::get(move || async move {
+                ([(header::CONTENT_TYPE, "application/json")], document)
+            }),
+        )
         .fallback(|| async { AppError::NotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(

@@ -3,11 +3,13 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use tessera_core::ids::{looks_like, new_id, IdKind};
 use tessera_core::policy::UserStatus;
@@ -23,21 +25,15 @@ use crate::routes::views::{MemberView, UserView, WorkspaceView};
 use crate::routes::{List, PageQuery};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/users", post(create_user).get(list_users))
-        .route("/api/v1/users/{id}", get(get_user).delete(remove_user))
-        .route("/api/v1/users/{id}/suspend", post(suspend_user))
-        .route("/api/v1/users/{id}/reactivate", post(reactivate_user))
-        .route(
-            "/api/v1/workspaces",
-            post(create_workspace).get(list_workspaces),
-        )
-        .route("/api/v1/workspaces/{wid}/members", get(list_members))
-        .route(
-            "/api/v1/workspaces/{wid}/members/{uid}",
-            put(set_member).delete(remove_member),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_user, list_users))
+        .routes(routes!(get_user, remove_user))
+        .routes(routes!(suspend_user))
+        .routes(routes!(reactivate_user))
+        .routes(routes!(create_workspace, list_workspaces))
+        .routes(routes!(list_members))
+        .routes(routes!(set_member, remove_member))
 }
 
 /// Usernames: 1–64 of letters, digits, `.`, `_`, `-` (and `@` for emails).
@@ -56,9 +52,9 @@ pub fn validate_username(username: &str) -> AppResult<()> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateUser {
+pub struct CreateUser {
     username: String,
     password: String,
     #[serde(default)]
@@ -234,6 +230,9 @@ impl AppState {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/users", tag = "admin", request_body = CreateUser,
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 201, body = UserView), (status = 409, description = "The username is taken", body = crate::error::ErrorBody), (status = 403, description = "Needs a deployment administrator", body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -253,6 +252,9 @@ async fn create_user(
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
 
+#[utoipa::path(get, path = "/api/v1/users", tag = "admin", params(PageQuery),
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 200, body = List<UserView>), (status = 403, description = "Needs a deployment administrator", body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
@@ -272,6 +274,9 @@ async fn find_user(state: &AppState, id: &str) -> AppResult<tessera_store::User>
     state.store.user(id).await?.ok_or(AppError::NotFound)
 }
 
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "admin", params(("id" = String, Path)),
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 200, body = UserView), (status = 403, description = "Needs a deployment administrator", body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn get_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -301,6 +306,9 @@ async fn change_status(
     Ok(Json(UserView::from(&user)))
 }
 
+#[utoipa::path(post, path = "/api/v1/users/{id}/suspend", tag = "admin", params(("id" = String, Path)),
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 200, description = "Suspended: their tokens stop at once", body = UserView), (status = 403, description = "Needs a deployment administrator", body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn suspend_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -310,6 +318,9 @@ async fn suspend_user(
     change_status(state, caller, client, id, UserStatus::Suspended).await
 }
 
+#[utoipa::path(post, path = "/api/v1/users/{id}/reactivate", tag = "admin", params(("id" = String, Path)),
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 200, body = UserView), (status = 409, description = "Removed users cannot come back", body = crate::error::ErrorBody), (status = 403, description = "Needs a deployment administrator", body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn reactivate_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -319,6 +330,9 @@ async fn reactivate_user(
     change_status(state, caller, client, id, UserStatus::Active).await
 }
 
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "admin", params(("id" = String, Path)),
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 204, description = "Removed: personal tokens die; API keys they created live on"), (status = 403, description = "Needs a deployment administrator", body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn remove_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -329,12 +343,15 @@ async fn remove_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateWorkspace {
+pub struct CreateWorkspace {
     name: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/workspaces", tag = "admin", request_body = CreateWorkspace,
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 201, body = WorkspaceView), (status = 409, body = crate::error::ErrorBody), (status = 403, description = "Needs a deployment administrator", body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn create_workspace(
     State(state): State<AppState>,
     caller: Caller,
@@ -348,6 +365,9 @@ async fn create_workspace(
     Ok((StatusCode::CREATED, Json(WorkspaceView::from(&workspace))))
 }
 
+#[utoipa::path(get, path = "/api/v1/workspaces", tag = "admin", params(PageQuery),
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 200, body = List<WorkspaceView>), (status = 403, description = "Needs a deployment administrator", body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn list_workspaces(
     State(state): State<AppState>,
     caller: Caller,
@@ -369,6 +389,9 @@ async fn find_workspace(state: &AppState, id: &str) -> AppResult<Workspace> {
     state.store.workspace(id).await?.ok_or(AppError::NotFound)
 }
 
+#[utoipa::path(get, path = "/api/v1/workspaces/{wid}/members", tag = "admin", params(("wid" = String, Path)),
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 200, body = List<MemberView>), (status = 403, description = "Needs a deployment administrator", body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn list_members(
     State(state): State<AppState>,
     caller: Caller,
@@ -383,12 +406,15 @@ async fn list_members(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SetRole {
+pub struct SetRole {
     role: String,
 }
 
+#[utoipa::path(put, path = "/api/v1/workspaces/{wid}/members/{uid}", tag = "admin", params(("wid" = String, Path), ("uid" = String, Path)), request_body = SetRole,
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 200, description = "The role takes effect on the member's next request", body = MemberView), (status = 403, description = "Needs a deployment administrator", body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn set_member(
     State(state): State<AppState>,
     caller: Caller,
@@ -420,6 +446,9 @@ async fn set_member(
     Ok(Json(MemberView::from(&membership)))
 }
 
+#[utoipa::path(delete, path = "/api/v1/workspaces/{wid}/members/{uid}", tag = "admin", params(("wid" = String, Path), ("uid" = String, Path)),
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 204, description = "Removed from the workspace"), (status = 403, description = "Needs a deployment administrator", body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn remove_member(
     State(state): State<AppState>,
     caller: Caller,

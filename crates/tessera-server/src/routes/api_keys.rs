@@ -5,11 +5,13 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{delete, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use tessera_core::ids::{looks_like, IdKind};
 use tessera_core::kind::OwnerType;
@@ -23,26 +25,22 @@ use crate::error::{AppError, AppResult};
 use crate::extract::{AppJson, AppPath, AppQuery, ClientInfo, OptionalJson};
 use crate::lifecycle::{self, IssueRequest};
 use crate::routes::tokens::{issued_response, rotate, RotateBody};
-use crate::routes::views::TokenView;
+use crate::routes::views::{IssuedView, TokenView};
 use crate::routes::{List, PageQuery};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/workspaces/{wid}/api-keys", post(create).get(list))
-        .route(
-            "/api/v1/workspaces/{wid}/api-keys/{id}",
-            delete(revoke).get(get_one),
-        )
-        .route(
-            "/api/v1/workspaces/{wid}/api-keys/{id}/rotate",
-            post(rotate_key),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(get_one, revoke))
+        .routes(routes!(rotate_key))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateKey {
+pub struct CreateKey {
+    /// Required, a string of 1–100 characters.
+    #[schema(value_type = String)]
     name: Option<Value>,
     role: Option<String>,
     permissions: Option<Vec<String>>,
@@ -51,6 +49,13 @@ struct CreateKey {
     kind: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/workspaces/{wid}/api-keys", tag = "api-keys", params(("wid" = String, Path)),
+    request_body = CreateKey, security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 201, description = "Created; `token` is the secret, shown this once", body = IssuedView),
+        (status = 403, description = "workspace_required, not_a_member or permission_denied (needs api_keys:manage; no more than the creator holds)", body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody),
+    ))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -134,6 +139,9 @@ fn key_kinds(state: &AppState) -> Vec<String> {
         .collect()
 }
 
+#[utoipa::path(get, path = "/api/v1/workspaces/{wid}/api-keys", tag = "api-keys", params(("wid" = String, Path), PageQuery),
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 200, body = List<TokenView>), (status = 403, body = crate::error::ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -174,6 +182,9 @@ async fn workspace_key(state: &AppState, workspace_id: &str, id: &str) -> AppRes
         .ok_or(AppError::NotFound)
 }
 
+#[utoipa::path(get, path = "/api/v1/workspaces/{wid}/api-keys/{id}", tag = "api-keys", params(("wid" = String, Path), ("id" = String, Path)),
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 200, body = TokenView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
@@ -186,6 +197,9 @@ async fn get_one(
     Ok(Json(TokenView::new(record, OffsetDateTime::now_utc())))
 }
 
+#[utoipa::path(delete, path = "/api/v1/workspaces/{wid}/api-keys/{id}", tag = "api-keys", params(("wid" = String, Path), ("id" = String, Path)),
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 204, description = "Revoked"), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
@@ -202,6 +216,9 @@ async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/api/v1/workspaces/{wid}/api-keys/{id}/rotate", tag = "api-keys", params(("wid" = String, Path), ("id" = String, Path)),
+    request_body(content = Option<RotateBody>, description = "Optional"), security(("bearer" = []), ("session" = [])),
+    responses((status = 201, body = IssuedView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 async fn rotate_key(
     State(state): State<AppState>,
     caller: Caller,

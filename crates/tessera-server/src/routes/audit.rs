@@ -1,11 +1,13 @@
 //! `GET /api/v1/workspaces/{wid}/audit`: the workspace's events, newest first.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use tessera_core::permissions::AUDIT_READ;
 use tessera_store::{AuditFilter, Page};
@@ -17,14 +19,15 @@ use crate::routes::views::AuditView;
 use crate::routes::List;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/workspaces/{wid}/audit", get(list))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
 /// Filters: `actor` (user id), `target` (any id), `action`, `since`, `until`
 /// (RFC 3339), with `limit` and `cursor`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     pub actor: Option<String>,
     pub target: Option<String>,
@@ -65,6 +68,9 @@ impl AuditQuery {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/workspaces/{wid}/audit", tag = "audit", params(("wid" = String, Path), AuditQuery),
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 200, description = "Events, newest first", body = List<AuditView>), (status = 403, description = "Needs audit:read in the workspace", body = crate::error::ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,

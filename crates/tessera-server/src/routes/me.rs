@@ -1,9 +1,10 @@
 //! `GET /api/v1/me`: who the credential in use is.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::error::AppResult;
@@ -11,10 +12,15 @@ use crate::lifecycle::rfc3339;
 use crate::routes::views::UserView;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/me", get(me))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(me))
 }
 
+#[utoipa::path(get, path = "/api/v1/me", tag = "session", security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The caller: user (or API key), workspaces and roles, and the credential in use", body = Object),
+        (status = 401, description = "unauthenticated or token_invalid", body = crate::error::ErrorBody),
+    ))]
 async fn me(State(state): State<AppState>, caller: Caller) -> AppResult<Json<Value>> {
     let memberships = match caller.user_id() {
         Some(user_id) => state.store.memberships_of(user_id).await?,

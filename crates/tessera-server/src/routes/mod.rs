@@ -1,4 +1,7 @@
-//! The HTTP API, one module per area, merged in one place.
+//! The HTTP API, one module per area, merged in one place. Each handler
+//! carries its OpenAPI description, and routes are mounted from those
+//! descriptions, so the document at `/api/openapi.json` lists exactly what
+//! is served.
 
 pub mod admin;
 pub mod api_keys;
@@ -10,16 +13,57 @@ pub mod tokens;
 pub mod verify;
 pub mod views;
 
-use axum::Router;
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
 
 use tessera_store::Page;
 
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tessera",
+        description = "Personal access tokens and workspace API keys: management, verification and administration."
+    ),
+    modifiers(&SecuritySchemes),
+    components(schemas(crate::error::ErrorBody)),
+    tags(
+        (name = "session", description = "Browser sign-in"),
+        (name = "tokens", description = "Personal access tokens"),
+        (name = "api-keys", description = "Workspace API keys"),
+        (name = "audit", description = "The audit trail"),
+        (name = "admin", description = "Deployment administration"),
+        (name = "verify", description = "Verification for products and gateways"),
+        (name = "operations", description = "Health, readiness, metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::session::SESSION_COOKIE,
+            ))),
+        );
+    }
+}
+
+/// Every route, with the OpenAPI document describing them.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
         .merge(session::router())
         .merge(me::router())
@@ -31,9 +75,12 @@ pub fn router() -> Router<AppState> {
 }
 
 /// `?limit=&cursor=` on every list.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// At most this many items (1–500, default 100).
     pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
@@ -65,7 +112,7 @@ impl PageQuery {
 }
 
 /// `{"items": [...], "next_cursor": null|string}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct List<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,

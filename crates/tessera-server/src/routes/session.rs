@@ -3,10 +3,12 @@
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use tessera_core::policy::UserStatus;
 
@@ -19,17 +21,22 @@ use crate::routes::views::UserView;
 use crate::session::{clearing_cookie, request_is_tls, session_cookie};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/session", post(sign_in).delete(sign_out))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(sign_in, sign_out))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SignIn {
+pub struct SignIn {
     username: String,
     password: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = SignIn,
+    responses(
+        (status = 200, description = "Signed in: sets the tessera_session cookie; answers the user and csrf_token", body = Object),
+        (status = 401, description = "invalid_credentials, the same for an unknown user and a wrong password", body = crate::error::ErrorBody),
+    ))]
 async fn sign_in(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -95,6 +102,12 @@ async fn sign_in(
         .into_response())
 }
 
+#[utoipa::path(delete, path = "/api/v1/session", tag = "session", security(("session" = [])),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, description = "Not signed in", body = crate::error::ErrorBody),
+        (status = 403, description = "csrf_failed", body = crate::error::ErrorBody),
+    ))]
 async fn sign_out(State(state): State<AppState>, caller: Caller) -> AppResult<Response> {
     let Caller::Session { session, .. } = &caller else {
         return Err(AppError::Invalid(

@@ -4,11 +4,13 @@
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use tessera_core::kind::OwnerType;
 use tessera_core::permissions::TOKENS_MANAGE;
@@ -24,13 +26,13 @@ use crate::routes::views::{IssuedView, TokenView};
 use crate::routes::{List, PageQuery};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/tokens", post(create).get(list).delete(revoke_all))
-        .route("/api/v1/tokens/self", get(get_self).delete(revoke_self))
-        .route("/api/v1/tokens/self/rotate", post(rotate_self))
-        .route("/api/v1/tokens/{id}", get(get_one).delete(revoke_one))
-        .route("/api/v1/tokens/{id}/rotate", post(rotate_one))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list, revoke_all))
+        .routes(routes!(get_self, revoke_self))
+        .routes(routes!(rotate_self))
+        .routes(routes!(get_one, revoke_one))
+        .routes(routes!(rotate_one))
 }
 
 /// An answer that carries a secret: 201, and never cached anywhere.
@@ -47,18 +49,33 @@ pub fn issued_response(issued: Issued) -> Response {
         .into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateToken {
+pub struct CreateToken {
+    /// Required, a string of 1–100 characters.
+    #[schema(value_type = String)]
     name: Option<Value>,
+    /// A preset of the kind, such as `7d`, `30d`, `90d`, `1y` or `never`.
     expires_in: Option<String>,
+    /// An exact expiry, RFC 3339; within the kind's maximum lifetime.
     expires_at: Option<String>,
+    /// Narrow the token to a subset of the owner's permissions.
     permissions: Option<Vec<String>>,
+    /// Bind the token to one workspace.
     workspace_id: Option<String>,
     /// A personal kind other than the default, where a deployment has several.
     kind: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateToken,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 201, description = "Created; `token` is the secret, shown this once", body = IssuedView),
+        (status = 400, description = "Malformed body", body = crate::error::ErrorBody),
+        (status = 401, body = crate::error::ErrorBody),
+        (status = 403, description = "The calling token lacks tokens:manage", body = crate::error::ErrorBody),
+        (status = 422, description = "A field is not acceptable; the message names it", body = crate::error::ErrorBody),
+    ))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -179,6 +196,10 @@ async fn grantable(
     Ok(allowed)
 }
 
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(PageQuery),
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 200, description = "The caller's personal tokens, newest first", body = List<TokenView>),
+        (status = 401, body = crate::error::ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -225,6 +246,9 @@ async fn own_token(state: &AppState, user: &User, id: &str) -> AppResult<TokenRe
         .ok_or(AppError::NotFound)
 }
 
+#[utoipa::path(get, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 200, body = TokenView), (status = 404, description = "Not the caller's, or no such token", body = crate::error::ErrorBody)))]
 async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
@@ -235,6 +259,9 @@ async fn get_one(
     Ok(Json(TokenView::new(record, OffsetDateTime::now_utc())))
 }
 
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 204, description = "Revoked (also if it already was)"), (status = 404, body = crate::error::ErrorBody)))]
 async fn revoke_one(
     State(state): State<AppState>,
     caller: Caller,
@@ -259,6 +286,9 @@ async fn revoke_one(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(delete, path = "/api/v1/tokens", tag = "tokens",
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 200, description = "`{\"revoked\": n}`", body = Object), (status = 401, body = crate::error::ErrorBody)))]
 async fn revoke_all(
     State(state): State<AppState>,
     caller: Caller,
@@ -271,14 +301,21 @@ async fn revoke_all(
     Ok(Json(json!({ "revoked": revoked })))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateBody {
+    /// How long the old secret keeps working: 0 (default) to 86,400 seconds.
     pub overlap_seconds: Option<u32>,
     pub expires_in: Option<String>,
     pub expires_at: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/tokens/{id}/rotate", tag = "tokens", params(("id" = String, Path)),
+    request_body(content = Option<RotateBody>, description = "Optional"),
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 201, description = "The same record with a new secret, shown this once", body = IssuedView),
+        (status = 404, body = crate::error::ErrorBody), (status = 409, description = "Revoked or expired", body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
 async fn rotate_one(
     State(state): State<AppState>,
     caller: Caller,
@@ -326,11 +363,15 @@ fn presented_token(caller: &Caller) -> AppResult<&TokenRecord> {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/tokens/self", tag = "tokens", security(("bearer" = [])),
+    responses((status = 200, description = "The token in use", body = TokenView), (status = 401, body = crate::error::ErrorBody)))]
 async fn get_self(caller: Caller) -> AppResult<Json<TokenView>> {
     let record = presented_token(&caller)?.clone();
     Ok(Json(TokenView::new(record, OffsetDateTime::now_utc())))
 }
 
+#[utoipa::path(delete, path = "/api/v1/tokens/self", tag = "tokens", security(("bearer" = [])),
+    responses((status = 204, description = "The token in use is revoked"), (status = 401, body = crate::error::ErrorBody)))]
 async fn revoke_self(
     State(state): State<AppState>,
     caller: Caller,
@@ -343,6 +384,9 @@ async fn revoke_self(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/api/v1/tokens/self/rotate", tag = "tokens", security(("bearer" = [])),
+    request_body(content = Option<RotateBody>, description = "Optional"),
+    responses((status = 201, body = IssuedView), (status = 401, body = crate::error::ErrorBody)))]
 async fn rotate_self(
     State(state): State<AppState>,
     caller: Caller,

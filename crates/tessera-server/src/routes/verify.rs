@@ -7,9 +7,10 @@ use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use tessera_core::policy::Denial;
 
@@ -20,15 +21,22 @@ use crate::lifecycle::rfc3339;
 use crate::state::AppState;
 use crate::verifier::{Verified, VerifyFailure, VerifyRequest};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/verify", post(verify))
-        .route("/oauth/introspect", post(introspect))
-        .route("/auth", get(forward_auth))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(verify))
+        .routes(routes!(introspect))
+        .routes(routes!(forward_auth))
 }
 
 /// `{"token", "workspace_id"?, "permissions"?}` → `{"valid": …}`. A token
 /// that is not a string is simply not valid; a body that is not JSON is 400.
+#[utoipa::path(post, path = "/api/v1/verify", tag = "verify",
+    request_body(content = Object, description = "`{\"token\": \"...\", \"workspace_id\": optional, \"permissions\": optional [required]}`"),
+    responses(
+        (status = 200, description = "`{\"valid\": true, token_id, kind, user_id, workspace_id, permissions, expires_at}` or `{\"valid\": false, code, message}`", body = Object),
+        (status = 400, description = "The body is not JSON", body = crate::error::ErrorBody),
+        (status = 503, description = "The store cannot answer: never a valid answer", body = crate::error::ErrorBody),
+    ))]
 async fn verify(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -91,6 +99,12 @@ async fn verify(
 
 /// RFC 7662: form `token=…` → `{"active": …}`. Any failure is `active: false`
 /// with nothing else, as the RFC asks.
+#[utoipa::path(post, path = "/oauth/introspect", tag = "verify",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`token=...` (RFC 7662)"),
+    responses(
+        (status = 200, description = "`{\"active\": true, scope, sub, username, token_type, exp, iat, ...}` or `{\"active\": false}`", body = Object),
+        (status = 503, body = crate::error::ErrorBody),
+    ))]
 async fn introspect(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -129,6 +143,13 @@ async fn introspect(
 /// Forward-auth: the gateway passes the original request's headers; the
 /// route's needs come as `?permission=…` (repeatable). 200 with the identity
 /// headers, or the error; never a 2xx for a request that was not verified.
+#[utoipa::path(get, path = "/auth", tag = "verify",
+    params(("permission" = Option<Vec<String>>, Query, description = "A permission the route needs (repeatable)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Verified: X-Tessera-User-Id, X-Tessera-Workspace-Id, X-Tessera-Token-Id, X-Tessera-Permissions"),
+        (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody),
+    ))]
 async fn forward_auth(State(state): State<AppState>, parts: Parts) -> AppResult<Response> {
     let auth = &state.config.auth;
     let required: Vec<String> = parts

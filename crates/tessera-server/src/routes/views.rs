@@ -2,10 +2,11 @@
 
 use serde::Serialize;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
 use tessera_store::{Membership, TokenRecord, TokenStatus, User, Workspace};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TokenView {
     pub id: String,
     pub name: String,
@@ -23,6 +24,8 @@ pub struct TokenView {
     pub last_used_user_agent: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
+    /// `active`, `expired` or `revoked`.
+    #[schema(value_type = String)]
     pub status: TokenStatus,
     pub permissions: Option<Vec<String>>,
     pub role: Option<String>,
@@ -64,19 +67,21 @@ impl TokenView {
 }
 
 /// A token just created or rotated: the record and, this once, the secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct IssuedView {
     #[serde(flatten)]
     pub record: TokenView,
     pub token: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
     pub id: String,
     pub username: String,
     pub display_name: String,
     pub admin: bool,
+    /// `active`, `suspended` or `removed`.
+    #[schema(value_type = String)]
     pub status: tessera_core::policy::UserStatus,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -95,7 +100,7 @@ impl From<&User> for UserView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WorkspaceView {
     pub id: String,
     pub name: String,
@@ -113,7 +118,7 @@ impl From<&Workspace> for WorkspaceView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MemberView {
     pub workspace_id: String,
     pub user_id: String,
@@ -136,7 +141,7 @@ impl From<&Membership> for MemberView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AuditView {
     pub id: String,
     #[serde(with = "time::serde::rfc3339")]
@@ -150,6 +155,7 @@ pub struct AuditView {
     pub target_id: Option<String>,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
+    #[schema(value_type = Object)]
     pub details: serde_json::Value,
 }
 

@@ -3,6 +3,8 @@
 
 mod helpers;
 
+mod openapi;
+
 mod admin;
 mod api_keys;
 mod auth;

@@ -1,0 +1,106 @@
+//! The OpenAPI document describes every route that is served, and only those.
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::helpers::{Backend, TestApp};
+
+/// The contract's routes (../shared/API.md), method and path.
+const CONTRACT: &[(&str, &str)] = &[
+    ("post", "/api/v1/session"),
+    ("delete", "/api/v1/session"),
+    ("get", "/api/v1/me"),
+    ("post", "/api/v1/tokens"),
+    ("get", "/api/v1/tokens"),
+    ("delete", "/api/v1/tokens"),
+    ("get", "/api/v1/tokens/{id}"),
+    ("delete", "/api/v1/tokens/{id}"),
+    ("post", "/api/v1/tokens/{id}/rotate"),
+    ("get", "/api/v1/tokens/self"),
+    ("delete", "/api/v1/tokens/self"),
+    ("post", "/api/v1/tokens/self/rotate"),
+    ("post", "/api/v1/workspaces/{wid}/api-keys"),
+    ("get", "/api/v1/workspaces/{wid}/api-keys"),
+    ("delete", "/api/v1/workspaces/{wid}/api-keys/{id}"),
+    ("get", "/api/v1/workspaces/{wid}/audit"),
+    ("post", "/api/v1/users"),
+    ("get", "/api/v1/users"),
+    ("post", "/api/v1/users/{id}/suspend"),
+    ("post", "/api/v1/users/{id}/reactivate"),
+    ("delete", "/api/v1/users/{id}"),
+    ("post", "/api/v1/workspaces"),
+    ("get", "/api/v1/workspaces"),
+    ("put", "/api/v1/workspaces/{wid}/members/{uid}"),
+    ("delete", "/api/v1/workspaces/{wid}/members/{uid}"),
+    ("get", "/api/v1/workspaces/{wid}/members"),
+    ("post", "/api/v1/verify"),
+    ("post", "/oauth/introspect"),
+    ("get", "/auth"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+];
+
+const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+
+fn concrete(path: &str) -> String {
+    path.replace("{id}", "tok_none")
+        .replace("{wid}", "wsp_none")
+        .replace("{uid}", "usr_none")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_covers_the_contract_and_every_mounted_route() {
+    let app = TestApp::start(Backend::Sqlite).await.unwrap();
+    let response = app
+        .request(Method::GET, "/api/openapi.json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let document: Value = response.json().await.unwrap();
+    assert!(document["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = document["paths"].as_object().unwrap();
+
+    for (method, path) in CONTRACT {
+        let operation = &paths
+            .get(*path)
+            .unwrap_or_else(|| panic!("{path} is not documented"))[*method];
+        assert!(operation.is_object(), "{method} {path} is not documented");
+        assert!(
+            operation["responses"].is_object(),
+            "{method} {path} has no responses"
+        );
+    }
+
+    // Documented operations are served (never 405), and undocumented
+    // methods on a documented path are not (always 405): the document and
+    // the router agree in both directions.
+    for (path, item) in paths {
+        for method in METHODS {
+            let documented = item.get(method).is_some();
+            let response = app
+                .request(method.to_uppercase().parse().unwrap(), &concrete(path))
+                .send()
+                .await
+                .unwrap();
+            let served = response.status() != StatusCode::METHOD_NOT_ALLOWED;
+            assert_eq!(served, documented, "{} {path}", method.to_uppercase());
+        }
+    }
+
+    // Request and response bodies are described.
+    let create = &paths["/api/v1/tokens"]["post"];
+    assert!(create["requestBody"].is_object());
+    let schemas = document["components"]["schemas"].as_object().unwrap();
+    for schema in [
+        "TokenView",
+        "IssuedView",
+        "CreateToken",
+        "ErrorBody",
+        "UserView",
+        "CreateKey",
+    ] {
+        assert!(schemas.contains_key(schema), "schema {schema} is missing");
+    }
+}
