@@ -142,6 +142,12 @@ impl From<StoreError> for AppError {
             StoreError::Conflict(m) => AppError::Conflict(m),
             StoreError::LimitReached => AppError::Invalid("A limit was reached.".into()),
             StoreError::Unavailable(_) => AppError::Unavailable,
+            StoreError::InvalidInput(detail) => {
+                tracing::info!(%detail, "the store refused a value");
+                AppError::Invalid(
+                    "A value contains characters that cannot be stored (such as NUL).".into(),
+                )
+            }
             other => AppError::Internal(anyhow::Error::new(other)),
         }
     }

@@ -13,6 +13,10 @@ pub enum StoreError {
     /// The database cannot be reached: callers fail closed.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// A value the database refuses to store or compare (PostgreSQL's data
+    /// exceptions, such as a NUL character in text): the caller's input.
+    #[error("the database refused a value: {0}")]
+    InvalidInput(String),
     /// A row the code cannot read (a status it does not know, bad JSON).
     #[error("unreadable data in the database: {0}")]
     Corrupt(String),
@@ -33,6 +37,25 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+            sqlx::Error::Database(ref db) => match db.code().as_deref() {
+                // PostgreSQL class 22: data exceptions, caused by the value given.
+                Some(code) if code.starts_with("22") => {
+                    StoreError::InvalidInput(db.message().to_owned())
+                }
+                // Class 08 (connection exceptions), 57P01-03 (the server is
+                // shutting down or restarting), SQLite's BUSY and LOCKED
+                // after the busy timeout: the database cannot answer now.
+                Some(code)
+                    if code.starts_with("08")
+                        || matches!(
+                            code,
+                            "57P01" | "57P02" | "57P03" | "5" | "6" | "517" | "262"
+                        ) =>
+                {
+                    StoreError::Unavailable(db.message().to_owned())
+                }
+                _ => StoreError::Database(e),
+            },
             other => StoreError::Database(other),
         }
     }

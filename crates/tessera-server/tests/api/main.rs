@@ -10,5 +10,6 @@ mod api_keys;
 mod auth;
 mod bad_input;
 mod session;
+mod text;
 mod tokens;
 mod verify;
