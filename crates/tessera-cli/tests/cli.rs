@@ -406,13 +406,20 @@ fn admin_commands_manage_users_workspaces_members_and_tokens() {
 
     succeeds(tessera_on(d, &["admin", "user", "remove", "alice"]));
     assert_eq!(status_of(&list(d), "alice").as_deref(), Some("removed"));
-    // BUG(lead): the running server still accepts alice's token right after
-    // `tessera admin user remove alice` (200, expected 401): on SQLite no
-    // invalidation reaches the server's verifier cache from another process,
-    // so the removal takes effect only when the cache entry expires
-    // (`cache.ttl`, 10 s). Restore once fixed:
-    // let (status, _) = http("GET", &server.url("/api/v1/me"), Some(&token), None);
-    // assert_eq!(status, 401, "removal killed the token");
+    // The running server hears of the removal from the other process (SQLite
+    // has no NOTIFY: servers poll a changes table every 200 ms).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let status = loop {
+        let (status, _) = http("GET", &server.url("/api/v1/me"), Some(&token), None);
+        if status == 401 || std::time::Instant::now() > deadline {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(
+        status, 401,
+        "the running server stopped the removed user's token within 2 s"
+    );
     drop(server);
     let fresh = Server::start(d, &[]);
     let (status, _) = http("GET", &fresh.url("/api/v1/me"), Some(&token), None);

@@ -555,6 +555,40 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    // --- change notifications between processes ----------------------------------------
+
+    /// SQLite has no NOTIFY: the message goes into a table that every
+    /// process sharing the file polls.
+    #[tracing::instrument(skip_all)]
+    async fn publish_invalidation(&self, message: &str) -> StoreResult<()> {
+        let now = micros(OffsetDateTime::now_utc());
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("INSERT INTO invalidations (message, at) VALUES (?, ?)")
+            .bind(message)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM invalidations WHERE at < ?")
+            .bind(now - INVALIDATION_RETENTION.as_micros() as i64)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Polls for messages newer than the newest at subscription time.
+    #[tracing::instrument(skip_all)]
+    async fn subscribe_invalidations(
+        &self,
+    ) -> StoreResult<Option<tokio::sync::mpsc::Receiver<String>>> {
+        let newest: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM invalidations")
+            .fetch_one(&self.reader)
+            .await?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(256);
+        tokio::spawn(poll_invalidations(self.reader.clone(), newest, sender));
+        Ok(Some(receiver))
+    }
+
     // --- audit ------------------------------------------------------------------
 
     #[tracing::instrument(skip_all)]
@@ -594,4 +628,69 @@ async fn insert_secret(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// How long published changes are kept for slower pollers.
+const INVALIDATION_RETENTION: Duration = Duration::from_secs(60);
+/// How often each process looks for other processes' changes: the longest a
+/// change made elsewhere waits before this process's cache forgets it.
+const INVALIDATION_POLL: Duration = Duration::from_millis(200);
+
+/// Forwards published changes until the receiver is dropped. After a failed
+/// poll, or when rows were pruned before this process read them, it sends
+/// `"all"`: something may have been missed.
+async fn poll_invalidations(
+    pool: SqlitePool,
+    mut last_seen: i64,
+    sender: tokio::sync::mpsc::Sender<String>,
+) {
+    let mut interval = tokio::time::interval(INVALIDATION_POLL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        interval.tick().await;
+        if sender.is_closed() {
+            return;
+        }
+        let rows: Result<Vec<(i64, String)>, sqlx::Error> = sqlx::query_as(
+            "SELECT id, message FROM invalidations WHERE id > ? ORDER BY id LIMIT 1000",
+        )
+        .bind(last_seen)
+        .fetch_all(&pool)
+        .await;
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(error = %e, "cannot poll for other processes' changes");
+                }
+                failing = true;
+                continue;
+            }
+        };
+        let gap = rows.first().is_some_and(|(id, _)| *id > last_seen + 1);
+        let missed = failing || (gap && pruned_since(&pool, last_seen).await);
+        failing = false;
+        if missed && sender.send("all".into()).await.is_err() {
+            return;
+        }
+        for (id, message) in rows {
+            last_seen = id;
+            if sender.send(message).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Whether rows after `last_seen` were pruned (rather than never written:
+/// AUTOINCREMENT leaves gaps after rolled-back inserts).
+async fn pruned_since(pool: &SqlitePool, last_seen: i64) -> bool {
+    let oldest: Result<Option<i64>, sqlx::Error> =
+        sqlx::query_scalar("SELECT MIN(id) FROM invalidations")
+            .fetch_one(pool)
+            .await;
+    // The row we saw last is gone: everything up to the oldest kept may have
+    // held messages we never read.
+    matches!(oldest, Ok(Some(min)) if min > last_seen)
 }

@@ -458,11 +458,7 @@ async fn remove_member(
     caller.require_admin()?;
     find_workspace(&state, &workspace_id).await?;
     find_user(&state, &user_id).await?;
-    if !state
-        .store
-        .remove_membership(&workspace_id, &user_id)
-        .await?
-    {
+    if !state.remove_member(&workspace_id, &user_id).await? {
         return Err(AppError::NotFound);
     }
     state

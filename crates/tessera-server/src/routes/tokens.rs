@@ -232,9 +232,9 @@ fn personal_kinds(state: &AppState) -> Vec<String> {
         .collect()
 }
 
-/// The caller's own personal token with this id; anyone else's is a 404,
-/// so that ids cannot be probed.
-async fn own_token(state: &AppState, user: &User, id: &str) -> AppResult<TokenRecord> {
+/// Any user's personal token with this id; a malformed id is a 404 before
+/// any look-up.
+async fn any_users_token(state: &AppState, id: &str) -> AppResult<TokenRecord> {
     if !tessera_core::ids::looks_like(tessera_core::ids::IdKind::Token, id) {
         return Err(AppError::NotFound);
     }
@@ -242,8 +242,19 @@ async fn own_token(state: &AppState, user: &User, id: &str) -> AppResult<TokenRe
         .store
         .token(id)
         .await?
-        .filter(|t| t.user_id.as_deref() == Some(user.id.as_str()))
+        .filter(|t| t.user_id.is_some())
         .ok_or(AppError::NotFound)
+}
+
+/// The caller's own personal token with this id; anyone else's is a 404,
+/// so that ids cannot be probed.
+async fn own_token(state: &AppState, user: &User, id: &str) -> AppResult<TokenRecord> {
+    let token = any_users_token(state, id).await?;
+    if token.user_id.as_deref() == Some(user.id.as_str()) {
+        Ok(token)
+    } else {
+        Err(AppError::NotFound)
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
@@ -272,12 +283,9 @@ async fn revoke_one(
     let record = match own_token(&state, user, &id).await {
         Ok(record) => record,
         // A deployment admin may revoke anyone's personal token.
-        Err(AppError::NotFound) if caller.require_admin().is_ok() => state
-            .store
-            .token(&id)
-            .await?
-            .filter(|t| t.user_id.is_some())
-            .ok_or(AppError::NotFound)?,
+        Err(AppError::NotFound) if caller.require_admin().is_ok() => {
+            any_users_token(&state, &id).await?
+        }
         Err(e) => return Err(e),
     };
     state
