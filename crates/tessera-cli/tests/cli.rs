@@ -2,178 +2,20 @@
 //! working folder on its own SQLite file and port, the admin commands on the
 //! same file, and the API client against the running server.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+use support::{http, stderr, stdout, succeeds, tessera, tessera_on, Server};
+
 const ADMIN_PASSWORD: &str = "a fine admin password";
 
 // ---------------------------------------------------------------- helpers
-
-/// `tessera` in `dir`, with none of the caller's `TESSERA_*` variables.
-fn tessera(dir: &Path) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("TESSERA_LOG", "warn");
-    command
-}
-
-/// The SQLite file of a test's folder.
-fn database_url(dir: &Path) -> String {
-    format!("sqlite:{}", dir.join("tessera.db").display())
-}
-
-/// `tessera ARGS` on the folder's database.
-fn tessera_on(dir: &Path, args: &[&str]) -> Output {
-    tessera(dir)
-        .args(args)
-        .env("TESSERA_DATABASE_URL", database_url(dir))
-        .output()
-        .expect("tessera runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// Runs a command that must succeed; returns its standard output.
-fn succeeds(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        output.status.code(),
-        stdout(&output),
-        stderr(&output)
-    );
-    stdout(&output)
-}
-
-/// A running `tessera serve`, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    /// What it printed before the "listening" line (the first-start notes).
-    preamble: Vec<String>,
-}
-
-impl Server {
-    /// Starts `tessera serve` in `dir` on a free port and waits until it
-    /// says where it listens.
-    fn start(dir: &Path, envs: &[(&str, &str)]) -> Server {
-        static STARTS: AtomicUsize = AtomicUsize::new(0);
-        let n = STARTS.fetch_add(1, Ordering::SeqCst);
-        let log = File::create(dir.join(format!("serve-{n}.log"))).expect("log file");
-        let mut child = tessera(dir)
-            .arg("serve")
-            .env("TESSERA_LISTEN", "127.0.0.1:0")
-            .env("TESSERA_DATABASE_URL", database_url(dir))
-            .envs(envs.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("tessera serve starts");
-        let out = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut preamble = Vec::new();
-        let mut server = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(line) = rx.recv_timeout(left) else {
-                let _ = child.kill();
-                let _ = child.wait();
-                let log = std::fs::read_to_string(dir.join(format!("serve-{n}.log")));
-                panic!("tessera serve did not say where it listens: {preamble:?}\n{log:?}");
-            };
-            if let Some(rest) = line.strip_prefix("Tessera listening on http://") {
-                let address = rest.split_whitespace().next().expect("address");
-                assert!(rest.contains("(store: sqlite:"), "{line}");
-                break Server {
-                    child,
-                    base: format!("http://{address}"),
-                    preamble: Vec::new(),
-                };
-            }
-            preamble.push(line);
-        };
-        server.preamble = preamble;
-        // Keep draining standard output so that the server never blocks on it.
-        std::thread::spawn(move || while rx.recv().is_ok() {});
-        server
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// Sends SIGTERM and waits (a few seconds at most) for the exit.
-    fn terminate(&mut self) -> ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the server ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One HTTP request; returns the status and the JSON body (`Null` if none).
-fn http(method: &str, url: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let client = reqwest::Client::new();
-        let mut request = client.request(method.parse().expect("method"), url);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("the server answers");
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("body");
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, value)
-    })
-}
 
 fn sign_in(server: &Server, username: &str, password: &str) -> u16 {
     http(
