@@ -164,7 +164,7 @@ impl Caller {
     pub fn user(&self) -> Option<&User> {
         match self {
             Caller::Session { user, .. } => Some(user),
-            Caller::Token(v) => v.owner.as_ref(),
+            Caller::Token(v) => v.owner.as_deref(),
         }
     }
 

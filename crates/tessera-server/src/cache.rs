@@ -10,7 +10,20 @@ use std::time::Duration;
 
 use moka::sync::Cache;
 
-use tessera_store::{FoundToken, User};
+use time::OffsetDateTime;
+
+use tessera_core::PermissionSet;
+use tessera_store::{TokenRecord, User};
+
+/// A token as the verifier needs it, prepared once per cache fill: the
+/// record shared rather than copied per request, its permissions parsed.
+#[derive(Debug)]
+pub struct CachedToken {
+    pub record: Arc<TokenRecord>,
+    pub permissions: Option<PermissionSet>,
+    /// When the presented secret stops working because of a rotation.
+    pub secret_retires_at: Option<OffsetDateTime>,
+}
 
 /// What changed, as published to every instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +78,7 @@ type Digest = [u8; 32];
 
 pub struct VerifyCache {
     enabled: bool,
-    tokens: Cache<Digest, Arc<FoundToken>>,
+    tokens: Cache<Digest, Arc<CachedToken>>,
     unknown: Cache<Digest, ()>,
     users: Cache<String, Option<Arc<User>>>,
     memberships: Cache<(String, String), Option<String>>,
@@ -101,7 +114,7 @@ impl VerifyCache {
     }
 
     /// `Some(None)`: known to be unknown (briefly); `None`: ask the store.
-    pub fn token(&self, digest: &Digest) -> Option<Option<Arc<FoundToken>>> {
+    pub fn token(&self, digest: &Digest) -> Option<Option<Arc<CachedToken>>> {
         if !self.enabled {
             return None;
         }
@@ -111,7 +124,7 @@ impl VerifyCache {
         self.unknown.contains_key(digest).then_some(None)
     }
 
-    pub fn put_token(&self, digest: Digest, found: Option<Arc<FoundToken>>) {
+    pub fn put_token(&self, digest: Digest, found: Option<Arc<CachedToken>>) {
         if !self.enabled {
             return;
         }

@@ -19,7 +19,7 @@ use tessera_core::{PermissionSet, RoleMap, TokenHasher};
 use tessera_store::{Revocation, Store, StoreError, TokenRecord, TokenUsage, User};
 
 use crate::audit::{self, Actor, Target};
-use crate::cache::{Invalidation, VerifyCache};
+use crate::cache::{CachedToken, Invalidation, VerifyCache};
 use crate::config::{Config, RateLimit};
 use crate::extract::ClientInfo;
 use crate::metrics::Metrics;
@@ -29,9 +29,9 @@ use crate::usage::UsageBuffer;
 #[derive(Debug, Clone)]
 pub struct Verified {
     pub identity: Identity,
-    pub record: TokenRecord,
+    pub record: Arc<TokenRecord>,
     /// The owning user of a personal token.
-    pub owner: Option<User>,
+    pub owner: Option<Arc<User>>,
 }
 
 #[derive(Debug)]
@@ -128,7 +128,21 @@ impl Verifier {
                     .find_token_by_hash(&candidates)
                     .await?
                     .filter(|f| candidates.iter().any(|c| c.matches(&f.digest)))
-                    .map(Arc::new);
+                    .map(|f| {
+                        let permissions = f
+                            .record
+                            .permissions
+                            .as_ref()
+                            .map(PermissionSet::parse_all)
+                            .transpose()
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                        Ok::<_, StoreError>(Arc::new(CachedToken {
+                            record: Arc::new(f.record),
+                            permissions,
+                            secret_retires_at: f.secret_retires_at,
+                        }))
+                    })
+                    .transpose()?;
                 self.cache.put_token(cache_key, found.clone());
                 found
             }
@@ -143,18 +157,12 @@ impl Verifier {
             (OwnerType::User, Some(user_id)) => self.owner(user_id).await?,
             _ => None,
         };
-        let permissions = record
-            .permissions
-            .as_ref()
-            .map(PermissionSet::parse_all)
-            .transpose()
-            .map_err(|e| VerifyFailure::Store(StoreError::Corrupt(e.to_string())))?;
         let facts = TokenFacts {
             token_id: &record.id,
             kind,
             user_id: record.user_id.as_deref(),
             workspace_id: record.workspace_id.as_deref(),
-            permissions: permissions.as_ref(),
+            permissions: found.permissions.as_ref(),
             role: record.role.as_deref(),
             expires_at: record.expires_at,
             revoked: record.revoked_at.is_some(),
@@ -218,12 +226,12 @@ impl Verifier {
         })
     }
 
-    async fn owner(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+    async fn owner(&self, user_id: &str) -> Result<Option<Arc<User>>, StoreError> {
         if let Some(cached) = self.cache.user(user_id) {
-            return Ok(cached.map(|u| (*u).clone()));
+            return Ok(cached);
         }
-        let user = self.store.user(user_id).await?;
-        self.cache.put_user(user_id, user.clone().map(Arc::new));
+        let user = self.store.user(user_id).await?.map(Arc::new);
+        self.cache.put_user(user_id, user.clone());
         Ok(user)
     }
 
