@@ -106,7 +106,7 @@ impl Server {
             };
             if let Some(rest) = line.strip_prefix("Tessera listening on http://") {
                 let address = rest.split_whitespace().next().expect("address");
-                assert!(rest.contains("(store: sqlite:"), "{line}");
+                assert!(rest.contains("(store: "), "{line}");
                 break Server {
                     child,
                     base: format!("http://{address}"),
