@@ -18,7 +18,7 @@ cargo build --release -q -p tessera-server --example seed_tokens
 
 work=$(mktemp -d)
 trap 'kill "${server:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
-./target/release/examples/seed_tokens "$work/bench.db" "$TOKENS" "$work/tokens.txt" 10000
+./target/release/examples/seed_tokens "sqlite:$work/bench.db" "$TOKENS" "$work/tokens.txt" 10000
 
 TESSERA_DATABASE_URL="sqlite:$work/bench.db" TESSERA_LISTEN="127.0.0.1:$PORT" \
   TESSERA_ADMIN_PASSWORD=bench-admin-password TESSERA_LOG=warn \

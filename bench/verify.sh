@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The verification surfaces under load, in one run, each against the floor
+# (a trivial route on the same server): wrk on loopback at 64 connections,
+# server and load sharing the machine's 2 cores. Not a test: figures only.
+#
+#   bash bench/verify.sh     # TOKENS=1000000 PG_TOKENS=100000 DURATION=10s CONNECTIONS=64
+#
+# Targets (issue 4), as ratios to the floor: cached verify >= 85% with p99
+# under 3 ms; bad-checksum rejection >= 95%; cache-off SQLite >= 35%; cold
+# PostgreSQL >= 10%; resident memory under 300 MB with 1M tokens stored.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TOKENS=${TOKENS:-1000000}
+PG_TOKENS=${PG_TOKENS:-100000}
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-64}
+PG_ADMIN=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+cargo build --release -q --bin tessera -p tessera-cli
+cargo build --release -q -p tessera-server --example seed_tokens
+
+work=$(mktemp -d)
+pg_db="tessera_bench_$$"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "seeding $TOKENS tokens into SQLite and $PG_TOKENS into PostgreSQL…"
+./target/release/examples/seed_tokens "sqlite:$work/bench.db" "$TOKENS" "$work/valid.txt" 10000
+psql "$PG_ADMIN" -qc "CREATE DATABASE $pg_db" >/dev/null
+pg_url="${PG_ADMIN%/*}/$pg_db"
+./target/release/examples/seed_tokens "$pg_url" "$PG_TOKENS" "$work/pg-valid.txt" 10000
+# The last character of a checksummed token is part of its checksum: change it.
+awk '{ c = substr($0, length($0)); r = (c == "A") ? "B" : "A"; print substr($0, 1, length($0) - 1) r }' \
+  "$work/valid.txt" > "$work/badsum.txt"
+
+start_server() { # name port env...
+  local name=$1 port=$2; shift 2
+  env "$@" TESSERA_LISTEN="127.0.0.1:$port" TESSERA_ADMIN_PASSWORD=bench-admin-password TESSERA_LOG=warn \
+    ./target/release/tessera serve >"$work/$name.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && return; sleep 0.1; done
+  echo "the $name server did not start" >&2; cat "$work/$name.log" >&2; exit 1
+}
+
+floor=""
+run() { # label tokens-file mode url
+  local label=$1 tokens=$2 mode=$3 url=$4 out
+  if [ -n "$tokens" ]; then
+    out=$(TOKENS_FILE="$tokens" MODE="$mode" wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/tokens.lua "$url")
+  else
+    out=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "$url")
+  fi
+  local rps p50 p99 errors
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  errors=$(awk '/Non-2xx/ {print $4}' <<<"$out")
+  [ -z "$floor" ] && floor=$rps
+  printf '%-58s %10.0f req/s  %5.1f%% of floor  p50 %-8s p99 %-8s non-2xx %s\n' \
+    "$label" "$rps" "$(awk -v a="$rps" -v b="$floor" 'BEGIN {print 100 * a / b}')" "$p50" "$p99" "${errors:-0}"
+}
+
+start_server sqlite 7601 TESSERA_DATABASE_URL="sqlite:$work/bench.db"
+base=http://127.0.0.1:7601
+# Warm the cache with every sampled token.
+TOKENS_FILE="$work/valid.txt" wrk -t2 -c16 -d5s -s bench/tokens.lua "$base/auth" >/dev/null
+
+echo
+echo "SQLite, $TOKENS tokens stored, cache warm (10,000 distinct valid tokens):"
+run "floor: GET /healthz" "" "" "$base/healthz"
+run "POST /api/v1/verify, valid" "$work/valid.txt" verify "$base/api/v1/verify"
+run "GET /auth, valid" "$work/valid.txt" bearer "$base/auth"
+run "POST /api/v1/verify, bad checksum" "$work/badsum.txt" verify "$base/api/v1/verify"
+run "GET /auth, bad checksum (401 expected)" "$work/badsum.txt" bearer "$base/auth"
+run "POST /api/v1/verify, well-formed unknown" "$work/valid.txt.unknown" verify "$base/api/v1/verify"
+run "GET /auth, well-formed unknown (401 expected)" "$work/valid.txt.unknown" bearer "$base/auth"
+echo "resident memory of the server: $(ps -o rss= -p "${pids[0]}" | awk '{printf "%.0f MB", $1/1024}')"
+
+start_server sqlite-nocache 7602 TESSERA_DATABASE_URL="sqlite:$work/bench.db" TESSERA_CACHE=off
+run "GET /auth, SQLite, cache off (every verify reads the store)" "$work/valid.txt" bearer "http://127.0.0.1:7602/auth"
+
+start_server postgres 7603 TESSERA_DATABASE_URL="$pg_url" TESSERA_CACHE=off
+run "GET /auth, PostgreSQL, cold (cache off), $PG_TOKENS stored" "$work/pg-valid.txt" bearer "http://127.0.0.1:7603/auth"
