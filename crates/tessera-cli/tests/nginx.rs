@@ -320,6 +320,31 @@ fn get(url: &str, headers: &[(&str, &str)]) -> Reply {
     })
 }
 
+/// A request sent byte for byte (no client-side path normalisation, as an
+/// attacker would): returns the status and the body.
+fn raw_get(base: &str, target: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+    let address = base.strip_prefix("http://").expect("http base");
+    let mut stream = TcpStream::connect(address).expect("nginx accepts");
+    let mut request = format!("GET {target} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("receive");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
@@ -713,6 +738,33 @@ fn a_route_needing_api_write_refuses_a_viewer_with_403_and_admits_a_member() {
         .any(|p| p == "api:write"));
     assert_eq!(gw.upstream.hits(), 2);
 
+    // The upstream gets the path nginx authorised, never the raw one: a
+    // viewer's `/api/admin/../items` is checked as `/api/items` and must not
+    // reach a router that does not resolve `..` as `/api/admin/...`.
+    let (status, echo) = raw_get(
+        &gw.nginx.base,
+        "/api/admin/../items",
+        &[
+            ("Authorization", &bearer(&gw.viewer)),
+            ("X-Workspace-Id", &gw.workspace),
+        ],
+    );
+    assert_eq!(status, 200, "{echo}");
+    assert_eq!(
+        echo["path"], "/api/items",
+        "the normalised path, as checked"
+    );
+    let (status, echo) = raw_get(
+        &gw.nginx.base,
+        "/api/items/../admin/users",
+        &[
+            ("Authorization", &bearer(&gw.viewer)),
+            ("X-Workspace-Id", &gw.workspace),
+        ],
+    );
+    assert_eq!(status, 403, "checked as /api/admin/users: {echo}");
+    assert_eq!(gw.upstream.hits(), 3);
+
     // A workspace route without a workspace, or in someone else's: 403.
     let reply = gw.get("/api/items", &[("Authorization", &bearer(&gw.member))]);
     assert_eq!(reply.status, 403, "no workspace header: {}", reply.text);
@@ -729,7 +781,7 @@ fn a_route_needing_api_write_refuses_a_viewer_with_403_and_admits_a_member() {
         ],
     );
     assert_eq!(reply.status, 403, "not a member there: {}", reply.text);
-    assert_eq!(gw.upstream.hits(), 2);
+    assert_eq!(gw.upstream.hits(), 3);
 }
 
 #[test]
