@@ -42,14 +42,27 @@ impl From<sqlx::Error> for StoreError {
                 Some(code) if code.starts_with("22") => {
                     StoreError::InvalidInput(db.message().to_owned())
                 }
-                // Class 08 (connection exceptions), 57P01-03 (the server is
-                // shutting down or restarting), SQLite's BUSY and LOCKED
-                // after the busy timeout: the database cannot answer now.
+                // The database cannot answer now: class 08 (connection
+                // exceptions), 53 (out of connections, memory or disk),
+                // 57P01-03 (shutting down or restarting), 55000 (here: the
+                // database does not accept connections), 3D000 (the database
+                // is gone), 28 (the server refuses our credentials), and
+                // SQLite's BUSY and LOCKED after the busy timeout.
                 Some(code)
                     if code.starts_with("08")
+                        || code.starts_with("53")
+                        || code.starts_with("28")
                         || matches!(
                             code,
-                            "57P01" | "57P02" | "57P03" | "5" | "6" | "517" | "262"
+                            "57P01"
+                                | "57P02"
+                                | "57P03"
+                                | "55000"
+                                | "3D000"
+                                | "5"
+                                | "6"
+                                | "517"
+                                | "262"
                         ) =>
                 {
                     StoreError::Unavailable(db.message().to_owned())

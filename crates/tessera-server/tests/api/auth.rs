@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{code, send, TestApp};
+use crate::helpers::{code, send, Backend, TestApp};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -20,6 +20,8 @@ on_both_stores!(
     narrowing_at_creation_never_widens,
     suspension_stops_tokens_and_reactivation_restores_them,
     removal_kills_pats_but_api_keys_live_on,
+    a_token_over_its_rate_limit_gets_429_with_retry_after,
+    an_unreachable_store_fails_closed_with_503,
 );
 
 async fn a_bearer_token_authenticates(app: TestApp) {
@@ -344,4 +346,92 @@ async fn removal_kills_pats_but_api_keys_live_on(app: TestApp) {
     ))
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "removal is final");
+}
+
+async fn a_token_over_its_rate_limit_gets_429_with_retry_after(app: TestApp) {
+    let limited = TestApp::with_config(
+        app.backend,
+        "[limits]\nrate_limit = { requests = 3, per = \"1m\" }",
+    )
+    .await
+    .unwrap();
+    drop(app);
+    let alice = limited.user("alice").await;
+    let bob = limited.user("bob").await;
+    for _ in 0..3 {
+        assert_eq!(
+            send(limited.get("/api/v1/me", &alice.token)).await.0,
+            StatusCode::OK
+        );
+    }
+    let response = limited
+        .get("/api/v1/me", &alice.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(code(&body), "rate_limited");
+    // The limit is per token.
+    assert_eq!(
+        send(limited.get("/api/v1/me", &bob.token)).await.0,
+        StatusCode::OK
+    );
+}
+
+/// PostgreSQL is a server that can go away under Tessera; SQLite is a file
+/// in the process and cannot. The database is closed to new connections and
+/// every open one is cut: a token not yet verified must get 503, not a 200
+/// and not a 500.
+async fn an_unreachable_store_fails_closed_with_503(app: TestApp) {
+    if app.backend != Backend::Postgres {
+        return;
+    }
+    let alice = app.user("alice").await;
+    let fresh = app
+        .create_token(&alice, json!({ "name": "never verified" }))
+        .await;
+    let token = fresh["token"].as_str().unwrap();
+
+    let tessera_store::DatabaseUrl::Postgres { url } = &app.state.config.database_url else {
+        unreachable!("a PostgreSQL test");
+    };
+    let name = url.path().trim_start_matches('/').to_owned();
+    let mut admin_url = url.clone();
+    admin_url.set_path("/postgres");
+    let admin = sqlx::PgPool::connect(admin_url.as_str()).await.unwrap();
+    sqlx::query(&format!(
+        "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
+    ))
+    .execute(&admin)
+    .await
+    .unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&name)
+        .execute(&admin)
+        .await
+        .unwrap();
+
+    let (status, body) = send(app.get("/api/v1/me", token)).await;
+    let (verify_status, verified) = send(
+        app.request(Method::POST, "/api/v1/verify")
+            .json(&json!({ "token": token })),
+    )
+    .await;
+    let (ready, _) = send(app.request(Method::GET, "/readyz")).await;
+
+    sqlx::query(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(code(&body), "unavailable");
+    assert_eq!(verify_status, StatusCode::SERVICE_UNAVAILABLE, "{verified}");
+    assert_eq!(ready, StatusCode::SERVICE_UNAVAILABLE);
 }
