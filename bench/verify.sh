@@ -60,7 +60,7 @@ run() { # label tokens-file mode url
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-  errors=$(awk '/Non-2xx/ {print $4}' <<<"$out")
+  errors=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
   [ -z "$floor" ] && floor=$rps
   printf '%-58s %10.0f req/s  %5.1f%% of floor  p50 %-8s p99 %-8s non-2xx %s\n' \
     "$label" "$rps" "$(awk -v a="$rps" -v b="$floor" 'BEGIN {print 100 * a / b}')" "$p50" "$p99" "${errors:-0}"
