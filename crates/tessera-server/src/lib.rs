@@ -17,6 +17,7 @@ pub mod session;
 pub mod state;
 pub mod usage;
 pub mod verifier;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -54,6 +55,7 @@ pub fn build_router(state: AppState) -> Router {
                 ([(header::CONTENT_TYPE, "application/json")], document)
             }),
         )
+        .merge(web::router())
         .fallback(|| async { AppError::NotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(

@@ -13,3 +13,4 @@ mod session;
 mod text;
 mod tokens;
 mod verify;
+mod web;

@@ -1,0 +1,356 @@
+//! `/settings/workspaces/{wid}/api-keys`: a workspace's API keys, for members
+//! whose role may manage them (`api_keys:manage`); everyone else gets 403.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use maud::html;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use tessera_core::ids::{looks_like, IdKind};
+use tessera_core::kind::{CredentialKind, OwnerType};
+use tessera_core::permissions::API_KEYS_MANAGE;
+use tessera_core::PermissionSet;
+use tessera_store::{Page, TokenFilter, TokenRecord, TokenStatus};
+
+use crate::audit::Actor;
+use crate::error::{AppError, AppResult};
+use crate::lifecycle::{self, IssueRequest, Issued};
+use crate::state::AppState;
+use crate::web::forms::{OnceForms, Posted, Signed};
+use crate::web::layout::{
+    csrf_field, masked, page, preset_label, respond, respond_with_secret, rfc3339, secret_panel,
+    short_time, status_badge, Section, WebError,
+};
+use crate::web::tokens::confirm_page;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/settings/workspaces/{wid}/api-keys",
+            get(list).post(create),
+        )
+        .route(
+            "/settings/workspaces/{wid}/api-keys/{id}/revoke",
+            get(confirm_revoke).post(revoke),
+        )
+}
+
+fn key_kind(state: &AppState) -> AppResult<&CredentialKind> {
+    state
+        .config
+        .kinds
+        .first_owned_by(OwnerType::Workspace)
+        .ok_or_else(|| AppError::Invalid("This deployment issues no workspace API keys.".into()))
+}
+
+fn key_kinds(state: &AppState) -> Vec<String> {
+    state
+        .config
+        .kinds
+        .iter()
+        .filter(|k| k.owner == OwnerType::Workspace)
+        .map(|k| k.name.clone())
+        .collect()
+}
+
+/// The workspace's name and what the signed-in member holds there; 403
+/// unless that includes `api_keys:manage`.
+async fn allowed(
+    state: &AppState,
+    signed: &Signed,
+    wid: &str,
+) -> AppResult<(String, PermissionSet)> {
+    if !looks_like(IdKind::Workspace, wid) {
+        return Err(AppError::NotFound);
+    }
+    let workspace = state
+        .store
+        .workspace(wid)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let held = signed
+        .caller()
+        .require_in(state, wid, API_KEYS_MANAGE)
+        .await?;
+    Ok((workspace.name, held))
+}
+
+/// The roles a member holding `held` may give a key: those granting no more.
+fn offered_roles(state: &AppState, held: &PermissionSet) -> Vec<String> {
+    state
+        .config
+        .roles
+        .role_names()
+        .filter(|r| state.config.roles.get(r).is_some_and(|p| p.is_subset(held)))
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn keys(state: &AppState, wid: &str) -> AppResult<Vec<TokenRecord>> {
+    let now = OffsetDateTime::now_utc();
+    let filter = TokenFilter {
+        user_id: None,
+        workspace_id: Some(wid.to_owned()),
+        kinds: key_kinds(state),
+        hide_revoked_before: Some(now - state.config.revoked_retention),
+    };
+    Ok(state.store.list_tokens(&filter, &Page::first(100)).await?)
+}
+
+struct KeyForm {
+    name: String,
+    role: Option<String>,
+    expires_in: Option<String>,
+}
+
+async fn render(
+    state: &AppState,
+    signed: &Signed,
+    wid: &str,
+    form: &KeyForm,
+    error: Option<&str>,
+    issued: Option<&Issued>,
+) -> AppResult<maud::Markup> {
+    let (workspace_name, held) = allowed(state, signed, wid).await?;
+    let kind = key_kind(state)?;
+    let records = keys(state, wid).await?;
+    let roles = offered_roles(state, &held);
+    let now = OffsetDateTime::now_utc();
+    let chosen = form
+        .expires_in
+        .clone()
+        .unwrap_or_else(|| kind.expiry.default.to_string());
+    let action = format!("/settings/workspaces/{wid}/api-keys");
+    Ok(page(
+        "Workspace API keys",
+        Some(signed),
+        Section::Workspaces,
+        html! {
+            h1 { "API keys of " (workspace_name) }
+            @if let Some(issued) = issued {
+                (secret_panel("Your new API key", issued.token.expose(), &issued.record.name))
+            }
+            section.card {
+                h2 { "Keys" }
+                @if records.is_empty() {
+                    p #empty-state { "This workspace has no API keys. An API key belongs to the workspace, not to a person: it keeps working when the member who made it leaves, with the role chosen here." }
+                } @else {
+                    div.table-wrap { table.responsive #api-keys {
+                        thead { tr { th scope="col" { "Name" } th scope="col" { "Key" } th scope="col" { "Role" } th scope="col" { "Created" } th scope="col" { "Last used" } th scope="col" { "Expires" } th scope="col" { "Status" } th scope="col" { span.visually-hidden { "Actions" } } } }
+                        tbody {
+                            @for k in &records {
+                                @let status = k.status(now);
+                                tr data-token-id=(k.id) {
+                                    td data-label="Name" .token-name { (k.name) }
+                                    td data-label="Key" { code.masked { (masked(&k.display_prefix, &k.last4)) } }
+                                    td data-label="Role" { (k.role.clone().unwrap_or_else(|| k.permissions.clone().unwrap_or_default().join(" "))) }
+                                    td data-label="Created" { time datetime=(rfc3339(k.created_at)) { (short_time(k.created_at)) } }
+                                    td data-label="Last used" {
+                                        @if let Some(at) = k.last_used_at {
+                                            @let title = format!("{}{}", rfc3339(at), k.last_used_ip.as_deref().map(|ip| format!(" from {ip}")).unwrap_or_default());
+                                            time datetime=(rfc3339(at)) title=(title) { (short_time(at)) }
+                                        } @else { "Never" }
+                                    }
+                                    td data-label="Expires" { @if let Some(at) = k.expires_at { (short_time(at)) } @else { "Never" } }
+                                    td data-label="Status" { (status_badge(status)) }
+                                    td data-label="Actions" {
+                                        @if status == TokenStatus::Active {
+                                            a.button.danger href={ (action) "/" (k.id) "/revoke" } { "Revoke" span.visually-hidden { " " (k.name) } }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    } }
+                }
+            }
+            section.card {
+                h2 { "Create API key" }
+                @if let Some(error) = error {
+                    p.alert role="alert" #form-errors { (error) }
+                }
+                form method="post" action=(action) novalidate {
+                    (csrf_field(signed))
+                    input type="hidden" name="form_id" value=(OnceForms::new_id());
+                    label for="key-name" { "Name" }
+                    input #key-name type="text" name="name" value=(form.name) maxlength="100" required;
+                    label for="key-role" { "Role" }
+                    select #key-role name="role" required {
+                        @for r in &roles {
+                            option value=(r) selected[form.role.as_deref() == Some(r.as_str())] { (r) }
+                        }
+                    }
+                    p.muted { "Only roles that grant no more than your own are offered." }
+                    label for="key-expiry" { "Expiration" }
+                    select #key-expiry name="expires_in" {
+                        @for preset in &kind.expiry.presets {
+                            @let value = preset.to_string();
+                            option value=(value) selected[value == chosen] { (preset_label(&value)) }
+                        }
+                    }
+                    p { button type="submit" { "Create API key" } }
+                }
+            }
+        },
+    ))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(wid): Path<String>,
+) -> Result<Response, WebError> {
+    let form = KeyForm {
+        name: String::new(),
+        role: None,
+        expires_in: None,
+    };
+    let markup = render(&state, &signed, &wid, &form, None, None)
+        .await
+        .map_err(|e| signed.error(e))?;
+    Ok(respond(StatusCode::OK, markup))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Path(wid): Path<String>,
+    posted: Posted,
+) -> Result<Response, WebError> {
+    let Posted { signed, fields } = posted;
+    let form = KeyForm {
+        name: fields.get("name").unwrap_or("").to_owned(),
+        role: fields.non_empty("role").map(str::to_owned),
+        expires_in: fields.non_empty("expires_in").map(str::to_owned),
+    };
+    let (_, held) = allowed(&state, &signed, &wid)
+        .await
+        .map_err(|e| signed.error(e))?;
+    if !OnceForms::global().first_use(&signed, fields.get("form_id")) {
+        return Ok(Redirect::to(&format!("/settings/workspaces/{wid}/api-keys")).into_response());
+    }
+    match issue(&state, &signed, &wid, &held, &form).await {
+        Ok(issued) => {
+            let blank = KeyForm {
+                name: String::new(),
+                role: None,
+                expires_in: None,
+            };
+            let markup = render(&state, &signed, &wid, &blank, None, Some(&issued))
+                .await
+                .map_err(|e| signed.error(e))?;
+            Ok(respond_with_secret(markup))
+        }
+        Err(AppError::Invalid(m)) | Err(AppError::BadRequest(m)) => {
+            let markup = render(&state, &signed, &wid, &form, Some(&m), None)
+                .await
+                .map_err(|e| signed.error(e))?;
+            Ok(respond(StatusCode::UNPROCESSABLE_ENTITY, markup))
+        }
+        Err(e) => Err(signed.error(e)),
+    }
+}
+
+async fn issue(
+    state: &AppState,
+    signed: &Signed,
+    wid: &str,
+    held: &PermissionSet,
+    form: &KeyForm,
+) -> AppResult<Issued> {
+    let name = lifecycle::token_name(Some(&Value::String(form.name.clone())))?;
+    let kind = key_kind(state)?;
+    let role = form
+        .role
+        .clone()
+        .ok_or_else(|| AppError::Invalid("Choose a role for the key.".into()))?;
+    let grants = state.config.roles.get(&role).ok_or_else(|| {
+        let known: Vec<&str> = state.config.roles.role_names().collect();
+        AppError::Invalid(format!("Role must be one of: {}.", known.join(", ")))
+    })?;
+    if !grants.is_subset(held) {
+        return Err(AppError::Forbidden(
+            "That role grants more than you hold: choose one of the roles offered.".into(),
+        ));
+    }
+    let expiry = lifecycle::expiry_request(form.expires_in.as_deref(), None)?;
+    state
+        .issue_token(
+            IssueRequest {
+                kind,
+                name,
+                expiry,
+                permissions: None,
+                role: Some(role),
+                workspace_id: Some(wid.to_owned()),
+                user_id: None,
+                created_by: Some(signed.user.id.clone()),
+                ceiling: None,
+            },
+            &Actor::of(&signed.caller(), &signed.client),
+        )
+        .await
+}
+
+async fn workspace_key(state: &AppState, wid: &str, id: &str) -> AppResult<TokenRecord> {
+    if !looks_like(IdKind::Token, id) {
+        return Err(AppError::NotFound);
+    }
+    let kinds = key_kinds(state);
+    state
+        .store
+        .token(id)
+        .await?
+        .filter(|t| t.workspace_id.as_deref() == Some(wid) && kinds.contains(&t.kind))
+        .ok_or(AppError::NotFound)
+}
+
+async fn confirm_revoke(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path((wid, id)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let result = async {
+        allowed(&state, &signed, &wid).await?;
+        workspace_key(&state, &wid, &id).await
+    }
+    .await;
+    let record = result.map_err(|e| signed.error(e))?;
+    let back = format!("/settings/workspaces/{wid}/api-keys");
+    let markup = confirm_page(
+        &signed,
+        Section::Workspaces,
+        &format!("Revoke the API key “{}”?", record.name),
+        html! { p { "The key " code { (masked(&record.display_prefix, &record.last4)) } " stops working at once. This cannot be undone." } },
+        &format!("{back}/{}/revoke", record.id),
+        "Revoke API key",
+        &back,
+        html! {},
+    );
+    Ok(respond(StatusCode::OK, markup))
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    Path((wid, id)): Path<(String, String)>,
+    posted: Posted,
+) -> Result<Response, WebError> {
+    let signed = posted.signed;
+    let result = async {
+        allowed(&state, &signed, &wid).await?;
+        let record = workspace_key(&state, &wid, &id).await?;
+        state
+            .revoke(
+                &record,
+                &Actor::of(&signed.caller(), &signed.client),
+                "revoked",
+            )
+            .await
+    }
+    .await;
+    result.map_err(|e| signed.error(e))?;
+    Ok(Redirect::to(&format!("/settings/workspaces/{wid}/api-keys")).into_response())
+}

@@ -1,0 +1,218 @@
+//! The shared page shell, the error page and small formatting helpers.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use tessera_store::TokenStatus;
+
+use crate::error::AppError;
+use crate::web::forms::Signed;
+
+/// Which part of the navigation a page belongs to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    None,
+    Tokens,
+    Workspaces,
+    Admin,
+}
+
+/// A whole page: head, navigation for a signed-in user, and `body`.
+pub fn page(title: &str, signed: Option<&Signed>, section: Section, body: Markup) -> Markup {
+    let current = |s: Section| (s == section).then_some("page");
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Tessera" }
+                link rel="stylesheet" href="/static/app.css";
+                script src="/static/app.js" defer {}
+            }
+            body {
+                header.top {
+                    span.brand { "Tessera" }
+                    @if let Some(signed) = signed {
+                        nav aria-label="Main" .actions {
+                            a href="/settings/tokens" aria-current=[current(Section::Tokens)] { "Access tokens" }
+                            a href="/settings/workspaces" aria-current=[current(Section::Workspaces)] { "Workspaces" }
+                            @if signed.user.is_admin {
+                                a href="/admin/users" aria-current=[current(Section::Admin)] { "Admin" }
+                            }
+                        }
+                        span.muted { "Signed in as " strong { (signed.user.username) } }
+                        form method="post" action="/logout" {
+                            (csrf_field(signed))
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+/// The hidden field every form of a signed-in page carries.
+pub fn csrf_field(signed: &Signed) -> Markup {
+    html! { input type="hidden" name="csrf_token" value=(signed.session.csrf_token); }
+}
+
+/// An HTML answer with `status`.
+pub fn respond(status: StatusCode, markup: Markup) -> Response {
+    (status, markup).into_response()
+}
+
+/// An answer that carries a secret: never stored by any cache.
+pub fn respond_with_secret(markup: Markup) -> Response {
+    let mut response = (StatusCode::OK, markup).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store, max-age=0"),
+    );
+    response
+        .headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// An error as a page: the status of the API's error, a message a person
+/// can act on.
+pub struct WebError {
+    pub error: AppError,
+    pub signed: Option<Box<Signed>>,
+}
+
+impl From<AppError> for WebError {
+    fn from(error: AppError) -> Self {
+        WebError {
+            error,
+            signed: None,
+        }
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let message = match &self.error {
+            AppError::BadRequest(m)
+            | AppError::Invalid(m)
+            | AppError::Forbidden(m)
+            | AppError::Conflict(m) => m.clone(),
+            AppError::Denied { .. } => {
+                "You do not have permission to see or change this. Ask a workspace owner if you need it."
+                    .into()
+            }
+            AppError::CsrfFailed => {
+                "This form has expired or did not come from this site. Go back, reload the page and try again."
+                    .into()
+            }
+            AppError::Unauthenticated | AppError::InvalidCredentials => {
+                "Sign in to continue.".into()
+            }
+            AppError::NotFound => "There is nothing here.".into(),
+            AppError::Unavailable => {
+                "The token store is unavailable; nothing was changed. Try again shortly.".into()
+            }
+            AppError::Internal(_) => "Something went wrong on our side; it has been logged.".into(),
+        };
+        let status = self.error.into_response().status();
+        let title = match status {
+            StatusCode::FORBIDDEN => "Not allowed",
+            StatusCode::NOT_FOUND => "Not found",
+            s if s.is_client_error() => "Cannot do that",
+            _ => "Error",
+        };
+        respond(
+            status,
+            page(
+                title,
+                self.signed.as_deref(),
+                Section::None,
+                html! {
+                    h1 { (title) }
+                    p.alert role="alert" { (message) }
+                    p { a href="/settings/tokens" { "Back to your tokens" } }
+                },
+            ),
+        )
+    }
+}
+
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// A short, readable UTC date and time.
+pub fn short_time(t: OffsetDateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}
+
+pub fn status_badge(status: TokenStatus) -> Markup {
+    let name = match status {
+        TokenStatus::Active => "active",
+        TokenStatus::Expired => "expired",
+        TokenStatus::Revoked => "revoked",
+    };
+    html! { span class={ "badge " (name) } { (name) } }
+}
+
+/// `prefix…last4`: enough to recognise a token, never enough to use it.
+pub fn masked(prefix: &str, last4: &str) -> String {
+    format!("{prefix}…{last4}")
+}
+
+/// "30d" → "30 days"; "never" → "No expiration".
+pub fn preset_label(preset: &str) -> String {
+    if preset == "never" {
+        return "No expiration".into();
+    }
+    let (count, unit) = preset.split_at(preset.len().saturating_sub(1));
+    let unit = match (unit, count) {
+        ("h", "1") => "hour",
+        ("h", _) => "hours",
+        ("d", "1") => "day",
+        ("d", _) => "days",
+        ("w", "1") => "week",
+        ("w", _) => "weeks",
+        ("y", "1") => "year",
+        ("y", _) => "years",
+        _ => return preset.to_owned(),
+    };
+    format!("{count} {unit}")
+}
+
+/// The secret of a token just created or rotated, shown this once.
+pub fn secret_panel(heading: &str, secret: &str, name: &str) -> Markup {
+    html! {
+        section.card data-secret-page="1" aria-labelledby="secret-heading" {
+            h2 #secret-heading { (heading) }
+            p.warning role="note" {
+                strong { "Copy this token now. " }
+                "It will not be shown again: Tessera keeps only its hash. If you lose it, rotate or revoke the token and create another."
+            }
+            label for="new-secret" { "Token “" (name) "”" }
+            div.secret-row {
+                input.secret #new-secret type="text" readonly value=(secret) autocomplete="off" spellcheck="false";
+                button type="button" data-copy="new-secret" { "Copy" }
+            }
+            p.muted #new-secret-status role="status" aria-live="polite" {}
+        }
+    }
+}
+
+/// Markup that must not be escaped (fixed text only).
+pub fn raw(text: &'static str) -> PreEscaped<&'static str> {
+    PreEscaped(text)
+}

@@ -1,0 +1,160 @@
+//! `/login` (sign in) and `/logout` (sign out): the same session and cookie
+//! as `POST /api/v1/session`.
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use maud::html;
+use serde_json::json;
+
+use tessera_core::policy::UserStatus;
+
+use crate::audit::{Actor, Target};
+use crate::error::AppError;
+use crate::extract::ClientInfo;
+use crate::password;
+use crate::session::{clearing_cookie, request_is_tls, session_cookie};
+use crate::state::AppState;
+use crate::web::forms::{signed_in, Fields, Posted};
+use crate::web::layout::{page, respond, Section, WebError};
+
+/// The one message for every failed sign-in: unknown user, wrong password,
+/// suspended account alike.
+pub const SIGN_IN_FAILED: &str = "The username or password is incorrect.";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(show).post(sign_in))
+        .route("/logout", post(sign_out))
+}
+
+fn login_page(status: StatusCode, username: &str, error: Option<&str>) -> Response {
+    respond(
+        status,
+        page(
+            "Sign in",
+            None,
+            Section::None,
+            html! {
+                section.card.login {
+                    h1 { "Sign in to Tessera" }
+                    @if let Some(error) = error {
+                        p.alert role="alert" #login-error { (error) }
+                    }
+                    form method="post" action="/login" {
+                        label for="username" { "Username" }
+                        input #username type="text" name="username" value=(username)
+                            autocomplete="username" required autofocus;
+                        label for="password" { "Password" }
+                        input #password type="password" name="password"
+                            autocomplete="current-password" required;
+                        p { button type="submit" { "Sign in" } }
+                    }
+                }
+            },
+        ),
+    )
+}
+
+async fn show(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, _) = request.into_parts();
+    match signed_in(&parts, &state).await {
+        Ok(Some(_)) => Redirect::to("/settings/tokens").into_response(),
+        Ok(None) => login_page(StatusCode::OK, "", None),
+        Err(response) => response,
+    }
+}
+
+async fn sign_in(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, WebError> {
+    let fields = Fields::parse(&body);
+    let username = fields.get("username").unwrap_or("").trim().to_owned();
+    let given = fields.get("password").unwrap_or("").to_owned();
+    let user = if username.is_empty() || username.len() > 64 {
+        None
+    } else {
+        state
+            .store
+            .user_by_username(&username)
+            .await
+            .map_err(AppError::from)?
+    };
+    let stored = user
+        .as_ref()
+        .filter(|u| u.status == UserStatus::Active)
+        .map(|u| u.password_hash.clone());
+    // Checked even for an unknown user, so that timing reveals nothing.
+    let valid = password::verify(given, stored).await?;
+    let user = match user {
+        Some(u) if valid => u,
+        _ => {
+            state
+                .audit(
+                    &Actor::anonymous(&client),
+                    "session.sign_in_failed",
+                    None,
+                    json!({ "username": username.chars().take(100).collect::<String>() }),
+                )
+                .await;
+            return Ok(login_page(
+                StatusCode::UNAUTHORIZED,
+                &username,
+                Some(SIGN_IN_FAILED),
+            ));
+        }
+    };
+    let new = state.start_session(&user).await?;
+    let actor = Actor {
+        user_id: Some(user.id.clone()),
+        label: Some(user.username.clone()),
+        client,
+        token_id: None,
+    };
+    state
+        .audit(
+            &actor,
+            "session.sign_in",
+            Some(Target {
+                kind: "user",
+                id: &user.id,
+                workspace_id: None,
+            }),
+            json!({ "via": "settings pages" }),
+        )
+        .await;
+    let secure = request_is_tls(&headers, state.config.auth.trust_forwarded_for);
+    let cookie = session_cookie(&new.secret, state.config.auth.session_ttl, secure);
+    Ok((
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, cookie),
+            (
+                header::LOCATION,
+                "/settings/tokens".parse().expect("static"),
+            ),
+        ],
+    )
+        .into_response())
+}
+
+async fn sign_out(State(state): State<AppState>, posted: Posted) -> Result<Response, WebError> {
+    state
+        .store
+        .delete_session(&posted.signed.session.id_hash)
+        .await
+        .map_err(|e| posted.signed.error(e.into()))?;
+    Ok((
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, clearing_cookie()),
+            (header::LOCATION, "/login".parse().expect("static")),
+        ],
+    )
+        .into_response())
+}

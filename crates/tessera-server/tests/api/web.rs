@@ -1,0 +1,586 @@
+//! The settings pages over real HTTP (no browser): sign-in, escaping, the
+//! secret shown once, CSRF refusal, security headers, who may see what.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{send, TestApp, TestUser};
+use crate::on_both_stores;
+
+on_both_stores!(
+    sign_in_sets_the_session_cookie_and_one_message_for_every_failure,
+    pages_redirect_to_login_without_a_session,
+    pages_carry_the_security_headers,
+    a_created_token_is_shown_once_and_its_html_name_is_escaped,
+    a_blank_name_gets_the_documented_message,
+    a_form_without_the_csrf_value_is_refused,
+    revoke_and_delete_all_from_the_page,
+    rotate_from_the_page_shows_the_new_secret_once,
+    api_key_page_needs_api_keys_manage_and_offers_only_lesser_roles,
+    admin_pages_are_for_admins_and_suspend_stops_tokens,
+    sign_out_ends_the_session,
+);
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// A signed-in browser: the cookie header and the session's CSRF value.
+struct Browser {
+    cookie: String,
+    csrf: String,
+}
+
+async fn browser(app: &TestApp, user: &TestUser) -> Browser {
+    let (cookie, csrf) = app.sign_in(user).await;
+    Browser { cookie, csrf }
+}
+
+fn encode(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn page(app: &TestApp, b: &Browser, path: &str) -> (StatusCode, String) {
+    let response = app
+        .request(Method::GET, path)
+        .header("cookie", &b.cookie)
+        .send()
+        .await
+        .expect("request");
+    (response.status(), response.text().await.expect("body"))
+}
+
+async fn post_form(
+    app: &TestApp,
+    b: &Browser,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut all: Vec<(&str, &str)> = vec![("csrf_token", b.csrf.as_str())];
+    all.extend_from_slice(fields);
+    app.request(Method::POST, path)
+        .header("cookie", &b.cookie)
+        .header("content-type", FORM)
+        .body(encode(&all))
+        .send()
+        .await
+        .expect("request")
+}
+
+/// The secret in the page's one-time secret field, if any.
+fn shown_secret(html: &str) -> Option<String> {
+    let at = html.find("id=\"new-secret\"")?;
+    let tag_start = html[..at].rfind('<')?;
+    let tag = &html[tag_start..at + html[at..].find('>')?];
+    let value = tag.split("value=\"").nth(1)?;
+    Some(value[..value.find('"')?].to_owned())
+}
+
+async fn me_status(app: &TestApp, token: &str) -> StatusCode {
+    send(app.get("/api/v1/me", token)).await.0
+}
+
+async fn sign_in_sets_the_session_cookie_and_one_message_for_every_failure(app: TestApp) {
+    let alice = app.user("alice").await;
+    let login = |username: &str, password: &str| {
+        app.request(Method::POST, "/login")
+            .header("content-type", FORM)
+            .body(encode(&[("username", username), ("password", password)]))
+            .send()
+    };
+    let wrong_password = login("alice", "not-her-password").await.unwrap();
+    assert_eq!(wrong_password.status(), StatusCode::UNAUTHORIZED);
+    assert!(wrong_password.headers().get("set-cookie").is_none());
+    let wrong_password = wrong_password.text().await.unwrap();
+    let unknown_user = login("nobody", "whatever")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let message = "The username or password is incorrect.";
+    assert!(wrong_password.contains(message) && unknown_user.contains(message));
+    // The same page apart from the username echoed back.
+    assert_eq!(
+        wrong_password.replace("alice", "nobody"),
+        unknown_user,
+        "one answer whatever was wrong"
+    );
+
+    let ok = login("alice", &alice.password).await.unwrap();
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    assert_eq!(ok.headers()["location"], "/settings/tokens");
+    let cookie = ok.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("tessera_session="));
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+    let b = Browser {
+        cookie: cookie.split(';').next().unwrap().to_owned(),
+        csrf: String::new(),
+    };
+    let (status, html) = page(&app, &b, "/settings/tokens").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Signed in as"));
+
+    // A suspended user cannot sign in, and is told the same thing.
+    let bob = app.user("bob").await;
+    app.state
+        .set_user_status(
+            &bob.id,
+            tessera_core::policy::UserStatus::Suspended,
+            &tessera_server::audit::Actor::cli(),
+        )
+        .await
+        .unwrap();
+    let suspended = login("bob", &bob.password).await.unwrap();
+    assert_eq!(suspended.status(), StatusCode::UNAUTHORIZED);
+    assert!(suspended.text().await.unwrap().contains(message));
+}
+
+async fn pages_redirect_to_login_without_a_session(app: TestApp) {
+    for path in [
+        "/settings/tokens",
+        "/settings/workspaces",
+        "/admin/users",
+        "/admin/workspaces",
+    ] {
+        let response = app.request(Method::GET, path).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(response.headers()["location"], "/login", "{path}");
+    }
+    // A bogus cookie is no session either.
+    let response = app
+        .request(Method::GET, "/settings/tokens")
+        .header("cookie", "tessera_session=forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["location"], "/login");
+}
+
+async fn pages_carry_the_security_headers(app: TestApp) {
+    let alice = app.user("alice").await;
+    let b = browser(&app, &alice).await;
+    for path in [
+        "/login",
+        "/settings/tokens",
+        "/static/app.css",
+        "/static/app.js",
+    ] {
+        let response = app
+            .request(Method::GET, path)
+            .header("cookie", &b.cookie)
+            .send()
+            .await
+            .unwrap();
+        let h = response.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        for directive in [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+        ] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+    }
+    let (_, html) = page(&app, &b, "/settings/tokens").await;
+    assert!(!html.contains("<script>"), "no inline script");
+    assert!(!html.contains("style="), "no inline style");
+    assert!(html.contains("<script src=\"/static/app.js\""));
+}
+
+async fn a_created_token_is_shown_once_and_its_html_name_is_escaped(app: TestApp) {
+    let alice = app.user("alice").await;
+    let b = browser(&app, &alice).await;
+    let (_, html) = page(&app, &b, "/settings/tokens").await;
+    // The default preset is preselected.
+    assert!(html.contains("<option value=\"30d\" selected>"), "{html}");
+
+    let name = "<script>alert(1)</script>";
+    let response = post_form(
+        &app,
+        &b,
+        "/settings/tokens",
+        &[
+            ("name", name),
+            ("expires_in", "7d"),
+            ("form_id", "form-one"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store, max-age=0");
+    let html = response.text().await.unwrap();
+    assert!(!html.contains(name), "the name is escaped");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(html.contains("will not be shown again"));
+    let secret = shown_secret(&html).expect("the secret is shown");
+    assert!(secret.starts_with("tsr_pat_"));
+    assert_eq!(me_status(&app, &secret).await, StatusCode::OK);
+
+    // Reloading (a GET) never shows it again: only the masked form.
+    let (_, again) = page(&app, &b, "/settings/tokens").await;
+    assert!(!again.contains(&secret));
+    assert!(shown_secret(&again).is_none());
+    let last4 = &secret[secret.len() - 4..];
+    assert!(again.contains(&format!("…{last4}")));
+    // Posting the same form again (a resubmitting reload) creates nothing.
+    let count = |html: &str| html.matches("data-token-id=").count();
+    let before = count(&again);
+    let resubmitted = post_form(
+        &app,
+        &b,
+        "/settings/tokens",
+        &[
+            ("name", name),
+            ("expires_in", "7d"),
+            ("form_id", "form-one"),
+        ],
+    )
+    .await;
+    assert_eq!(resubmitted.status(), StatusCode::SEE_OTHER);
+    let (_, after) = page(&app, &b, "/settings/tokens").await;
+    assert_eq!(count(&after), before);
+
+    // The API agrees about what was made.
+    let (_, list) = send(app.get("/api/v1/tokens", &alice.token)).await;
+    let made = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .expect("listed");
+    assert_eq!(made["status"], "active");
+}
+
+async fn a_blank_name_gets_the_documented_message(app: TestApp) {
+    let alice = app.user("alice").await;
+    let b = browser(&app, &alice).await;
+    let response = post_form(
+        &app,
+        &b,
+        "/settings/tokens",
+        &[("name", "   "), ("form_id", "blank-1")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Token name is required."));
+    assert!(shown_secret(&html).is_none());
+}
+
+async fn a_form_without_the_csrf_value_is_refused(app: TestApp) {
+    let alice = app.user("alice").await;
+    let b = browser(&app, &alice).await;
+    for body in [
+        encode(&[("name", "sneaky"), ("form_id", "x1")]),
+        encode(&[
+            ("csrf_token", "wrong"),
+            ("name", "sneaky"),
+            ("form_id", "x2"),
+        ]),
+    ] {
+        let response = app
+            .request(Method::POST, "/settings/tokens")
+            .header("cookie", &b.cookie)
+            .header("content-type", FORM)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert!(response
+            .text()
+            .await
+            .unwrap()
+            .contains("did not come from this site"));
+    }
+    let (_, list) = send(app.get("/api/v1/tokens", &alice.token)).await;
+    assert!(list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["name"] != "sneaky"));
+    // Revoke-all without it changes nothing either.
+    let response = app
+        .request(Method::POST, "/settings/tokens/revoke-all")
+        .header("cookie", &b.cookie)
+        .header("content-type", FORM)
+        .body("")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(me_status(&app, &alice.token).await, StatusCode::OK);
+}
+
+async fn revoke_and_delete_all_from_the_page(app: TestApp) {
+    let alice = app.user("alice").await;
+    let b = browser(&app, &alice).await;
+    let one = app.create_token(&alice, json!({ "name": "one" })).await;
+    let two = app.create_token(&alice, json!({ "name": "two" })).await;
+    let id = one["id"].as_str().unwrap();
+
+    let (status, confirm) = page(&app, &b, &format!("/settings/tokens/{id}/revoke")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(confirm.contains("Revoke the token “one”?"));
+    let response = post_form(&app, &b, &format!("/settings/tokens/{id}/revoke"), &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        me_status(&app, one["token"].as_str().unwrap()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let (_, html) = page(&app, &b, "/settings/tokens").await;
+    assert!(html.contains("badge revoked"));
+
+    // Someone else's token is not found, and stays active.
+    let bob = app.user("bob").await;
+    let theirs = app.create_token(&bob, json!({ "name": "bobs" })).await;
+    let response = post_form(
+        &app,
+        &b,
+        &format!("/settings/tokens/{}/revoke", theirs["id"].as_str().unwrap()),
+        &[],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        me_status(&app, theirs["token"].as_str().unwrap()).await,
+        StatusCode::OK
+    );
+
+    // Delete all: the confirmation says how many (alice's test token and "two").
+    let (_, confirm) = page(&app, &b, "/settings/tokens/revoke-all").await;
+    assert!(confirm.contains("Delete all 2 active tokens?"), "{confirm}");
+    let response = post_form(&app, &b, "/settings/tokens/revoke-all", &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        me_status(&app, two["token"].as_str().unwrap()).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn rotate_from_the_page_shows_the_new_secret_once(app: TestApp) {
+    let alice = app.user("alice").await;
+    let b = browser(&app, &alice).await;
+    let made = app.create_token(&alice, json!({ "name": "deploy" })).await;
+    let id = made["id"].as_str().unwrap();
+    let old = made["token"].as_str().unwrap();
+    let (_, confirm) = page(&app, &b, &format!("/settings/tokens/{id}/rotate")).await;
+    for choice in ["Immediately", "After 1 hour", "After 24 hours"] {
+        assert!(confirm.contains(choice));
+    }
+    let response = post_form(
+        &app,
+        &b,
+        &format!("/settings/tokens/{id}/rotate"),
+        &[("overlap_seconds", "3600"), ("form_id", "rot-1")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store, max-age=0");
+    let new = shown_secret(&response.text().await.unwrap()).expect("new secret");
+    assert_ne!(new, old);
+    assert_eq!(me_status(&app, &new).await, StatusCode::OK);
+    // Within the hour of overlap, the old secret still works.
+    assert_eq!(me_status(&app, old).await, StatusCode::OK);
+}
+
+async fn api_key_page_needs_api_keys_manage_and_offers_only_lesser_roles(_app: TestApp) {
+    let backend = _app.backend;
+    drop(_app);
+    let Some(app) = TestApp::with_config(
+        backend,
+        r#"
+[roles]
+owner = ["tokens:manage", "api_keys:manage", "members:manage", "audit:read", "api:read", "api:write"]
+keymaster = ["api_keys:manage", "api:read"]
+reader = ["api:read"]
+member = ["tokens:manage", "api:read", "api:write"]
+"#,
+    )
+    .await
+    else {
+        return;
+    };
+    let ws = app.workspace("Acme").await;
+    let keeper = app.user("keeper").await;
+    let plain = app.user("plain").await;
+    let outsider = app.user("outsider").await;
+    app.join(&ws, &keeper, "keymaster").await;
+    app.join(&ws, &plain, "member").await;
+    let path = format!("/settings/workspaces/{ws}/api-keys");
+
+    for user in [&plain, &outsider] {
+        let b = browser(&app, user).await;
+        let (status, _) = page(&app, &b, &path).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{}", user.username);
+        let response = post_form(&app, &b, &path, &[("name", "k"), ("role", "reader")]).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    }
+
+    let b = browser(&app, &keeper).await;
+    let (status, html) = page(&app, &b, &path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<option value=\"keymaster\""));
+    assert!(html.contains("<option value=\"reader\""));
+    assert!(!html.contains("<option value=\"owner\""));
+    assert!(!html.contains("<option value=\"member\""));
+
+    // A role beyond what the creator holds is refused even if posted.
+    let response = post_form(
+        &app,
+        &b,
+        &path,
+        &[("name", "too much"), ("role", "owner"), ("form_id", "k0")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    let response = post_form(
+        &app,
+        &b,
+        &path,
+        &[
+            ("name", "<b>ci</b>"),
+            ("role", "reader"),
+            ("expires_in", "30d"),
+            ("form_id", "k1"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store, max-age=0");
+    let html = response.text().await.unwrap();
+    assert!(html.contains("&lt;b&gt;ci&lt;/b&gt;"));
+    let key = shown_secret(&html).expect("key shown");
+    assert!(key.starts_with("tsr_key_"));
+    let (status, me) = send(app.get("/api/v1/me", &key)).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+
+    let (_, list) = page(&app, &b, &path).await;
+    assert!(!list.contains(&key));
+    let id = list
+        .split("data-token-id=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    let response = post_form(&app, &b, &format!("{path}/{id}/revoke"), &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(me_status(&app, &key).await, StatusCode::UNAUTHORIZED);
+}
+
+async fn admin_pages_are_for_admins_and_suspend_stops_tokens(app: TestApp) {
+    let root = app.admin().await;
+    let alice = app.user("alice").await;
+    let ws = app.workspace("Acme").await;
+
+    let b = browser(&app, &alice).await;
+    for path in ["/admin/users", "/admin/workspaces", "/admin/audit"] {
+        assert_eq!(
+            page(&app, &b, path).await.0,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
+    let response = post_form(&app, &b, &format!("/admin/users/{}/suspend", root.id), &[]).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    let a = browser(&app, &root).await;
+    let (status, html) = page(&app, &a, "/admin/users").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("alice"));
+    let (_, confirm) = page(&app, &a, &format!("/admin/users/{}/suspend", alice.id)).await;
+    assert!(confirm.contains("Suspend the user “alice”?"));
+    let response = post_form(&app, &a, &format!("/admin/users/{}/suspend", alice.id), &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        me_status(&app, &alice.token).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let (_, html) = page(&app, &a, "/admin/users").await;
+    assert!(html.contains("badge suspended"));
+    post_form(
+        &app,
+        &a,
+        &format!("/admin/users/{}/reactivate", alice.id),
+        &[],
+    )
+    .await;
+    assert_eq!(me_status(&app, &alice.token).await, StatusCode::OK);
+
+    // Members and roles.
+    let response = post_form(
+        &app,
+        &a,
+        &format!("/admin/workspaces/{ws}/members"),
+        &[("username", "alice"), ("role", "viewer")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let member = app.state.store.membership(&ws, &alice.id).await.unwrap();
+    assert_eq!(member.unwrap().role, "viewer");
+    post_form(
+        &app,
+        &a,
+        &format!("/admin/workspaces/{ws}/members"),
+        &[("username", "alice"), ("role", "admin")],
+    )
+    .await;
+    let (_, html) = page(&app, &a, &format!("/admin/workspaces/{ws}")).await;
+    assert!(html.contains("<option value=\"admin\" selected>"));
+    let response = post_form(
+        &app,
+        &a,
+        &format!("/admin/workspaces/{ws}/members/{}/remove", alice.id),
+        &[],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(app
+        .state
+        .store
+        .membership(&ws, &alice.id)
+        .await
+        .unwrap()
+        .is_none());
+
+    let (status, html) = page(&app, &a, "/admin/audit?action=user.suspend").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("user.suspend") && !html.contains("member.role_change"));
+}
+
+async fn sign_out_ends_the_session(app: TestApp) {
+    let alice = app.user("alice").await;
+    let b = browser(&app, &alice).await;
+    let response = post_form(&app, &b, "/logout", &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    let response = app
+        .request(Method::GET, "/settings/tokens")
+        .header("cookie", &b.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["location"], "/login");
+}

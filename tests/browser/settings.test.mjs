@@ -1,0 +1,280 @@
+// Tessera's settings pages in a real browser: Debian's chromium driven by
+// playwright-core, against a real `tessera serve` started by run.sh.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const BASE = process.env.TESSERA_BASE;
+const ADMIN_PASSWORD = process.env.TESSERA_ADMIN_PASSWORD;
+const SHOTS = process.env.SCREENSHOTS;
+if (!BASE || !ADMIN_PASSWORD || !SHOTS) {
+  throw new Error("run these through tests/browser/run.sh");
+}
+
+let context;
+let profile;
+
+before(async () => {
+  profile = mkdtempSync(join(tmpdir(), "tessera-chromium-"));
+  // A fresh profile in a temporary folder, removed afterwards.
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+      "--disable-quic",
+    ],
+    viewport: { width: 1100, height: 800 },
+  });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: BASE });
+});
+
+after(async () => {
+  await context?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+/** A new tab, signed out (scenarios run one after another). */
+async function newPage() {
+  await context.clearCookies();
+  const page = await context.newPage();
+  page.on("dialog", (dialog) => {
+    throw new Error(`unexpected dialog: ${dialog.message()}`);
+  });
+  return page;
+}
+
+async function signIn(page, username, password) {
+  await page.goto(`${BASE}/login`);
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${BASE}/settings/tokens`);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+async function me(token) {
+  const response = await fetch(`${BASE}/api/v1/me`, {
+    headers: { Authorization: `Bearer ${token}` },
+  });
+  return response.status;
+}
+
+/** Creates a token on the page; returns the secret shown once. */
+async function createToken(page, name, expiry) {
+  await page.goto(`${BASE}/settings/tokens`);
+  await page.getByLabel("Name", { exact: true }).fill(name);
+  if (expiry) await page.getByLabel("Expiration").selectOption(expiry);
+  await page.getByRole("button", { name: "Create token" }).click();
+  const secret = await page.locator("#new-secret").inputValue();
+  assert.match(secret, /^tsr_pat_/);
+  return secret;
+}
+
+/** The API as the admin, signed in with a session (cookie and CSRF header). */
+async function adminApi() {
+  const response = await fetch(`${BASE}/api/v1/session`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ username: "admin", password: ADMIN_PASSWORD }),
+  });
+  assert.equal(response.status, 200);
+  const cookie = response.headers.get("set-cookie").split(";")[0];
+  const { csrf_token: csrf } = await response.json();
+  return async (method, path, body) => {
+    const r = await fetch(`${BASE}${path}`, {
+      method,
+      headers: { Cookie: cookie, "X-CSRF-Token": csrf, "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await r.text();
+    assert.ok(r.status < 300, `${method} ${path}: ${r.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  };
+}
+
+test("a wrong password shows one message, whatever was wrong", async () => {
+  const page = await newPage();
+  for (const [user, password] of [["admin", "wrong"], ["nobody-here", "wrong"]]) {
+    await page.goto(`${BASE}/login`);
+    await page.getByLabel("Username").fill(user);
+    await page.getByLabel("Password").fill(password);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await assert.doesNotReject(page.locator("#login-error").waitFor());
+    assert.equal(
+      (await page.locator("#login-error").textContent()).trim(),
+      "The username or password is incorrect.",
+    );
+  }
+  await shot(page, "login-failed");
+  await page.close();
+});
+
+test("create a token: shown once, copied exactly, masked after reload, works, then revoked", async () => {
+  const page = await newPage();
+  await signIn(page, "admin", ADMIN_PASSWORD);
+  const secret = await createToken(page, "Laptop CLI");
+  await assert.doesNotReject(page.getByText("will not be shown again").waitFor());
+  assert.equal(await page.locator("#new-secret").getAttribute("readonly"), "");
+
+  await page.getByRole("button", { name: "Copy" }).click();
+  await page.getByText("Copied.").waitFor();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret);
+  await shot(page, "token-created");
+
+  const response = await page.reload();
+  assert.equal(response.request().method(), "GET");
+  assert.equal(await page.locator("#new-secret").count(), 0);
+  const html = await page.content();
+  assert.ok(!html.includes(secret), "the secret is never shown again");
+  const row = page.locator("tr", { has: page.locator(".token-name", { hasText: "Laptop CLI" }) });
+  assert.equal(await row.locator("code.masked").textContent(), `${secret.slice(0, 12)}…${secret.slice(-4)}`);
+  await shot(page, "settings-tokens");
+
+  assert.equal(await me(secret), 200);
+  await row.getByRole("link", { name: /Revoke/ }).click();
+  await page.getByRole("heading", { name: "Revoke the token “Laptop CLI”?" }).waitFor();
+  await shot(page, "revoke-confirm");
+  await page.getByRole("button", { name: "Revoke token" }).click();
+  await page.waitForURL(`${BASE}/settings/tokens`);
+  assert.equal(await row.locator(".badge").textContent(), "revoked");
+  assert.equal(await me(secret), 401);
+  await page.close();
+});
+
+test("a name with HTML in it renders as text", async () => {
+  const page = await newPage();
+  await signIn(page, "admin", ADMIN_PASSWORD);
+  const name = `<img src=x onerror="document.title='pwned'"><b>bold</b>`;
+  await createToken(page, name);
+  await page.goto(`${BASE}/settings/tokens`);
+  const cells = await page.locator("#tokens .token-name").allTextContents();
+  assert.ok(cells.includes(name), `the name is shown as typed: ${cells}`);
+  assert.equal(await page.locator("#tokens img, #tokens .token-name b").count(), 0);
+  assert.notEqual(await page.title(), "pwned");
+  await page.close();
+});
+
+test("rotate with an overlap shows the new secret once", async () => {
+  const page = await newPage();
+  await signIn(page, "admin", ADMIN_PASSWORD);
+  const old = await createToken(page, "Deploy bot");
+  await page.goto(`${BASE}/settings/tokens`);
+  const row = page.locator("tr", { has: page.locator(".token-name", { hasText: "Deploy bot" }) });
+  await row.getByRole("link", { name: /Rotate/ }).click();
+  await page.getByLabel("After 1 hour").check();
+  await shot(page, "rotate");
+  await page.getByRole("button", { name: "Rotate token" }).click();
+  const fresh = await page.locator("#new-secret").inputValue();
+  assert.notEqual(fresh, old);
+  assert.equal(await me(fresh), 200);
+  assert.equal(await me(old), 200, "the old secret works during the overlap");
+  await page.reload();
+  assert.equal(await page.locator("#new-secret").count(), 0);
+  await page.close();
+});
+
+test("delete all tokens, with a confirmation that says how many", async () => {
+  const page = await newPage();
+  await signIn(page, "admin", ADMIN_PASSWORD);
+  const a = await createToken(page, "Throwaway A");
+  const b = await createToken(page, "Throwaway B");
+  await page.goto(`${BASE}/settings/tokens`);
+  const active = await page.locator("#tokens .badge.active").count();
+  await page.getByRole("link", { name: "Delete all tokens" }).click();
+  const plural = active === 1 ? "token" : "tokens";
+  await page.getByRole("heading", { name: `Delete all ${active} active ${plural}?` }).waitFor();
+  await page.getByRole("button", { name: `Revoke all ${active} ${plural}` }).click();
+  await page.waitForURL(`${BASE}/settings/tokens`);
+  assert.equal(await page.locator("#tokens .badge.active").count(), 0);
+  assert.equal(await me(a), 401);
+  assert.equal(await me(b), 401);
+  await page.close();
+});
+
+test("API keys: a member without api_keys:manage gets 403; an owner creates one", async () => {
+  const api = await adminApi();
+  const ws = await api("POST", "/api/v1/workspaces", { name: "Acme <Corp>" });
+  const mia = await api("POST", "/api/v1/users", { username: "mia", password: "mia-password-123" });
+  const users = await api("GET", "/api/v1/users");
+  const admin = users.items.find((u) => u.username === "admin");
+  await api("PUT", `/api/v1/workspaces/${ws.id}/members/${mia.id}`, { role: "member" });
+  await api("PUT", `/api/v1/workspaces/${ws.id}/members/${admin.id}`, { role: "owner" });
+  const path = `${BASE}/settings/workspaces/${ws.id}/api-keys`;
+
+  const member = await newPage();
+  await signIn(member, "mia", "mia-password-123");
+  const denied = await member.goto(path);
+  assert.equal(denied.status(), 403);
+  await shot(member, "api-keys-forbidden");
+  await member.close();
+
+  const owner = await newPage();
+  await signIn(owner, "admin", ADMIN_PASSWORD);
+  const allowed = await owner.goto(path);
+  assert.equal(allowed.status(), 200);
+  await owner.getByRole("heading", { name: "API keys of Acme <Corp>" }).waitFor();
+  await owner.getByLabel("Name", { exact: true }).fill("Billing sync");
+  await owner.getByLabel("Role").selectOption("viewer");
+  await owner.getByRole("button", { name: "Create API key" }).click();
+  const key = await owner.locator("#new-secret").inputValue();
+  assert.match(key, /^tsr_key_/);
+  assert.equal(await me(key), 200);
+  await owner.goto(path);
+  await shot(owner, "api-keys");
+  await owner.close();
+});
+
+test("admin pages: users and workspaces", async () => {
+  const page = await newPage();
+  await signIn(page, "admin", ADMIN_PASSWORD);
+  await page.goto(`${BASE}/admin/users`);
+  await page.getByRole("heading", { name: "Users" }).waitFor();
+  await shot(page, "admin-users");
+  await page.goto(`${BASE}/admin/workspaces`);
+  await shot(page, "admin-workspaces");
+  await page.getByRole("link", { name: "Acme <Corp>" }).click();
+  await page.getByRole("heading", { name: "Members" }).waitFor();
+  await shot(page, "admin-workspace");
+  await page.close();
+});
+
+test("a form posted without the CSRF value is refused", async () => {
+  const page = await newPage();
+  await signIn(page, "admin", ADMIN_PASSWORD);
+  await page.getByLabel("Name", { exact: true }).fill("No CSRF");
+  await page.evaluate(() => {
+    for (const field of document.querySelectorAll("input[name=csrf_token]")) field.remove();
+  });
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.url() === `${BASE}/settings/tokens` && r.request().method() === "POST"),
+    page.getByRole("button", { name: "Create token" }).click(),
+  ]);
+  assert.equal(response.status(), 403);
+  await page.getByText("did not come from this site").waitFor();
+  await page.goto(`${BASE}/settings/tokens`);
+  assert.ok(!(await page.locator("#tokens .token-name").allTextContents()).includes("No CSRF"));
+  await page.close();
+});
+
+test("narrow screens: the tokens page fits 320 px", async () => {
+  const page = await newPage();
+  await page.setViewportSize({ width: 320, height: 640 });
+  await signIn(page, "admin", ADMIN_PASSWORD);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `no horizontal scrolling (overflow ${overflow}px)`);
+  await shot(page, "settings-tokens-320");
+  await page.close();
+});
