@@ -19,6 +19,7 @@ on_both_stores!(
     api_key_page_needs_api_keys_manage_and_offers_only_lesser_roles,
     admin_pages_are_for_admins_and_suspend_stops_tokens,
     sign_out_ends_the_session,
+    last_use_and_the_empty_state_are_shown,
 );
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -583,4 +584,47 @@ async fn sign_out_ends_the_session(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(response.headers()["location"], "/login");
+}
+
+async fn last_use_and_the_empty_state_are_shown(app: TestApp) {
+    // A user with no token at all sees what a token is for, with a curl
+    // example naming this deployment's headers.
+    let user = app
+        .state
+        .create_user(
+            "newcomer",
+            "newcomer-password".into(),
+            false,
+            None,
+            &tessera_server::audit::Actor::cli(),
+        )
+        .await
+        .unwrap();
+    let newcomer = TestUser {
+        id: user.id,
+        username: "newcomer".into(),
+        password: "newcomer-password".into(),
+        token: String::new(),
+    };
+    let b = browser(&app, &newcomer).await;
+    let (_, html) = page(&app, &b, "/settings/tokens").await;
+    assert!(html.contains("id=\"empty-state\""), "{html}");
+    assert!(html.contains("curl -H &quot;Authorization: Bearer tsr_pat_…&quot;"));
+    assert!(html.contains(&app.state.config.auth.workspace_header));
+    assert!(html.contains("/api/v1/me"));
+
+    // Last use: the time, with the exact time and address in the title.
+    let alice = app.user("alice").await;
+    assert_eq!(me_status(&app, &alice.token).await, StatusCode::OK);
+    app.flush_usage().await;
+    let b = browser(&app, &alice).await;
+    let (_, html) = page(&app, &b, "/settings/tokens").await;
+    assert!(!html.contains("id=\"empty-state\""));
+    let title = html
+        .split("title=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a last-used title");
+    assert!(title.ends_with(" from 127.0.0.1"), "{title}");
+    assert!(title.contains('T') && title.contains('Z'), "{title}");
 }
