@@ -278,3 +278,30 @@ test("narrow screens: the tokens page fits 320 px", async () => {
   await shot(page, "settings-tokens-320");
   await page.close();
 });
+
+test("keyboard: every control is reachable with Tab and shows its focus", async () => {
+  const page = await newPage();
+  await signIn(page, "admin", ADMIN_PASSWORD);
+  const seen = new Set();
+  for (let i = 0; i < 60; i += 1) {
+    await page.keyboard.press("Tab");
+    const focused = await page.evaluate(() => {
+      const el = document.activeElement;
+      const style = getComputedStyle(el);
+      return {
+        id: el.id || el.getAttribute("name") || el.textContent.trim(),
+        outline: style.outlineStyle,
+        width: parseFloat(style.outlineWidth),
+      };
+    });
+    if (focused.id === "token-name" || focused.id === "Create token") {
+      assert.notEqual(focused.outline, "none", `${focused.id} shows its focus`);
+      assert.ok(focused.width >= 2, `${focused.id}: a visible outline`);
+    }
+    seen.add(focused.id);
+  }
+  for (const control of ["Sign out", "token-name", "token-expiry", "Create token"]) {
+    assert.ok(seen.has(control), `${control} is reachable by keyboard (saw ${[...seen].join(", ")})`);
+  }
+  await page.close();
+});
