@@ -231,6 +231,15 @@ impl Caller {
         }
     }
 
+    /// The latest expiry the caller may give a token it creates: a token's
+    /// own expiry (a token cannot outlive the one that made it).
+    pub fn expiry_ceiling(&self) -> Option<time::OffsetDateTime> {
+        match self {
+            Caller::Token(v) => v.record.expires_at,
+            Caller::Session { .. } => None,
+        }
+    }
+
     /// The permissions the caller has in workspace `workspace_id` now.
     /// A token must have selected that workspace (header or binding).
     pub async fn permissions_in(

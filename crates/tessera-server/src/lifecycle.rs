@@ -88,6 +88,34 @@ pub struct Issued {
 }
 
 impl AppState {
+    /// The kind a create request makes: the one it names, which must be
+    /// owned as asked, or the deployment's first kind with that owner.
+    pub fn kind_for(
+        &self,
+        requested: Option<&str>,
+        owner: OwnerType,
+    ) -> AppResult<&CredentialKind> {
+        let what = match owner {
+            OwnerType::User => "personal token",
+            OwnerType::Workspace => "workspace API key",
+        };
+        match requested {
+            Some(name) => self
+                .config
+                .kinds
+                .get(name)
+                .filter(|k| k.owner == owner)
+                .ok_or_else(|| {
+                    AppError::Invalid(format!("kind: \"{name}\" is not a {what} kind here."))
+                }),
+            None => self
+                .config
+                .kinds
+                .first_owned_by(owner)
+                .ok_or_else(|| AppError::Invalid(format!("This deployment issues no {what}s."))),
+        }
+    }
+
     /// Creates a token after checking the kind's rules: binding, expiry
     /// policy, narrowing, the per-user limit.
     pub async fn issue_token(&self, request: IssueRequest<'_>, actor: &Actor) -> AppResult<Issued> {

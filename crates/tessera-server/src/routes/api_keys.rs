@@ -67,23 +67,7 @@ async fn create(
         .require_in(&state, &workspace_id, API_KEYS_MANAGE)
         .await?;
     let name = lifecycle::token_name(body.name.as_ref())?;
-    let kind = match &body.kind {
-        Some(k) => state
-            .config
-            .kinds
-            .get(k)
-            .filter(|k| k.owner == OwnerType::Workspace)
-            .ok_or_else(|| {
-                AppError::Invalid(format!("kind: \"{k}\" is not an API key kind here."))
-            })?,
-        None => state
-            .config
-            .kinds
-            .first_owned_by(OwnerType::Workspace)
-            .ok_or_else(|| {
-                AppError::Invalid("This deployment issues no workspace API keys.".into())
-            })?,
-    };
+    let kind = state.kind_for(body.kind.as_deref(), OwnerType::Workspace)?;
     let grants = match (&body.role, &body.permissions) {
         (Some(_), Some(_)) => {
             return Err(AppError::Invalid(
@@ -106,10 +90,7 @@ async fn create(
         return Err(AppError::denied(Denial::PermissionDenied, false));
     }
     let expiry = lifecycle::expiry_request(body.expires_in.as_deref(), body.expires_at.as_deref())?;
-    let ceiling = match &caller {
-        Caller::Token(v) => v.record.expires_at,
-        Caller::Session { .. } => None,
-    };
+    let ceiling = caller.expiry_ceiling();
     let issued = state
         .issue_token(
             IssueRequest {

@@ -91,23 +91,7 @@ async fn create(
         )));
     }
     let name = lifecycle::token_name(body.name.as_ref())?;
-    let kind = match &body.kind {
-        Some(k) => state
-            .config
-            .kinds
-            .get(k)
-            .filter(|k| k.owner == OwnerType::User)
-            .ok_or_else(|| {
-                AppError::Invalid(format!("kind: \"{k}\" is not a personal token kind here."))
-            })?,
-        None => state
-            .config
-            .kinds
-            .first_owned_by(OwnerType::User)
-            .ok_or_else(|| {
-                AppError::Invalid("This deployment issues no personal tokens.".into())
-            })?,
-    };
+    let kind = state.kind_for(body.kind.as_deref(), OwnerType::User)?;
     let expiry = lifecycle::expiry_request(body.expires_in.as_deref(), body.expires_at.as_deref())?;
     let permissions = match &body.permissions {
         Some(list) => {
@@ -149,10 +133,7 @@ async fn create(
             ));
         }
     }
-    let ceiling = match &caller {
-        Caller::Token(v) => v.record.expires_at,
-        Caller::Session { .. } => None,
-    };
+    let ceiling = caller.expiry_ceiling();
     let issued = state
         .issue_token(
             IssueRequest {
