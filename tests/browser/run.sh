@@ -32,6 +32,7 @@ admin_password="browser-admin-$(date +%s)-pw"
     TESSERA_DATABASE_URL="sqlite:$work/tessera.db" \
     TESSERA_ADMIN_PASSWORD="$admin_password" \
     TESSERA_LOG=warn \
+    TESSERA_USAGE_FLUSH_INTERVAL=250ms \
     "$bin" serve >"$work/stdout.log" 2>"$work/stderr.log"
 ) &
 server_pid=$!

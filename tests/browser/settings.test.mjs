@@ -85,10 +85,15 @@ async function createToken(page, name, expiry) {
 
 /** The API as the admin, signed in with a session (cookie and CSRF header). */
 async function adminApi() {
+  return api("admin", ADMIN_PASSWORD);
+}
+
+/** The API as a user, signed in with a session (cookie and CSRF header). */
+async function api(username, password) {
   const response = await fetch(`${BASE}/api/v1/session`, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ username: "admin", password: ADMIN_PASSWORD }),
+    body: JSON.stringify({ username, password }),
   });
   assert.equal(response.status, 200);
   const cookie = response.headers.get("set-cookie").split(";")[0];
@@ -303,5 +308,83 @@ test("keyboard: every control is reachable with Tab and shows its focus", async 
   for (const control of ["Sign out", "token-name", "token-expiry", "Create token"]) {
     assert.ok(seen.has(control), `${control} is reachable by keyboard (saw ${[...seen].join(", ")})`);
   }
+  await page.close();
+});
+
+test("after a use and a flush, last used shows", async () => {
+  const page = await newPage();
+  await signIn(page, "admin", ADMIN_PASSWORD);
+  const secret = await createToken(page, "Last-use probe");
+  const row = page.locator("tr", { has: page.locator(".token-name", { hasText: "Last-use probe" }) });
+  const lastUsed = row.locator('td[data-label="Last used"]');
+  await page.goto(`${BASE}/settings/tokens`);
+  assert.equal((await lastUsed.textContent()).trim(), "Never");
+
+  const before = Date.now();
+  assert.equal(await me(secret), 200);
+  const afterUse = Date.now();
+  // The server writes uses every usage.flush_interval (250 ms under run.sh).
+  let text = "Never";
+  for (let i = 0; i < 20 && text === "Never"; i += 1) {
+    await page.waitForTimeout(250);
+    await page.reload();
+    text = (await lastUsed.textContent()).trim();
+  }
+  assert.notEqual(text, "Never", "last used shows after the flush");
+
+  const id = await row.getAttribute("data-token-id");
+  const view = await (await adminApi())("GET", `/api/v1/tokens/${id}`);
+  const title = await lastUsed.locator("time").getAttribute("title");
+  assert.equal(title, `${view.last_used_at} from 127.0.0.1`);
+  assert.equal(await lastUsed.locator("time").getAttribute("datetime"), view.last_used_at);
+  const at = Date.parse(view.last_used_at);
+  assert.ok(at >= before - 1000 && at <= afterUse + 1000, `the time of the use: ${view.last_used_at}`);
+  await page.close();
+});
+
+test("an expired token shows as expired", async () => {
+  const admin = await adminApi();
+  const expiresAt = new Date(Date.now() + 2000).toISOString();
+  const issued = await admin("POST", "/api/v1/tokens", { name: "Short-lived", expires_at: expiresAt });
+  assert.equal(issued.status, "active");
+  assert.equal(await me(issued.token), 200);
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, Date.parse(issued.expires_at) - Date.now()) + 250));
+
+  const page = await newPage();
+  await signIn(page, "admin", ADMIN_PASSWORD);
+  const row = page.locator(`tr[data-token-id="${issued.id}"]`);
+  assert.equal(await row.locator(".token-name").textContent(), "Short-lived", "still listed");
+  assert.equal(await row.locator(".badge").textContent(), "expired");
+  assert.equal(await row.getByRole("link", { name: /Rotate|Revoke/ }).count(), 0);
+  assert.equal(await me(issued.token), 401);
+  await page.close();
+});
+
+test("a suspended user's tokens show as inactive to the admin, and the admin can reactivate", async () => {
+  await (await adminApi())("POST", "/api/v1/users", { username: "nora", password: "nora-password-123" });
+  const nora = await api("nora", "nora-password-123");
+  const { token } = await nora("POST", "/api/v1/tokens", { name: "Nora's script" });
+  assert.equal(await me(token), 200);
+
+  const page = await newPage();
+  await signIn(page, "admin", ADMIN_PASSWORD);
+  await page.goto(`${BASE}/admin/users`);
+  const row = page.locator("#users tr", { has: page.locator('td[data-label="Username"]', { hasText: /^nora$/ }) });
+  assert.equal(await row.locator(".badge").textContent(), "active");
+
+  await row.getByRole("link", { name: "Suspend nora" }).click();
+  await page.getByRole("heading", { name: "Suspend the user “nora”?" }).waitFor();
+  await page.getByRole("button", { name: "Suspend nora" }).click();
+  await page.waitForURL(`${BASE}/admin/users`);
+  assert.equal(await row.locator(".badge").textContent(), "suspended");
+  assert.equal(await me(token), 401, "a suspended user's token stops working");
+  await shot(page, "admin-user-suspended");
+
+  await row.getByRole("link", { name: "Reactivate nora" }).click();
+  await page.getByRole("heading", { name: "Reactivate the user “nora”?" }).waitFor();
+  await page.getByRole("button", { name: "Reactivate nora" }).click();
+  await page.waitForURL(`${BASE}/admin/users`);
+  assert.equal(await row.locator(".badge").textContent(), "active");
+  assert.equal(await me(token), 200, "the token works again after reactivation");
   await page.close();
 });
