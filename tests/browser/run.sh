@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
-# The settings pages in a real browser: builds the release binary if it is
-# missing, starts `tessera serve` on a free port in a temporary folder, runs
-# the scenarios (node's built-in test runner, Debian's chromium through
+# The settings pages in a real browser: builds the release binary (a no-op
+# when it is up to date, so the pages tested are always the code's), starts
+# `tessera serve` on a free port in a temporary folder, runs the scenarios (node's built-in test runner, Debian's chromium through
 # playwright-core) and stops the server.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-bin="$root/target/release/tessera"
+# Wherever cargo puts it (CARGO_TARGET_DIR may move the target folder).
+target_dir="$(cd "$root" && cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+bin="$target_dir/release/tessera"
 
 [ -x /usr/bin/chromium ] || { echo "run.sh: /usr/bin/chromium is missing (apt-get install chromium)" >&2; exit 1; }
 [ -d "$here/node_modules/playwright-core" ] || { echo "run.sh: run 'npm ci --prefix tests/browser' first" >&2; exit 1; }
-if [ ! -x "$bin" ]; then
-  (cd "$root" && cargo build --release --bin tessera)
-fi
+(cd "$root" && cargo build --release --bin tessera)
 
 work="$(mktemp -d)"
 server_pid=""
