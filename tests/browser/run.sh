@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The settings pages in a real browser: builds the release binary (a no-op
 # when it is up to date, so the pages tested are always the code's), starts
-# `tessera serve` on a free port in a temporary folder, runs the scenarios (node's built-in test runner, Debian's chromium through
-# playwright-core) and stops the server.
+# `tessera serve` on a free port in a temporary folder, runs the scenarios
+# (node's built-in test runner, Debian's chromium through playwright-core)
+# and stops the server.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
