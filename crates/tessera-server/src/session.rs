@@ -8,7 +8,13 @@ use time::OffsetDateTime;
 use tessera_core::{base62, hash};
 use tessera_store::{Session, User};
 
+use serde_json::json;
+use tessera_core::policy::UserStatus;
+
+use crate::audit::{Actor, Target};
 use crate::error::AppResult;
+use crate::extract::ClientInfo;
+use crate::password;
 use crate::state::AppState;
 
 pub const SESSION_COOKIE: &str = "tessera_session";
@@ -36,6 +42,63 @@ impl AppState {
         };
         self.store.create_session(&session).await?;
         Ok(NewSession { secret, session })
+    }
+
+    /// Checks a username and password and, if they match an active user,
+    /// starts a session. Every attempt is audited; `None` is the one answer
+    /// for an unknown user, a wrong password or an inactive account, and the
+    /// password hash is checked in every case so that timing tells nothing
+    /// either. `via` names the way in for the audit trail.
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: String,
+        client: &ClientInfo,
+        via: &str,
+    ) -> AppResult<Option<(User, NewSession)>> {
+        let user = if username.is_empty() || username.len() > 64 {
+            None
+        } else {
+            self.store.user_by_username(username).await?
+        };
+        let stored = user
+            .as_ref()
+            .filter(|u| u.status == UserStatus::Active)
+            .map(|u| u.password_hash.clone());
+        let valid = password::verify(password, stored).await?;
+        let user = match user {
+            Some(u) if valid => u,
+            _ => {
+                let username: String = username.chars().take(100).collect();
+                self.audit(
+                    &Actor::anonymous(client),
+                    "session.sign_in_failed",
+                    None,
+                    json!({ "username": username, "via": via }),
+                )
+                .await;
+                return Ok(None);
+            }
+        };
+        let new = self.start_session(&user).await?;
+        let actor = Actor {
+            user_id: Some(user.id.clone()),
+            label: Some(user.username.clone()),
+            client: client.clone(),
+            token_id: None,
+        };
+        self.audit(
+            &actor,
+            "session.sign_in",
+            Some(Target {
+                kind: "user",
+                id: &user.id,
+                workspace_id: None,
+            }),
+            json!({ "via": via }),
+        )
+        .await;
+        Ok(Some((user, new)))
     }
 
     /// The session a cookie secret names, if it is live.

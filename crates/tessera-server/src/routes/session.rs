@@ -10,13 +10,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use tessera_core::policy::UserStatus;
-
-use crate::audit::{Actor, Target};
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::extract::{AppJson, ClientInfo};
-use crate::password;
 use crate::routes::views::UserView;
 use crate::session::{clearing_cookie, request_is_tls, session_cookie};
 use crate::state::AppState;
@@ -43,51 +39,10 @@ async fn sign_in(
     headers: HeaderMap,
     AppJson(body): AppJson<SignIn>,
 ) -> AppResult<Response> {
-    let user = state.store.user_by_username(&body.username).await?;
-    let active = user
-        .as_ref()
-        .is_some_and(|u| u.status == UserStatus::Active);
-    let stored = user
-        .as_ref()
-        .filter(|_| active)
-        .map(|u| u.password_hash.clone());
-    // The hash is checked even for an unknown or inactive user so that the
-    // answer's timing does not reveal which usernames exist.
-    let valid = password::verify(body.password, stored).await?;
-    let user = match user {
-        Some(u) if valid => u,
-        _ => {
-            state
-                .audit(
-                    &Actor::anonymous(&client),
-                    "session.sign_in_failed",
-                    None,
-                    json!({ "username": body.username.chars().take(100).collect::<String>() }),
-                )
-                .await;
-            return Err(AppError::InvalidCredentials);
-        }
-    };
-
-    let new = state.start_session(&user).await?;
-    let actor = Actor {
-        user_id: Some(user.id.clone()),
-        label: Some(user.username.clone()),
-        client,
-        token_id: None,
-    };
-    state
-        .audit(
-            &actor,
-            "session.sign_in",
-            Some(Target {
-                kind: "user",
-                id: &user.id,
-                workspace_id: None,
-            }),
-            json!({}),
-        )
-        .await;
+    let (user, new) = state
+        .sign_in(&body.username, body.password, &client, "api")
+        .await?
+        .ok_or(AppError::InvalidCredentials)?;
     let secure = request_is_tls(&headers, state.config.auth.trust_forwarded_for);
     let cookie = session_cookie(&new.secret, state.config.auth.session_ttl, secure);
     let body = json!({ "user": UserView::from(&user), "csrf_token": new.session.csrf_token });

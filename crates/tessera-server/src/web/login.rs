@@ -7,14 +7,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use maud::html;
-use serde_json::json;
 
-use tessera_core::policy::UserStatus;
-
-use crate::audit::{Actor, Target};
-use crate::error::AppError;
 use crate::extract::ClientInfo;
-use crate::password;
 use crate::session::{clearing_cookie, request_is_tls, session_cookie};
 use crate::state::AppState;
 use crate::web::forms::{signed_in, Fields, Posted};
@@ -76,58 +70,16 @@ async fn sign_in(
     let fields = Fields::parse(&body);
     let username = fields.get("username").unwrap_or("").trim().to_owned();
     let given = fields.get("password").unwrap_or("").to_owned();
-    let user = if username.is_empty() || username.len() > 64 {
-        None
-    } else {
-        state
-            .store
-            .user_by_username(&username)
-            .await
-            .map_err(AppError::from)?
+    let Some((_, new)) = state
+        .sign_in(&username, given, &client, "settings pages")
+        .await?
+    else {
+        return Ok(login_page(
+            StatusCode::UNAUTHORIZED,
+            &username,
+            Some(SIGN_IN_FAILED),
+        ));
     };
-    let stored = user
-        .as_ref()
-        .filter(|u| u.status == UserStatus::Active)
-        .map(|u| u.password_hash.clone());
-    // Checked even for an unknown user, so that timing reveals nothing.
-    let valid = password::verify(given, stored).await?;
-    let user = match user {
-        Some(u) if valid => u,
-        _ => {
-            state
-                .audit(
-                    &Actor::anonymous(&client),
-                    "session.sign_in_failed",
-                    None,
-                    json!({ "username": username.chars().take(100).collect::<String>() }),
-                )
-                .await;
-            return Ok(login_page(
-                StatusCode::UNAUTHORIZED,
-                &username,
-                Some(SIGN_IN_FAILED),
-            ));
-        }
-    };
-    let new = state.start_session(&user).await?;
-    let actor = Actor {
-        user_id: Some(user.id.clone()),
-        label: Some(user.username.clone()),
-        client,
-        token_id: None,
-    };
-    state
-        .audit(
-            &actor,
-            "session.sign_in",
-            Some(Target {
-                kind: "user",
-                id: &user.id,
-                workspace_id: None,
-            }),
-            json!({ "via": "settings pages" }),
-        )
-        .await;
     let secure = request_is_tls(&headers, state.config.auth.trust_forwarded_for);
     let cookie = session_cookie(&new.secret, state.config.auth.session_ttl, secure);
     Ok((
