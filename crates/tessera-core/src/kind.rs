@@ -182,6 +182,16 @@ impl KindSet {
         self.kinds.iter().find(|k| k.owner == owner)
     }
 
+    /// The names of every kind with the given owner: what "the caller's
+    /// personal tokens" or "the workspace's API keys" lists filter on.
+    pub fn names_owned_by(&self, owner: OwnerType) -> Vec<String> {
+        self.kinds
+            .iter()
+            .filter(|k| k.owner == owner)
+            .map(|k| k.name.clone())
+            .collect()
+    }
+
     /// Parses a presented token and names its kind, with no I/O.
     pub fn parse<'a>(
         &self,

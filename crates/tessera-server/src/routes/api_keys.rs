@@ -110,16 +110,6 @@ async fn create(
     Ok(issued_response(issued))
 }
 
-fn key_kinds(state: &AppState) -> Vec<String> {
-    state
-        .config
-        .kinds
-        .iter()
-        .filter(|k| k.owner == OwnerType::Workspace)
-        .map(|k| k.name.clone())
-        .collect()
-}
-
 #[utoipa::path(get, path = "/api/v1/workspaces/{wid}/api-keys", tag = "api-keys", params(("wid" = String, Path), PageQuery),
     security(("bearer" = []), ("session" = [])),
     responses((status = 200, body = List<TokenView>), (status = 403, body = crate::error::ErrorBody)))]
@@ -137,7 +127,7 @@ async fn list(
     let filter = TokenFilter {
         user_id: None,
         workspace_id: Some(workspace_id),
-        kinds: key_kinds(&state),
+        kinds: state.config.kinds.names_owned_by(OwnerType::Workspace),
         hide_revoked_before: Some(now - state.config.revoked_retention),
     };
     let records = state.store.list_tokens(&filter, &page).await?;
@@ -154,7 +144,7 @@ async fn workspace_key(state: &AppState, workspace_id: &str, id: &str) -> AppRes
     if !looks_like(IdKind::Token, id) {
         return Err(AppError::NotFound);
     }
-    let kinds = key_kinds(state);
+    let kinds = state.config.kinds.names_owned_by(OwnerType::Workspace);
     state
         .store
         .token(id)

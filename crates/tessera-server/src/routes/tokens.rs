@@ -192,7 +192,7 @@ async fn list(
     let filter = TokenFilter {
         user_id: Some(user.id.clone()),
         workspace_id: None,
-        kinds: personal_kinds(&state),
+        kinds: state.config.kinds.names_owned_by(OwnerType::User),
         hide_revoked_before: Some(now - state.config.revoked_retention),
     };
     let records = state.store.list_tokens(&filter, &page).await?;
@@ -201,16 +201,6 @@ async fn list(
         .map(|r| TokenView::new(r, now))
         .collect();
     Ok(Json(List::paged(items, &page, |t| &t.id)))
-}
-
-fn personal_kinds(state: &AppState) -> Vec<String> {
-    state
-        .config
-        .kinds
-        .iter()
-        .filter(|k| k.owner == OwnerType::User)
-        .map(|k| k.name.clone())
-        .collect()
 }
 
 /// Any user's personal token with this id; a malformed id is a 404 before

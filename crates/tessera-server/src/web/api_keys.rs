@@ -11,7 +11,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use tessera_core::ids::{looks_like, IdKind};
-use tessera_core::kind::{CredentialKind, OwnerType};
+use tessera_core::kind::OwnerType;
 use tessera_core::permissions::API_KEYS_MANAGE;
 use tessera_core::PermissionSet;
 use tessera_store::{Page, TokenFilter, TokenRecord, TokenStatus};
@@ -37,24 +37,6 @@ pub fn router() -> Router<AppState> {
             "/settings/workspaces/{wid}/api-keys/{id}/revoke",
             get(confirm_revoke).post(revoke),
         )
-}
-
-fn key_kind(state: &AppState) -> AppResult<&CredentialKind> {
-    state
-        .config
-        .kinds
-        .first_owned_by(OwnerType::Workspace)
-        .ok_or_else(|| AppError::Invalid("This deployment issues no workspace API keys.".into()))
-}
-
-fn key_kinds(state: &AppState) -> Vec<String> {
-    state
-        .config
-        .kinds
-        .iter()
-        .filter(|k| k.owner == OwnerType::Workspace)
-        .map(|k| k.name.clone())
-        .collect()
 }
 
 /// The workspace's name and what the signed-in member holds there; 403
@@ -95,7 +77,7 @@ async fn keys(state: &AppState, wid: &str) -> AppResult<Vec<TokenRecord>> {
     let filter = TokenFilter {
         user_id: None,
         workspace_id: Some(wid.to_owned()),
-        kinds: key_kinds(state),
+        kinds: state.config.kinds.names_owned_by(OwnerType::Workspace),
         hide_revoked_before: Some(now - state.config.revoked_retention),
     };
     Ok(state.store.list_tokens(&filter, &Page::first(100)).await?)
@@ -116,7 +98,7 @@ async fn render(
     issued: Option<&Issued>,
 ) -> AppResult<maud::Markup> {
     let (workspace_name, held) = allowed(state, signed, wid).await?;
-    let kind = key_kind(state)?;
+    let kind = state.kind_for(None, OwnerType::Workspace)?;
     let records = keys(state, wid).await?;
     let roles = offered_roles(state, &held);
     let now = OffsetDateTime::now_utc();
@@ -262,7 +244,7 @@ async fn issue(
     form: &KeyForm,
 ) -> AppResult<Issued> {
     let name = lifecycle::token_name(Some(&Value::String(form.name.clone())))?;
-    let kind = key_kind(state)?;
+    let kind = state.kind_for(None, OwnerType::Workspace)?;
     let role = form
         .role
         .clone()
@@ -299,7 +281,7 @@ async fn workspace_key(state: &AppState, wid: &str, id: &str) -> AppResult<Token
     if !looks_like(IdKind::Token, id) {
         return Err(AppError::NotFound);
     }
-    let kinds = key_kinds(state);
+    let kinds = state.config.kinds.names_owned_by(OwnerType::Workspace);
     state
         .store
         .token(id)

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use tessera_core::expiry::ExpiryRequest;
 use tessera_core::ids::{looks_like, IdKind};
-use tessera_core::kind::{CredentialKind, OwnerType, WorkspaceBinding};
+use tessera_core::kind::{OwnerType, WorkspaceBinding};
 use tessera_core::PermissionSet;
 use tessera_store::{Page, TokenFilter, TokenRecord, TokenStatus};
 
@@ -72,30 +72,12 @@ struct Shown {
     issued: Issued,
 }
 
-fn personal_kind(state: &AppState) -> AppResult<&CredentialKind> {
-    state
-        .config
-        .kinds
-        .first_owned_by(OwnerType::User)
-        .ok_or_else(|| AppError::Invalid("This deployment issues no personal tokens.".into()))
-}
-
-fn personal_kinds(state: &AppState) -> Vec<String> {
-    state
-        .config
-        .kinds
-        .iter()
-        .filter(|k| k.owner == OwnerType::User)
-        .map(|k| k.name.clone())
-        .collect()
-}
-
 async fn own_tokens(state: &AppState, signed: &Signed) -> AppResult<Vec<TokenRecord>> {
     let now = OffsetDateTime::now_utc();
     let filter = TokenFilter {
         user_id: Some(signed.user.id.clone()),
         workspace_id: None,
-        kinds: personal_kinds(state),
+        kinds: state.config.kinds.names_owned_by(OwnerType::User),
         hide_revoked_before: Some(now - state.config.revoked_retention),
     };
     Ok(state.store.list_tokens(&filter, &Page::first(100)).await?)
@@ -111,7 +93,13 @@ async fn own_token(state: &AppState, signed: &Signed, id: &str) -> AppResult<Tok
         .token(id)
         .await?
         .filter(|t| t.user_id.as_deref() == Some(signed.user.id.as_str()))
-        .filter(|t| personal_kinds(state).contains(&t.kind))
+        .filter(|t| {
+            state
+                .config
+                .kinds
+                .names_owned_by(OwnerType::User)
+                .contains(&t.kind)
+        })
         .ok_or(AppError::NotFound)
 }
 
@@ -176,7 +164,7 @@ async fn render(
     errors: &[String],
     shown: Option<&Shown>,
 ) -> AppResult<Markup> {
-    let kind = personal_kind(state)?;
+    let kind = state.kind_for(None, OwnerType::User)?;
     let tokens = own_tokens(state, signed).await?;
     let workspaces = memberships(state, &signed.user.id).await?;
     let permissions = grantable(state, &signed.user.id, None).await?;
@@ -361,7 +349,7 @@ async fn create(
 /// owner's permissions); the token rules themselves are `issue_token`'s.
 async fn issue(state: &AppState, signed: &Signed, form: &CreateForm) -> AppResult<Issued> {
     let name = lifecycle::token_name(Some(&Value::String(form.name.clone())))?;
-    let kind = personal_kind(state)?;
+    let kind = state.kind_for(None, OwnerType::User)?;
     let expiry = lifecycle::expiry_request(form.expires_in.as_deref(), None)?;
     let permissions = if form.permissions.is_empty() {
         None
