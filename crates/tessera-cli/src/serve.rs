@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use tessera_server::{AppState, Config};
+use tessera_server::AppState;
 
 use crate::ConfigArgs;
 
@@ -18,7 +18,7 @@ pub struct ServeArgs {
 /// Loads the configuration and opens (and migrates) the store: shared with
 /// the admin commands.
 pub async fn open(args: &ConfigArgs) -> anyhow::Result<AppState> {
-    let config = Config::load(args.config.as_deref(), &Config::process_env())?;
+    let config = args.load()?;
     let url = config.database_url.clone();
     let store = tessera_store::connect(&url)
         .await

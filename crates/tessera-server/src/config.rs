@@ -249,6 +249,29 @@ impl Config {
         Ok(config)
     }
 
+    /// Loads the seed profile `name` (see [`crate::profiles`]), then
+    /// `TESSERA_*` variables from `env` on top.
+    pub fn load_profile(name: &str, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        let profile = crate::profiles::find(name).ok_or_else(|| {
+            value_error(
+                "--profile",
+                format!(
+                    "there is no profile \"{name}\" (known: {})",
+                    crate::profiles::names()
+                ),
+            )
+        })?;
+        let source = PathBuf::from(format!("profiles/{}.toml", profile.name));
+        let file = toml::from_str(profile.toml).map_err(|e| ConfigError::File {
+            path: source.clone(),
+            message: e.to_string(),
+        })?;
+        let mut config = build(file)?;
+        config.source = Some(source);
+        apply_env(&mut config, env)?;
+        Ok(config)
+    }
+
     /// Parses a configuration from TOML text with no variables applied.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::File {
@@ -524,7 +547,7 @@ fn apply_env(config: &mut Config, env: &BTreeMap<String, String>) -> Result<(), 
             // Read elsewhere: the admin's first password, the log filter and format,
             // and the client's URL and token.
             "TESSERA_ADMIN_PASSWORD" | "TESSERA_LOG" | "TESSERA_LOG_FORMAT" | "TESSERA_URL"
-            | "TESSERA_TOKEN" | "TESSERA_CONFIG" => {}
+            | "TESSERA_TOKEN" | "TESSERA_CONFIG" | "TESSERA_PROFILE" => {}
             other if other.starts_with("TESSERA_TEST_") => {}
             other => {
                 return Err(env_error(
@@ -697,6 +720,27 @@ mod tests {
         .is_err());
         assert!(Config::from_toml("[[hashing.keys]]\nid = \"k\"\nsecret = \"short\"").is_err());
         assert!(Config::from_toml("[auth]\ntoken_cookie = \"bad cookie\"").is_err());
+    }
+
+    #[test]
+    fn every_profile_loads_as_shipped() {
+        for profile in crate::profiles::PROFILES {
+            let from_text = Config::from_toml(profile.toml)
+                .unwrap_or_else(|e| panic!("profile {}: {e}", profile.name));
+            let loaded = Config::load_profile(profile.name, &BTreeMap::new()).unwrap();
+            assert_eq!(from_text.kinds, loaded.kinds, "{}", profile.name);
+            let on_disk = std::fs::read_to_string(format!(
+                "{}/../../profiles/{}.toml",
+                env!("CARGO_MANIFEST_DIR"),
+                profile.name
+            ))
+            .unwrap();
+            assert_eq!(on_disk, profile.toml, "{}", profile.name);
+        }
+        let err = Config::load_profile("gitlab", &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("groupchat"), "{err}");
     }
 
     #[test]

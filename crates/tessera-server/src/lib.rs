@@ -12,6 +12,7 @@ pub mod extract;
 pub mod lifecycle;
 pub mod metrics;
 pub mod password;
+pub mod profiles;
 pub mod routes;
 pub mod session;
 pub mod state;

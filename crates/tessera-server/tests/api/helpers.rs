@@ -8,7 +8,7 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
-use tessera_core::kind::OwnerType;
+use tessera_core::kind::{OwnerType, WorkspaceBinding};
 use tessera_server::audit::Actor;
 use tessera_server::lifecycle::IssueRequest;
 use tessera_server::{AppState, Config};
@@ -19,6 +19,30 @@ use tessera_store::test_support::{fresh, TestDatabase};
 /// shows up as `sqlite::name` and `postgres::name`.
 #[macro_export]
 macro_rules! on_both_stores {
+    // A seed profile's stories: each starts a server configured by
+    // `profiles/<name>.toml`.
+    (profile = $profile:literal; $($story:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $story() {
+                    if let Some(app) = $crate::helpers::TestApp::with_profile($crate::helpers::Backend::Sqlite, $profile).await {
+                        super::$story(app).await;
+                    }
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $story() {
+                    if let Some(app) = $crate::helpers::TestApp::with_profile($crate::helpers::Backend::Postgres, $profile).await {
+                        super::$story(app).await;
+                    }
+                }
+            )*
+        }
+    };
     ($($story:ident),* $(,)?) => {
         mod sqlite {
             $(
@@ -71,8 +95,31 @@ impl TestApp {
 
     /// A server configured by `toml` (on top of the defaults).
     pub async fn with_config(backend: Backend, toml: &str) -> Option<TestApp> {
+        let config = Config::from_toml(toml).expect("test configuration is valid");
+        TestApp::from_config(backend, config).await
+    }
+
+    /// A server configured by the seed profile `name`, as shipped.
+    pub async fn with_profile(backend: Backend, name: &str) -> Option<TestApp> {
+        TestApp::with_profile_and(backend, name, |_| {}).await
+    }
+
+    /// A server configured by the seed profile `name`, then changed by
+    /// `adjust` (a setting the profile documents as optional).
+    pub async fn with_profile_and(
+        backend: Backend,
+        name: &str,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Option<TestApp> {
+        let profile = tessera_server::profiles::find(name).expect("a shipped profile");
+        let mut config = Config::from_toml(profile.toml).expect("the profile is valid");
+        adjust(&mut config);
+        TestApp::from_config(backend, config).await
+    }
+
+    /// A server running `config` on a fresh database of `backend`.
+    pub async fn from_config(backend: Backend, mut config: Config) -> Option<TestApp> {
         let database = fresh(backend).await?;
-        let mut config = Config::from_toml(toml).expect("test configuration is valid");
         config.database_url = database.url().clone();
         let store = tessera_store::connect(&config.database_url)
             .await
@@ -130,7 +177,10 @@ impl TestApp {
     }
 
     /// Creates a user (admin or not) with an un-narrowed personal token that
-    /// never expires (so that tokens it creates are not capped by it).
+    /// lives as long as the kind allows (so that tokens it creates are not
+    /// capped by it). Where personal tokens are bound to a workspace at
+    /// creation, the user gets no token here (`token` is empty): use
+    /// [`TestApp::member`].
     pub async fn user_with(&self, username: &str, admin: bool) -> TestUser {
         let password = format!("{username}-password");
         let user = self
@@ -138,36 +188,62 @@ impl TestApp {
             .create_user(username, password.clone(), admin, None, &Actor::cli())
             .await
             .expect("user is created");
-        let kind = self
-            .state
+        let kind = self.personal_kind();
+        let token = if kind.binding == WorkspaceBinding::Bound {
+            String::new()
+        } else {
+            self.issue_personal(&user.id, None).await
+        };
+        TestUser {
+            id: user.id,
+            username: username.to_owned(),
+            password,
+            token,
+        }
+    }
+
+    /// Creates a user with `role` in `workspace` and a personal token, bound
+    /// to that workspace where the deployment binds personal tokens.
+    pub async fn member(&self, username: &str, workspace: &str, role: &str) -> TestUser {
+        let mut user = self.user(username).await;
+        self.join(workspace, &user, role).await;
+        if self.personal_kind().binding == WorkspaceBinding::Bound {
+            user.token = self.issue_personal(&user.id, Some(workspace)).await;
+        }
+        user
+    }
+
+    /// The deployment's first personal-token kind.
+    pub fn personal_kind(&self) -> &tessera_core::kind::CredentialKind {
+        self.state
             .config
             .kinds
             .first_owned_by(OwnerType::User)
-            .expect("a PAT kind");
+            .expect("a PAT kind")
+    }
+
+    /// Issues a personal token straight through the lifecycle rules.
+    pub async fn issue_personal(&self, user_id: &str, workspace: Option<&str>) -> String {
+        let kind = self.personal_kind();
         let issued = self
             .state
             .issue_token(
                 IssueRequest {
                     kind,
-                    name: format!("{username}'s test token"),
-                    expiry: tessera_core::ExpiryRequest::Preset("never".into()),
+                    name: "test token".into(),
+                    expiry: longest_expiry(kind),
                     permissions: None,
                     role: None,
-                    workspace_id: None,
-                    user_id: Some(user.id.clone()),
-                    created_by: Some(user.id.clone()),
+                    workspace_id: workspace.map(str::to_owned),
+                    user_id: Some(user_id.to_owned()),
+                    created_by: Some(user_id.to_owned()),
                     ceiling: None,
                 },
                 &Actor::cli(),
             )
             .await
             .expect("token is issued");
-        TestUser {
-            id: user.id,
-            username: username.to_owned(),
-            password,
-            token: issued.token.expose().to_owned(),
-        }
+        issued.token.expose().to_owned()
     }
 
     pub async fn user(&self, username: &str) -> TestUser {
@@ -287,4 +363,20 @@ pub async fn send(request: RequestBuilder) -> (StatusCode, Value) {
 /// The error code of an error body.
 pub fn code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("<no error code>")
+}
+
+/// The longest lifetime `kind` offers: "never" where allowed, so that tokens
+/// a test token creates are not capped by it.
+fn longest_expiry(kind: &tessera_core::kind::CredentialKind) -> tessera_core::ExpiryRequest {
+    use tessera_core::expiry::Preset;
+    let longest = kind
+        .expiry
+        .presets
+        .iter()
+        .max_by_key(|p| match p {
+            Preset::Never => u64::MAX,
+            Preset::After(l) => l.duration().whole_seconds() as u64,
+        })
+        .expect("a kind offers at least one preset");
+    tessera_core::ExpiryRequest::Preset(longest.to_string())
 }

@@ -1,0 +1,1 @@
+//! Conformance: profiles/groo.toml (written next).

@@ -1,0 +1,1 @@
+//! Conformance: profiles/groupchat.toml (written next).

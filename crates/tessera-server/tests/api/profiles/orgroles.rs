@@ -1,0 +1,1 @@
+//! Conformance: profiles/orgroles.toml (written next).

@@ -1,0 +1,1 @@
+//! Conformance: profiles/teamday.toml (written next).

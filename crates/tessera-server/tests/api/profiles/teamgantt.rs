@@ -1,0 +1,1 @@
+//! Conformance: profiles/teamgantt.toml (written next).
