@@ -179,6 +179,15 @@ impl Caller {
         }
     }
 
+    /// The workspace a calling token acts in (bound, or picked by the
+    /// workspace header); `None` for a session or a token acting outside one.
+    pub fn token_workspace(&self) -> Option<&str> {
+        match self {
+            Caller::Session { .. } => None,
+            Caller::Token(v) => v.identity.workspace_id.as_deref(),
+        }
+    }
+
     /// How the actor is named in the audit trail: the username, or the API
     /// key's own name (a key outlives the member who made it).
     pub fn label(&self) -> String {

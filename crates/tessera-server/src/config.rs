@@ -362,10 +362,12 @@ fn build(file: FileConfig) -> Result<Config, ConfigError> {
         "usage.flush_interval",
         file.usage.flush_interval.as_deref().unwrap_or("10s"),
     )?;
-    let revoked_retention = parse_duration(
-        "tokens.revoked_retention",
-        file.tokens.revoked_retention.as_deref().unwrap_or("30d"),
-    )?;
+    // Zero is allowed here: revoked tokens drop out of lists at once
+    // (TeamDay's "Remove the token from your account").
+    let revoked_retention = match file.tokens.revoked_retention.as_deref() {
+        Some("0" | "0s") => Duration::ZERO,
+        other => parse_duration("tokens.revoked_retention", other.unwrap_or("30d"))?,
+    };
 
     let cache = CacheSettings {
         enabled: file.cache.enabled.unwrap_or(true),

@@ -2,7 +2,7 @@
 //! (`/api/v1/tokens/self`).
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use tessera_core::kind::OwnerType;
+use tessera_core::kind::{OwnerType, WorkspaceBinding};
 use tessera_core::permissions::TOKENS_MANAGE;
 use tessera_core::PermissionSet;
 use tessera_store::{TokenFilter, TokenRecord, User};
@@ -80,6 +80,7 @@ async fn create(
     State(state): State<AppState>,
     caller: Caller,
     client: ClientInfo,
+    headers: HeaderMap,
     AppJson(body): AppJson<CreateToken>,
 ) -> AppResult<Response> {
     let user = caller.require_user()?.clone();
@@ -93,10 +94,28 @@ async fn create(
     let name = lifecycle::token_name(body.name.as_ref())?;
     let kind = state.kind_for(body.kind.as_deref(), OwnerType::User)?;
     let expiry = lifecycle::expiry_request(body.expires_in.as_deref(), body.expires_at.as_deref())?;
+    let workspace_id = match (kind.binding, body.workspace_id) {
+        (WorkspaceBinding::Bound, None) => {
+            Some(current_workspace(&state, &caller, &user, &headers).await?)
+        }
+        (_, asked) => asked,
+    };
+    if let (Some(asked), Caller::Token(calling)) = (&workspace_id, &caller) {
+        if calling
+            .record
+            .workspace_id
+            .as_ref()
+            .is_some_and(|bound| bound != asked)
+        {
+            return Err(AppError::Forbidden(
+                "A token bound to one workspace cannot create tokens for another.".into(),
+            ));
+        }
+    }
     let permissions = match &body.permissions {
         Some(list) => {
             let asked = lifecycle::permission_list("permissions", list)?;
-            let allowed = grantable(&state, &caller, &user, body.workspace_id.as_deref()).await?;
+            let allowed = grantable(&state, &caller, &user, workspace_id.as_deref()).await?;
             let beyond = asked.missing_from(&allowed);
             if !beyond.is_empty() && kind.allow_narrowing {
                 let names: Vec<String> = beyond.iter().map(|p| p.to_string()).collect();
@@ -118,10 +137,7 @@ async fn create(
             Caller::Session { .. } => None,
         },
     };
-    if let (Some(workspace_id), true) = (
-        &body.workspace_id,
-        kind.binding != tessera_core::WorkspaceBinding::None,
-    ) {
+    if let (Some(workspace_id), true) = (&workspace_id, kind.binding != WorkspaceBinding::None) {
         if state
             .store
             .membership(workspace_id, &user.id)
@@ -142,7 +158,7 @@ async fn create(
                 expiry,
                 permissions,
                 role: None,
-                workspace_id: body.workspace_id,
+                workspace_id,
                 user_id: Some(user.id.clone()),
                 created_by: Some(user.id.clone()),
                 ceiling,
@@ -151,6 +167,40 @@ async fn create(
         )
         .await?;
     Ok(issued_response(issued))
+}
+
+/// The workspace a personal token of a bound kind is created in when the
+/// request names none (TeamDay's "scoped to your current organization"):
+/// the one the calling token acts in, else the one the workspace header
+/// names, else the caller's only workspace.
+async fn current_workspace(
+    state: &AppState,
+    caller: &Caller,
+    user: &User,
+    headers: &HeaderMap,
+) -> AppResult<String> {
+    if let Some(acting) = caller.token_workspace() {
+        return Ok(acting.to_owned());
+    }
+    let header = &state.config.auth.workspace_header;
+    if let Some(named) = headers
+        .get(header.as_str())
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+    {
+        return Ok(named.to_owned());
+    }
+    let memberships = state.store.memberships_of(&user.id).await?;
+    match memberships.as_slice() {
+        [only] => Ok(only.workspace_id.clone()),
+        [] => Err(AppError::Invalid(
+            "workspace_id: tokens here belong to a workspace, and you are a member of none.".into(),
+        )),
+        _ => Err(AppError::Invalid(format!(
+            "workspace_id is required: you belong to {} workspaces; name one (or send the {header} header).",
+            memberships.len()
+        ))),
+    }
 }
 
 /// What the caller may grant a new token: the owner's role permissions (in
