@@ -533,3 +533,105 @@ fn the_api_client_manages_tokens_against_a_running_server() {
     assert!(!no_token.status.success());
     assert!(stderr(&no_token).contains("TESSERA_TOKEN"));
 }
+
+#[test]
+fn every_seed_profile_serves_as_shipped_and_issues_its_own_tokens() {
+    for (profile, prefix) in [
+        ("groupchat", "gcp_"),
+        ("groo", "groo_pat_"),
+        ("teamgantt", ""),
+        ("teamday", "td_"),
+        ("orgroles", "org_pat_"),
+    ] {
+        let dir = TempDir::new().unwrap();
+        let d = dir.path();
+        let server = Server::start(
+            d,
+            &[
+                ("TESSERA_PROFILE", profile),
+                ("TESSERA_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ],
+        );
+        assert_eq!(http("GET", &server.url("/readyz"), None, None).0, 200);
+        // The admin commands read the same profile, here with the flag.
+        let workspace = succeeds(tessera_on(
+            d,
+            &[
+                "admin",
+                "workspace",
+                "add",
+                "Acme",
+                "--json",
+                "--profile",
+                profile,
+            ],
+        ));
+        let workspace: Value = serde_json::from_str(&workspace).unwrap();
+        let workspace = workspace["id"].as_str().unwrap();
+        let role = if profile == "teamday" {
+            "admin"
+        } else {
+            "owner"
+        };
+        if profile != "teamgantt" {
+            succeeds(tessera_on(
+                d,
+                &[
+                    "admin",
+                    "member",
+                    "set",
+                    "--profile",
+                    profile,
+                    workspace,
+                    "admin",
+                    role,
+                ],
+            ));
+        }
+        let mut issue = vec![
+            "admin",
+            "token",
+            "issue",
+            "--profile",
+            profile,
+            "--user",
+            "admin",
+            "--name",
+            "cli",
+        ];
+        if matches!(profile, "teamday" | "orgroles") {
+            issue.extend(["--workspace", workspace]);
+        }
+        let token = succeeds(tessera_on(d, &issue)).trim().to_owned();
+        assert!(token.starts_with(prefix), "{profile}: {token}");
+        if profile == "teamgantt" {
+            assert!(token.starts_with("tok_") && token.contains('|'), "{token}");
+        }
+        let (status, me) = http("GET", &server.url("/api/v1/me"), Some(&token), None);
+        assert_eq!(status, 200, "{profile}: {me}");
+        // The default prefix is not one of this deployment's.
+        let (status, _) = http(
+            "GET",
+            &server.url("/api/v1/me"),
+            Some("tsr_pat_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa000000"),
+            None,
+        );
+        assert_eq!(status, 401, "{profile}");
+    }
+}
+
+#[test]
+fn an_unknown_profile_or_a_profile_with_a_config_file_is_refused() {
+    let dir = TempDir::new().unwrap();
+    let output = tessera_on(dir.path(), &["serve", "--profile", "gitlab"]);
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(err.contains("gitlab") && err.contains("teamday"), "{err}");
+    let output = tessera_on(
+        dir.path(),
+        &["serve", "--profile", "groo", "--config", "tessera.toml"],
+    );
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("--config"), "{}", stderr(&output));
+    assert!(!dir.path().join("tessera.db").exists());
+}
