@@ -96,7 +96,12 @@ async fn create(
     let expiry = lifecycle::expiry_request(body.expires_in.as_deref(), body.expires_at.as_deref())?;
     let workspace_id = match (kind.binding, body.workspace_id) {
         (WorkspaceBinding::Bound, None) => {
-            Some(current_workspace(&state, &caller, &user, &headers).await?)
+            let header = headers
+                .get(state.config.auth.workspace_header.as_str())
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty());
+            let acting = caller.token_workspace().or(header);
+            Some(state.current_workspace(&user.id, acting).await?)
         }
         (_, asked) => asked,
     };
@@ -167,40 +172,6 @@ async fn create(
         )
         .await?;
     Ok(issued_response(issued))
-}
-
-/// The workspace a personal token of a bound kind is created in when the
-/// request names none (TeamDay's "scoped to your current organization"):
-/// the one the calling token acts in, else the one the workspace header
-/// names, else the caller's only workspace.
-async fn current_workspace(
-    state: &AppState,
-    caller: &Caller,
-    user: &User,
-    headers: &HeaderMap,
-) -> AppResult<String> {
-    if let Some(acting) = caller.token_workspace() {
-        return Ok(acting.to_owned());
-    }
-    let header = &state.config.auth.workspace_header;
-    if let Some(named) = headers
-        .get(header.as_str())
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-    {
-        return Ok(named.to_owned());
-    }
-    let memberships = state.store.memberships_of(&user.id).await?;
-    match memberships.as_slice() {
-        [only] => Ok(only.workspace_id.clone()),
-        [] => Err(AppError::Invalid(
-            "workspace_id: tokens here belong to a workspace, and you are a member of none.".into(),
-        )),
-        _ => Err(AppError::Invalid(format!(
-            "workspace_id is required: you belong to {} workspaces; name one (or send the {header} header).",
-            memberships.len()
-        ))),
-    }
 }
 
 /// What the caller may grant a new token: the owner's role permissions (in

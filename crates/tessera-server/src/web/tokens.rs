@@ -279,7 +279,15 @@ async fn render(
                             }
                         }
                     }
-                    @if kind.binding != WorkspaceBinding::None && !workspaces.is_empty() {
+                    @if kind.binding == WorkspaceBinding::Bound && !workspaces.is_empty() {
+                        // Tokens here belong to one workspace: pick it.
+                        label for="token-workspace" { "Workspace" }
+                        select #token-workspace name="workspace_id" required {
+                            @for (id, name, _) in &workspaces {
+                                option value=(id) selected[form.workspace_id.as_deref() == Some(id.as_str())] { (name) }
+                            }
+                        }
+                    } @else if kind.binding != WorkspaceBinding::None && !workspaces.is_empty() {
                         label for="token-workspace" { "Workspace (optional)" }
                         select #token-workspace name="workspace_id" {
                             option value="" { "Any of my workspaces" }
@@ -351,11 +359,17 @@ async fn issue(state: &AppState, signed: &Signed, form: &CreateForm) -> AppResul
     let name = lifecycle::token_name(Some(&Value::String(form.name.clone())))?;
     let kind = state.kind_for(None, OwnerType::User)?;
     let expiry = lifecycle::expiry_request(form.expires_in.as_deref(), None)?;
+    let workspace_id = match (kind.binding, &form.workspace_id) {
+        (WorkspaceBinding::Bound, None) => {
+            Some(state.current_workspace(&signed.user.id, None).await?)
+        }
+        (_, chosen) => chosen.clone(),
+    };
     let permissions = if form.permissions.is_empty() {
         None
     } else {
         let asked = lifecycle::permission_list("permissions", &form.permissions)?;
-        let allowed = grantable(state, &signed.user.id, form.workspace_id.as_deref()).await?;
+        let allowed = grantable(state, &signed.user.id, workspace_id.as_deref()).await?;
         let beyond = asked.missing_from(&allowed);
         if !beyond.is_empty() && kind.allow_narrowing {
             let names: Vec<String> = beyond.iter().map(|p| p.to_string()).collect();
@@ -366,7 +380,7 @@ async fn issue(state: &AppState, signed: &Signed, form: &CreateForm) -> AppResul
         }
         Some(asked)
     };
-    if let Some(workspace_id) = &form.workspace_id {
+    if let Some(workspace_id) = &workspace_id {
         if !looks_like(IdKind::Workspace, workspace_id)
             || state
                 .store
@@ -387,7 +401,7 @@ async fn issue(state: &AppState, signed: &Signed, form: &CreateForm) -> AppResul
                 expiry,
                 permissions,
                 role: None,
-                workspace_id: form.workspace_id.clone(),
+                workspace_id,
                 user_id: Some(signed.user.id.clone()),
                 created_by: Some(signed.user.id.clone()),
                 ceiling: None,

@@ -4,7 +4,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{send, TestApp, TestUser};
+use crate::helpers::{
+    browser, encode, page, post_form, send, shown_secret, Browser, TestApp, TestUser, FORM,
+};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -21,74 +23,6 @@ on_both_stores!(
     sign_out_ends_the_session,
     last_use_and_the_empty_state_are_shown,
 );
-
-const FORM: &str = "application/x-www-form-urlencoded";
-
-/// A signed-in browser: the cookie header and the session's CSRF value.
-struct Browser {
-    cookie: String,
-    csrf: String,
-}
-
-async fn browser(app: &TestApp, user: &TestUser) -> Browser {
-    let (cookie, csrf) = app.sign_in(user).await;
-    Browser { cookie, csrf }
-}
-
-fn encode(fields: &[(&str, &str)]) -> String {
-    fields
-        .iter()
-        .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-async fn page(app: &TestApp, b: &Browser, path: &str) -> (StatusCode, String) {
-    let response = app
-        .request(Method::GET, path)
-        .header("cookie", &b.cookie)
-        .send()
-        .await
-        .expect("request");
-    (response.status(), response.text().await.expect("body"))
-}
-
-async fn post_form(
-    app: &TestApp,
-    b: &Browser,
-    path: &str,
-    fields: &[(&str, &str)],
-) -> reqwest::Response {
-    let mut all: Vec<(&str, &str)> = vec![("csrf_token", b.csrf.as_str())];
-    all.extend_from_slice(fields);
-    app.request(Method::POST, path)
-        .header("cookie", &b.cookie)
-        .header("content-type", FORM)
-        .body(encode(&all))
-        .send()
-        .await
-        .expect("request")
-}
-
-/// The secret in the page's one-time secret field, if any.
-fn shown_secret(html: &str) -> Option<String> {
-    let at = html.find("id=\"new-secret\"")?;
-    let tag_start = html[..at].rfind('<')?;
-    let tag = &html[tag_start..at + html[at..].find('>')?];
-    let value = tag.split("value=\"").nth(1)?;
-    Some(value[..value.find('"')?].to_owned())
-}
 
 async fn me_status(app: &TestApp, token: &str) -> StatusCode {
     send(app.get("/api/v1/me", token)).await.0

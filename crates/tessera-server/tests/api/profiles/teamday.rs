@@ -7,12 +7,15 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{code, send, Backend, TestApp, TestUser};
+use crate::helpers::{
+    browser, code, page, post_form, send, shown_secret, Backend, TestApp, TestUser,
+};
 use crate::on_both_stores;
 use tessera_server::config::RateLimit;
 
 on_both_stores!(
     profile = "teamday";
+    create_your_token_in_settings_profile,
     tokens_start_with_td_and_go_in_the_authorization_header,
     use_authorization_bearer_not_just_authorization,
     it_will_only_be_shown_once,
@@ -52,6 +55,45 @@ fn in_days(days: i64) -> String {
     (time::OffsetDateTime::now_utc() + time::Duration::days(days))
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap()
+}
+
+// "1. Navigate to Settings → Profile 2. Scroll to Personal Access Tokens
+// 3. Click Create Token 4. Give it a descriptive name … 5. Choose an
+// expiration period (90 days recommended) 6. Copy the token immediately"
+async fn create_your_token_in_settings_profile(app: TestApp) {
+    let (acme, dana) = organisation(&app).await;
+    let b = browser(&app, &dana).await;
+    let (status, html) = page(&app, &b, "/settings/tokens").await;
+    assert_eq!(status, StatusCode::OK);
+    for preset in ["7d", "30d", "90d", "180d", "365d"] {
+        assert!(html.contains(&format!("value=\"{preset}\"")), "{preset}");
+    }
+    assert!(!html.contains("value=\"never\""), "no 'never' on offer");
+    assert!(
+        html.contains("value=\"90d\" selected"),
+        "90 days preselected"
+    );
+    assert!(
+        !html.contains("Any of my workspaces"),
+        "tokens belong to one org"
+    );
+
+    let response = post_form(
+        &app,
+        &b,
+        "/settings/tokens",
+        &[
+            ("name", "CI Pipeline"),
+            ("expires_in", "90d"),
+            ("form_id", "settings-form"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let secret = shown_secret(&response.text().await.unwrap()).expect("shown once");
+    assert!(secret.starts_with("td_"));
+    let body = verify(&app, &secret, &[]).await;
+    assert_eq!(body["workspace_id"], acme, "bound to her only organisation");
 }
 
 // "Include your token in the Authorization header:
