@@ -7,7 +7,10 @@
 #
 # Targets (issue 4), as ratios to the floor: cached verify >= 85% with p99
 # under 3 ms; bad-checksum rejection >= 95%; cache-off SQLite >= 35%; cold
-# PostgreSQL >= 10%; resident memory under 300 MB with 1M tokens stored.
+# PostgreSQL >= 10%; resident memory under 300 MB with 1M tokens stored and
+# 100k cached. Each scripted run is also shown against the "scripted floor",
+# /healthz driven by the same wrk Lua script, since wrk's per-request Lua
+# shares the two cores with the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOKENS=${TOKENS:-1000000}
@@ -31,7 +34,11 @@ cleanup() {
 trap cleanup EXIT
 
 echo "seeding $TOKENS tokens into SQLite and $PG_TOKENS into PostgreSQL…"
-./target/release/examples/seed_tokens "sqlite:$work/bench.db" "$TOKENS" "$work/valid.txt" 10000
+./target/release/examples/seed_tokens "sqlite:$work/bench.db" "$TOKENS" "$work/sample.txt" 100000
+# 10,000 distinct tokens drive the throughput runs; all 100,000 fill the cache
+# for the memory reading.
+head -n 10000 "$work/sample.txt" > "$work/valid.txt"
+head -n 10000 "$work/sample.txt.unknown" > "$work/valid.txt.unknown"
 psql "$PG_ADMIN" -qc "CREATE DATABASE $pg_db" >/dev/null
 pg_url="${PG_ADMIN%/*}/$pg_db"
 ./target/release/examples/seed_tokens "$pg_url" "$PG_TOKENS" "$work/pg-valid.txt" 10000
@@ -49,6 +56,7 @@ start_server() { # name port env...
 }
 
 floor=""
+scripted_floor=""
 run() { # label tokens-file mode url
   local label=$1 tokens=$2 mode=$3 url=$4 out
   if [ -n "$tokens" ]; then
@@ -62,8 +70,13 @@ run() { # label tokens-file mode url
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
   errors=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
   [ -z "$floor" ] && floor=$rps
-  printf '%-58s %10.0f req/s  %5.1f%% of floor  p50 %-8s p99 %-8s non-2xx %s\n' \
-    "$label" "$rps" "$(awk -v a="$rps" -v b="$floor" 'BEGIN {print 100 * a / b}')" "$p50" "$p99" "${errors:-0}"
+  if [ -n "$tokens" ] && [ -z "$scripted_floor" ]; then scripted_floor=$rps; fi
+  local vs_scripted=""
+  if [ -n "$tokens" ]; then
+    vs_scripted=$(awk -v a="$rps" -v b="$scripted_floor" 'BEGIN {printf "%5.1f%% of scripted floor", 100 * a / b}')
+  fi
+  printf '%-58s %10.0f req/s  %5.1f%% of floor  %-26s p50 %-8s p99 %-8s non-2xx %s\n' \
+    "$label" "$rps" "$(awk -v a="$rps" -v b="$floor" 'BEGIN {print 100 * a / b}')" "$vs_scripted" "$p50" "$p99" "${errors:-0}"
 }
 
 start_server sqlite 7601 TESSERA_DATABASE_URL="sqlite:$work/bench.db"
@@ -74,13 +87,18 @@ TOKENS_FILE="$work/valid.txt" wrk -t2 -c16 -d5s -s bench/tokens.lua "$base/auth"
 echo
 echo "SQLite, $TOKENS tokens stored, cache warm (10,000 distinct valid tokens):"
 run "floor: GET /healthz" "" "" "$base/healthz"
+# The same route driven by the token script: wrk's Lua costs CPU on the same
+# two cores, so this is the floor the scripted runs below can be held to.
+run "scripted floor: GET /healthz with the token script" "$work/valid.txt" bearer "$base/healthz"
 run "POST /api/v1/verify, valid" "$work/valid.txt" verify "$base/api/v1/verify"
 run "GET /auth, valid" "$work/valid.txt" bearer "$base/auth"
 run "POST /api/v1/verify, bad checksum" "$work/badsum.txt" verify "$base/api/v1/verify"
 run "GET /auth, bad checksum (401 expected)" "$work/badsum.txt" bearer "$base/auth"
 run "POST /api/v1/verify, well-formed unknown" "$work/valid.txt.unknown" verify "$base/api/v1/verify"
 run "GET /auth, well-formed unknown (401 expected)" "$work/valid.txt.unknown" bearer "$base/auth"
-echo "resident memory of the server: $(ps -o rss= -p "${pids[0]}" | awk '{printf "%.0f MB", $1/1024}')"
+echo "resident memory, 10,000 tokens cached: $(ps -o rss= -p "${pids[0]}" | awk '{printf "%.0f MB", $1/1024}')"
+TOKENS_FILE="$work/sample.txt" wrk -t2 -c16 -d20s -s bench/tokens.lua "$base/auth" >/dev/null
+echo "resident memory, 100,000 tokens cached ($TOKENS stored): $(ps -o rss= -p "${pids[0]}" | awk '{printf "%.0f MB", $1/1024}')"
 
 start_server sqlite-nocache 7602 TESSERA_DATABASE_URL="sqlite:$work/bench.db" TESSERA_CACHE=off
 run "GET /auth, SQLite, cache off (every verify reads the store)" "$work/valid.txt" bearer "http://127.0.0.1:7602/auth"
