@@ -38,6 +38,8 @@ pub struct Config {
     pub revoked_retention: Duration,
     /// The verifier's in-memory cache.
     pub cache: CacheSettings,
+    /// Other products' endpoints, mounted beside Tessera's own API.
+    pub compat: CompatConfig,
     /// Where the configuration came from, for the start-up log line.
     pub source: Option<PathBuf>,
 }
@@ -55,6 +57,15 @@ pub struct AuthConfig {
     /// Trust the first `X-Forwarded-For` address as the client's (only
     /// behind a proxy that sets it).
     pub trust_forwarded_for: bool,
+}
+
+/// Compatibility routes: a product's own token endpoints, answered by the
+/// same lifecycle as `/api/v1/tokens`. Each is off unless switched on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompatConfig {
+    /// TeamGantt's `/v1/current_user` and `/v1/current_user/tokens…`
+    /// ([`crate::routes::compat::teamgantt`]).
+    pub teamgantt: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -77,6 +88,7 @@ impl fmt::Debug for Config {
             .field("database_url", &self.database_url)
             .field("auth", &self.auth)
             .field("limits", &self.limits)
+            .field("compat", &self.compat)
             .field(
                 "kinds",
                 &self.kinds.iter().map(|k| &k.name).collect::<Vec<_>>(),
@@ -129,6 +141,8 @@ struct FileConfig {
     hashing: FileHashing,
     #[serde(default)]
     permissions: FilePermissions,
+    #[serde(default)]
+    compat: FileCompat,
     roles: Option<BTreeMap<String, Vec<String>>>,
     kinds: Option<Vec<FileKind>>,
 }
@@ -202,6 +216,12 @@ impl fmt::Debug for FileHashKey {
 #[serde(deny_unknown_fields)]
 struct FilePermissions {
     declared: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCompat {
+    teamgantt: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -455,6 +475,9 @@ fn build(file: FileConfig) -> Result<Config, ConfigError> {
         hasher: TokenHasher::new(keys),
         revoked_retention,
         cache,
+        compat: CompatConfig {
+            teamgantt: file.compat.teamgantt.unwrap_or(false),
+        },
         source: None,
     })
 }
@@ -743,6 +766,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("groupchat"), "{err}");
+    }
+
+    #[test]
+    fn compatibility_routes_are_off_unless_switched_on() {
+        assert_eq!(Config::defaults().compat, CompatConfig::default());
+        assert!(!Config::defaults().compat.teamgantt);
+        let c = Config::from_toml("[compat]\nteamgantt = true").unwrap();
+        assert!(c.compat.teamgantt);
+        let c = Config::from_toml("[compat]\nteamgantt = false").unwrap();
+        assert!(!c.compat.teamgantt);
+        let err = Config::from_toml("[compat]\nteamgant = true")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("teamgant"), "{err}");
+        assert!(Config::from_toml("[compat]\nteamgantt = \"yes\"").is_err());
+        let teamgantt = Config::load_profile("teamgantt", &BTreeMap::new()).unwrap();
+        assert!(teamgantt.compat.teamgantt);
     }
 
     #[test]

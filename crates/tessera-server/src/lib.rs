@@ -40,14 +40,16 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 /// Where the OpenAPI document is served.
 pub const OPENAPI_PATH: &str = "/api/openapi.json";
 
-/// The OpenAPI document of every route [`build_router`] mounts.
+/// The OpenAPI document of every route [`build_router`] mounts with the
+/// default configuration (no compatibility routes).
 pub fn openapi() -> utoipa::openapi::OpenApi {
     routes::router().split_for_parts().1
 }
 
-/// The whole HTTP surface on one state.
+/// The whole HTTP surface on one state; the OpenAPI document describes the
+/// compatibility routes too where the configuration mounts them.
 pub fn build_router(state: AppState) -> Router {
-    let (router, document) = routes::router().split_for_parts();
+    let (router, document) = routes::router_for(&state.config).split_for_parts();
     let document = document.to_json().expect("the OpenAPI document serialises");
     router
         .route(

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod api_keys;
 pub mod audit;
+pub mod compat;
 pub mod health;
 pub mod me;
 pub mod session;
@@ -72,6 +73,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(admin::router())
         .merge(verify::router())
+}
+
+/// Every route a deployment configured by `config` serves: [`router`] and
+/// the compatibility routes it switches on.
+pub fn router_for(config: &crate::Config) -> OpenApiRouter<AppState> {
+    router().merge(compat::router(&config.compat))
 }
 
 /// `?limit=&cursor=` on every list.

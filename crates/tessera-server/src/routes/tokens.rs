@@ -54,17 +54,17 @@ pub fn issued_response(issued: Issued) -> Response {
 pub struct CreateToken {
     /// Required, a string of 1–100 characters.
     #[schema(value_type = String)]
-    name: Option<Value>,
+    pub name: Option<Value>,
     /// A preset of the kind, such as `7d`, `30d`, `90d`, `1y` or `never`.
-    expires_in: Option<String>,
+    pub expires_in: Option<String>,
     /// An exact expiry, RFC 3339; within the kind's maximum lifetime.
-    expires_at: Option<String>,
+    pub expires_at: Option<String>,
     /// Narrow the token to a subset of the owner's permissions.
-    permissions: Option<Vec<String>>,
+    pub permissions: Option<Vec<String>>,
     /// Bind the token to one workspace.
-    workspace_id: Option<String>,
+    pub workspace_id: Option<String>,
     /// A personal kind other than the default, where a deployment has several.
-    kind: Option<String>,
+    pub kind: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateToken,
@@ -83,6 +83,19 @@ async fn create(
     headers: HeaderMap,
     AppJson(body): AppJson<CreateToken>,
 ) -> AppResult<Response> {
+    let issued = create_personal(&state, &caller, &client, &headers, body).await?;
+    Ok(issued_response(issued))
+}
+
+/// Creates a personal token for the caller, as `POST /api/v1/tokens` asks
+/// (also behind the compatibility routes, which answer in their own shape).
+pub async fn create_personal(
+    state: &AppState,
+    caller: &Caller,
+    client: &ClientInfo,
+    headers: &HeaderMap,
+    body: CreateToken,
+) -> AppResult<Issued> {
     let user = caller.require_user()?.clone();
     // Tokens cannot mint tokens unless they hold tokens:manage, and never
     // more than they hold themselves.
@@ -105,7 +118,7 @@ async fn create(
         }
         (_, asked) => asked,
     };
-    if let (Some(asked), Caller::Token(calling)) = (&workspace_id, &caller) {
+    if let (Some(asked), Caller::Token(calling)) = (&workspace_id, caller) {
         if calling
             .record
             .workspace_id
@@ -120,7 +133,7 @@ async fn create(
     let permissions = match &body.permissions {
         Some(list) => {
             let asked = lifecycle::permission_list("permissions", list)?;
-            let allowed = grantable(&state, &caller, &user, workspace_id.as_deref()).await?;
+            let allowed = grantable(state, caller, &user, workspace_id.as_deref()).await?;
             let beyond = asked.missing_from(&allowed);
             if !beyond.is_empty() && kind.allow_narrowing {
                 let names: Vec<String> = beyond.iter().map(|p| p.to_string()).collect();
@@ -131,7 +144,7 @@ async fn create(
             }
             Some(asked)
         }
-        None => match &caller {
+        None => match caller {
             // A narrowed token passes its narrowing on: it cannot mint a wider one.
             Caller::Token(v) => v
                 .record
@@ -155,7 +168,7 @@ async fn create(
         }
     }
     let ceiling = caller.expiry_ceiling();
-    let issued = state
+    state
         .issue_token(
             IssueRequest {
                 kind,
@@ -168,10 +181,9 @@ async fn create(
                 created_by: Some(user.id.clone()),
                 ceiling,
             },
-            &Actor::of(&caller, &client),
+            &Actor::of(caller, client),
         )
-        .await?;
-    Ok(issued_response(issued))
+        .await
 }
 
 /// What the caller may grant a new token: the owner's role permissions (in
@@ -210,18 +222,28 @@ async fn list(
     let user = caller.require_user()?;
     let page = query.page()?;
     let now = OffsetDateTime::now_utc();
-    let filter = TokenFilter {
-        user_id: Some(user.id.clone()),
-        workspace_id: None,
-        kinds: state.config.kinds.names_owned_by(OwnerType::User),
-        hide_revoked_before: Some(now - state.config.revoked_retention),
-    };
+    let filter = personal_tokens(&state, user, Some(now - state.config.revoked_retention));
     let records = state.store.list_tokens(&filter, &page).await?;
     let items: Vec<TokenView> = records
         .into_iter()
         .map(|r| TokenView::new(r, now))
         .collect();
     Ok(Json(List::paged(items, &page, |t| &t.id)))
+}
+
+/// The filter for `user`'s personal tokens, hiding those revoked before
+/// `hide_revoked_before`.
+pub fn personal_tokens(
+    state: &AppState,
+    user: &User,
+    hide_revoked_before: Option<OffsetDateTime>,
+) -> TokenFilter {
+    TokenFilter {
+        user_id: Some(user.id.clone()),
+        workspace_id: None,
+        kinds: state.config.kinds.names_owned_by(OwnerType::User),
+        hide_revoked_before,
+    }
 }
 
 /// Any user's personal token with this id; a malformed id is a 404 before
@@ -240,7 +262,7 @@ async fn any_users_token(state: &AppState, id: &str) -> AppResult<TokenRecord> {
 
 /// The caller's own personal token with this id; anyone else's is a 404,
 /// so that ids cannot be probed.
-async fn own_token(state: &AppState, user: &User, id: &str) -> AppResult<TokenRecord> {
+pub async fn own_token(state: &AppState, user: &User, id: &str) -> AppResult<TokenRecord> {
     let token = any_users_token(state, id).await?;
     if token.user_id.as_deref() == Some(user.id.as_str()) {
         Ok(token)

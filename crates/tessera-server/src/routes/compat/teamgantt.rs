@@ -1,0 +1,239 @@
+//! TeamGantt's personal access token endpoints (`../shared/seeds/002_*`),
+//! mounted with `[compat] teamgantt = true` (set in `profiles/teamgantt.toml`).
+//!
+//! They act for the calling user, who authenticates exactly as on
+//! `/api/v1`: `Authorization: Bearer <token>` or a signed-in
+//! `tessera_session` cookie (with `X-CSRF-Token` on POST and DELETE). Every
+//! failure outside name validation has Tessera's body,
+//! `{"error": {"code", "message"}}`; a 401 carries `WWW-Authenticate`.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `POST /v1/current_user/tokens/create` `{"token_name": "…"}` | 201 `{"token": "<id>\|<secret>"}`, `Cache-Control: no-store` |
+//! | `GET /v1/current_user/tokens` | 200, a JSON array of the active tokens: `[{"id", "name", "created_at", "last_used_at", "expires_at"}]`, newest first |
+//! | `DELETE /v1/current_user/tokens/{tokenId}` | 204; 404 `not_found` for another user's, an unknown or a malformed id |
+//! | `DELETE /v1/current_user/tokens/delete` | 200 `{"revoked": n}` |
+//! | `GET /v1/current_user` | 200 `{"id", "username", "display_name", "admin", "status", "created_at"}` |
+//!
+//! Decisions:
+//! - Create answers **201**: the document gives no status, 201 is what HTTP
+//!   and `POST /api/v1/tokens` say for a creation, and clients of a Laravel
+//!   app test for success (2xx), not for 200 exactly. The body is the
+//!   document's, `{"token": …}` and nothing else; the token's id is the part
+//!   before the `|`.
+//! - A name that fails ("Token name is required.", "Token name must be a
+//!   string.", too long, control characters) answers **422** in Laravel's
+//!   validation shape *and* Tessera's, so that clients of either work:
+//!   `{"message": m, "errors": {"token_name": [m]}, "error": {"code":
+//!   "invalid_request", "message": m}}`.
+//! - Fields other than `token_name`, `expires_in` and `expires_at` are
+//!   ignored, as Laravel ignores them; a body that is not JSON, or not a JSON
+//!   object, is a 400 with Tessera's body.
+//! - Ids are Tessera's opaque `tok_…` ids, not TeamGantt's integers.
+//! - The list shows active tokens only ("a list of all your active
+//!   tokens"), never a secret; revoked and expired ones stay visible on
+//!   `GET /api/v1/tokens`.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use tessera_store::{Page, TokenRecord, TokenStatus};
+
+use crate::audit::Actor;
+use crate::auth::Caller;
+use crate::error::{AppError, AppResult};
+use crate::extract::{AppJson, AppPath, ClientInfo};
+use crate::lifecycle;
+use crate::routes::tokens::{self, CreateToken};
+use crate::routes::views::UserView;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(list))
+        .routes(routes!(revoke_all))
+        .routes(routes!(revoke_one))
+        .routes(routes!(current_user))
+}
+
+/// TeamGantt's create request.
+#[derive(Deserialize, ToSchema)]
+pub struct CreateTokenRequest {
+    /// Required, a string of 1–100 characters.
+    #[schema(value_type = String, example = "My Integration Token")]
+    token_name: Option<Value>,
+    /// Optional, as on `/api/v1/tokens`: `never` (the default), `30d`, `90d`, `1y`.
+    expires_in: Option<String>,
+    /// Optional, an exact RFC 3339 expiry.
+    expires_at: Option<String>,
+}
+
+/// A token as TeamGantt's list shows it: "Name", "Created", "Last Used".
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenSummary {
+    /// The part of the token before the `|`; what `DELETE …/tokens/{tokenId}` takes.
+    pub id: String,
+    pub name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+    /// `null`: tokens don't expire by default.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+impl From<TokenRecord> for TokenSummary {
+    fn from(r: TokenRecord) -> Self {
+        TokenSummary {
+            id: r.id,
+            name: r.name,
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+            expires_at: r.expires_at,
+        }
+    }
+}
+
+/// 422 in Laravel's validation shape, with Tessera's error beside it.
+fn invalid_field(field: &str, error: AppError) -> Response {
+    let message = error.to_string();
+    let body = json!({
+        "message": message,
+        "errors": { field: [message] },
+        "error": { "code": "invalid_request", "message": message },
+    });
+    (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
+}
+
+#[utoipa::path(post, path = "/v1/current_user/tokens/create", tag = "teamgantt",
+    request_body = CreateTokenRequest,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 201, description = "`{\"token\": \"<id>|<secret>\"}`, shown this once", body = Object),
+        (status = 400, description = "Not a JSON object", body = crate::error::ErrorBody),
+        (status = 401, body = crate::error::ErrorBody),
+        (status = 422, description = "`{\"message\", \"errors\": {\"token_name\": [...]}, \"error\"}` for the name; Tessera's body otherwise", body = Object),
+    ))]
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: ClientInfo,
+    headers: HeaderMap,
+    AppJson(body): AppJson<CreateTokenRequest>,
+) -> AppResult<Response> {
+    let name = match lifecycle::token_name(body.token_name.as_ref()) {
+        Ok(name) => name,
+        Err(e) => return Ok(invalid_field("token_name", e)),
+    };
+    let request = CreateToken {
+        name: Some(Value::String(name)),
+        expires_in: body.expires_in,
+        expires_at: body.expires_at,
+        permissions: None,
+        workspace_id: None,
+        kind: None,
+    };
+    let issued = tokens::create_personal(&state, &caller, &client, &headers, request).await?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(json!({ "token": issued.token.expose() })),
+    )
+        .into_response())
+}
+
+#[utoipa::path(get, path = "/v1/current_user/tokens", tag = "teamgantt",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The caller's active tokens, newest first; never a secret", body = Vec<TokenSummary>),
+        (status = 401, body = crate::error::ErrorBody),
+    ))]
+async fn list(State(state): State<AppState>, caller: Caller) -> AppResult<Json<Vec<TokenSummary>>> {
+    let user = caller.require_user()?;
+    let now = OffsetDateTime::now_utc();
+    let filter = tokens::personal_tokens(&state, user, Some(now));
+    // One array, as TeamGantt answers: every page (the active-token limit
+    // bounds it).
+    let mut page = Page {
+        after: None,
+        limit: tessera_store::MAX_PAGE,
+    };
+    let mut active = Vec::new();
+    loop {
+        let records = state.store.list_tokens(&filter, &page).await?;
+        let next = (records.len() as u32 >= page.limit)
+            .then(|| records.last().map(|r| r.id.clone()))
+            .flatten();
+        active.extend(
+            records
+                .into_iter()
+                .filter(|r| r.status(now) == TokenStatus::Active)
+                .map(TokenSummary::from),
+        );
+        match next {
+            Some(after) => page.after = Some(after),
+            None => break,
+        }
+    }
+    Ok(Json(active))
+}
+
+#[utoipa::path(delete, path = "/v1/current_user/tokens/{tokenId}", tag = "teamgantt",
+    params(("tokenId" = String, Path, description = "The part of the token before the `|`")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 204, description = "Revoked (also if it already was)"),
+        (status = 401, body = crate::error::ErrorBody),
+        (status = 404, description = "Not the caller's, or no such token", body = crate::error::ErrorBody),
+    ))]
+async fn revoke_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: ClientInfo,
+    AppPath(token_id): AppPath<String>,
+) -> AppResult<StatusCode> {
+    let user = caller.require_user()?;
+    let record = tokens::own_token(&state, user, &token_id).await?;
+    state
+        .revoke(&record, &Actor::of(&caller, &client), "revoked")
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(delete, path = "/v1/current_user/tokens/delete", tag = "teamgantt",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "`{\"revoked\": n}`; the token in use is revoked too", body = Object),
+        (status = 401, body = crate::error::ErrorBody),
+    ))]
+async fn revoke_all(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: ClientInfo,
+) -> AppResult<Json<Value>> {
+    let user = caller.require_user()?;
+    let revoked = state
+        .revoke_all(&user.id, &Actor::of(&caller, &client), "revoked_all")
+        .await?;
+    Ok(Json(json!({ "revoked": revoked })))
+}
+
+#[utoipa::path(get, path = "/v1/current_user", tag = "teamgantt",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The calling user", body = UserView),
+        (status = 401, body = crate::error::ErrorBody),
+    ))]
+async fn current_user(caller: Caller) -> AppResult<Json<UserView>> {
+    Ok(Json(UserView::from(caller.require_user()?)))
+}
