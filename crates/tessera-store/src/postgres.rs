@@ -593,26 +593,43 @@ impl Store for PostgresStore {
         if usage.is_empty() {
             return Ok(());
         }
+        let groups = usage_by_token(usage);
         let mut tx = self.begin().await?;
-        // `usage_by_token` orders tokens by id: two instances flushing
-        // overlapping batches lock rows in the same order, never a deadlock.
-        for (token_id, uses) in usage_by_token(usage) {
-            let row = sqlx::query_as::<_, UsageRow>(
-                "SELECT tessera_us(last_used_at) AS last_used_at, last_used_ip, \
+        // `usage_by_token` orders tokens by id and rows are locked in id
+        // order: two instances flushing overlapping batches never deadlock.
+        for chunk in groups.chunks(USAGE_CHUNK) {
+            let ids: Vec<&str> = chunk.iter().map(|(id, _)| *id).collect();
+            let rows = sqlx::query_as::<_, TokenUsageRow>(
+                "SELECT id, tessera_us(last_used_at) AS last_used_at, last_used_ip, \
                  last_used_user_agent, last_used_ips::text AS last_used_ips \
-                 FROM tokens WHERE id = $1 FOR NO KEY UPDATE",
+                 FROM tokens WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
             )
-            .bind(token_id)
-            .fetch_optional(&mut *tx)
+            .bind(&ids)
+            .fetch_all(&mut *tx)
             .await?;
-            let Some(row) = row else { continue };
-            let merged = merge_usage(row, &uses)?;
+            let merged = merge_usage_rows(rows, chunk)?;
+            if merged.is_empty() {
+                continue;
+            }
+            let column = |f: fn(&(String, UsageRow)) -> Option<String>| -> Vec<Option<String>> {
+                merged.iter().map(f).collect()
+            };
             sqlx::query(
-                "UPDATE tokens SET last_used_at = tessera_ts($1), last_used_ip = $2, \
-                 last_used_user_agent = $3, last_used_ips = $4::jsonb WHERE id = $5",
+                "UPDATE tokens AS t SET last_used_at = tessera_ts(v.at), last_used_ip = v.ip, \
+                 last_used_user_agent = v.user_agent, last_used_ips = v.ips::jsonb \
+                 FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[]) \
+                 AS v(id, at, ip, user_agent, ips) WHERE t.id = v.id",
             )
-            .bind_usage(&merged)
-            .bind(token_id)
+            .bind(merged.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>())
+            .bind(
+                merged
+                    .iter()
+                    .map(|(_, r)| r.last_used_at)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(column(|(_, r)| r.last_used_ip.clone()))
+            .bind(column(|(_, r)| r.last_used_user_agent.clone()))
+            .bind(column(|(_, r)| Some(r.last_used_ips.clone())))
             .execute(&mut *tx)
             .await?;
         }

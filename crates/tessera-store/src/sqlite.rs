@@ -485,25 +485,39 @@ impl Store for SqliteStore {
         if usage.is_empty() {
             return Ok(());
         }
+        let groups = usage_by_token(usage);
         let mut tx = self.write().await?;
-        for (token_id, uses) in usage_by_token(usage) {
-            let row = sqlx::query_as::<_, UsageRow>(
-                "SELECT last_used_at, last_used_ip, last_used_user_agent, last_used_ips \
-                 FROM tokens WHERE id = ?",
-            )
-            .bind(token_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(row) = row else { continue };
-            let merged = merge_usage(row, &uses)?;
-            sqlx::query(
-                "UPDATE tokens SET last_used_at = ?, last_used_ip = ?, \
-                 last_used_user_agent = ?, last_used_ips = ? WHERE id = ?",
-            )
-            .bind_usage(&merged)
-            .bind(token_id)
-            .execute(&mut *tx)
-            .await?;
+        for chunk in groups.chunks(USAGE_CHUNK) {
+            let mut select = sqlx::QueryBuilder::<Sqlite>::new(
+                "SELECT id, last_used_at, last_used_ip, last_used_user_agent, last_used_ips \
+                 FROM tokens WHERE id IN (",
+            );
+            let mut ids = select.separated(", ");
+            for (id, _) in chunk {
+                ids.push_bind(*id);
+            }
+            select.push(")");
+            let rows: Vec<TokenUsageRow> = select.build_query_as().fetch_all(&mut *tx).await?;
+            let merged = merge_usage_rows(rows, chunk)?;
+            if merged.is_empty() {
+                continue;
+            }
+            // One UPDATE … FROM (VALUES …) for the chunk: SQLite names the
+            // VALUES columns column1…column5.
+            let mut update = sqlx::QueryBuilder::<Sqlite>::new(
+                "UPDATE tokens SET last_used_at = v.column2, last_used_ip = v.column3, \
+                 last_used_user_agent = v.column4, last_used_ips = v.column5 FROM (",
+            );
+            update.push_values(&merged, |mut values, (id, row)| {
+                values
+                    .push_bind(id)
+                    .push_bind(row.last_used_at)
+                    .push_bind(&row.last_used_ip)
+                    .push_bind(&row.last_used_user_agent)
+                    .push_bind(&row.last_used_ips);
+            });
+            update.push(") AS v WHERE tokens.id = v.column1");
+            update.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

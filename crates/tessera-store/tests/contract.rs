@@ -64,6 +64,7 @@ contract!(
     rotation_gives_a_new_secret_and_retires_the_old,
     a_revoked_or_unknown_token_cannot_be_rotated,
     usage_keeps_the_last_five_distinct_addresses_newest_first,
+    a_usage_batch_larger_than_one_write_reaches_every_token,
     sessions_expire_and_can_be_deleted,
     published_invalidations_reach_every_instance,
     audit_events_list_newest_first_and_page,
@@ -1026,6 +1027,48 @@ async fn usage_keeps_the_last_five_distinct_addresses_newest_first(db: Db) {
     assert_eq!(other.last_used_ips, ["192.0.2.1"]);
     assert_eq!(db.token("tok_nothing").await.unwrap(), None);
     db.record_usage(&[]).await.unwrap();
+}
+
+async fn a_usage_batch_larger_than_one_write_reaches_every_token(db: Db) {
+    let alice = user(&db, 0, "alice").await;
+    let mut ids = Vec::new();
+    for n in 0..410 {
+        ids.push(insert(&db, &pat(&alice, n)).await.id);
+    }
+    let mut batch: Vec<TokenUsage> = ids
+        .iter()
+        .enumerate()
+        .map(|(n, id)| TokenUsage {
+            token_id: id.clone(),
+            at: at(100 + n as i64),
+            // Every other use arrives with no address or user agent.
+            ip: (n % 2 == 0).then(|| format!("10.0.{}.{}", n / 256, n % 256)),
+            user_agent: (n % 2 == 0).then(|| "cron/1".to_owned()),
+        })
+        .collect();
+    batch.insert(
+        7,
+        TokenUsage {
+            token_id: "tok_gone".into(),
+            at: at(50),
+            ip: None,
+            user_agent: None,
+        },
+    );
+    db.record_usage(&batch).await.unwrap();
+    for (n, id) in ids.iter().enumerate() {
+        let read = db.token(id).await.unwrap().unwrap();
+        assert_eq!(read.last_used_at, Some(at(100 + n as i64)), "{n}");
+        if n % 2 == 0 {
+            let ip = format!("10.0.{}.{}", n / 256, n % 256);
+            assert_eq!(read.last_used_ip.as_deref(), Some(ip.as_str()));
+            assert_eq!(read.last_used_ips, [ip]);
+            assert_eq!(read.last_used_user_agent.as_deref(), Some("cron/1"));
+        } else {
+            assert_eq!(read.last_used_ip, None);
+            assert!(read.last_used_ips.is_empty());
+        }
+    }
 }
 
 // --- sessions ------------------------------------------------------------------------------------------------
