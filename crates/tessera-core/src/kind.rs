@@ -15,6 +15,22 @@ pub enum OwnerType {
     /// An API key: owned by a workspace, with a role or permissions fixed at
     /// creation; it outlives the member who created it.
     Workspace,
+    /// An agent token: owned by an agent, a service account of one workspace
+    /// (a user record that can never sign in), and bound to that workspace.
+    /// It acts with the agent's current role there, like a personal token
+    /// acts with its user's; it outlives the member who created it.
+    Agent,
+}
+
+impl OwnerType {
+    /// What a kind with this owner is called in messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            OwnerType::User => "personal token",
+            OwnerType::Workspace => "workspace API key",
+            OwnerType::Agent => "agent token",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +105,17 @@ impl CredentialKind {
         }
     }
 
+    /// The default agent token: `tsr_agt_…`, bound to its agent's workspace.
+    /// No deployment issues it unless it configures an agent kind.
+    pub fn default_agent_token() -> Self {
+        Self {
+            name: "agent_token".into(),
+            prefix: "tsr_agt_".into(),
+            owner: OwnerType::Agent,
+            ..Self::default_api_key()
+        }
+    }
+
     /// Checks one kind on its own.
     pub fn validate(&self) -> Result<(), String> {
         let name_ok = !self.name.is_empty()
@@ -129,6 +156,12 @@ impl CredentialKind {
         if self.owner == OwnerType::Workspace && self.binding != WorkspaceBinding::Bound {
             return Err(format!(
                 "kind \"{}\": workspace-owned kinds must use binding = \"bound\"",
+                self.name
+            ));
+        }
+        if self.owner == OwnerType::Agent && self.binding != WorkspaceBinding::Bound {
+            return Err(format!(
+                "kind \"{}\": agent-owned kinds must use binding = \"bound\" (an agent acts in its one workspace)",
                 self.name
             ));
         }
@@ -238,5 +271,15 @@ mod tests {
         let mut key = CredentialKind::default_api_key();
         key.binding = WorkspaceBinding::Header;
         assert!(key.validate().is_err());
+    }
+
+    #[test]
+    fn agent_owned_kinds_are_bound() {
+        let mut agent = CredentialKind::default_agent_token();
+        assert!(agent.validate().is_ok());
+        agent.binding = WorkspaceBinding::Header;
+        assert!(agent.validate().is_err());
+        agent.binding = WorkspaceBinding::None;
+        assert!(agent.validate().is_err());
     }
 }

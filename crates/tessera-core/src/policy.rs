@@ -57,7 +57,7 @@ impl fmt::Display for UserStatus {
 pub struct TokenFacts<'a> {
     pub token_id: &'a str,
     pub kind: &'a CredentialKind,
-    /// The owning user of a personal token.
+    /// The owning user of a personal token, or the agent of an agent token.
     pub user_id: Option<&'a str>,
     /// The workspace a token is bound to (always set for API keys).
     pub workspace_id: Option<&'a str>,
@@ -70,7 +70,7 @@ pub struct TokenFacts<'a> {
     /// When the presented secret was (or will be) replaced by a rotation:
     /// after this moment presenting it means it leaked.
     pub secret_retires_at: Option<OffsetDateTime>,
-    /// The status of the owning user of a personal token.
+    /// The status of the owning user (or agent) of a personal (agent) token.
     pub owner_status: Option<UserStatus>,
 }
 
@@ -235,8 +235,9 @@ pub fn select_workspace<'a>(
     }
 }
 
-/// Decides. `membership_role` is the owner's role in the selected workspace
-/// now (`None`: not a member); it is ignored for workspace-owned keys.
+/// Decides. `membership_role` is the owner's (the user's or the agent's)
+/// role in the selected workspace now (`None`: not a member); it is ignored
+/// for workspace-owned keys.
 pub fn evaluate(
     token: &TokenFacts<'_>,
     request: &RequestFacts<'_>,
@@ -253,7 +254,8 @@ pub fn evaluate(
     if token.expires_at.is_some_and(|t| now >= t) {
         return Err(Denial::Expired);
     }
-    if token.kind.owner == OwnerType::User && token.owner_status != Some(UserStatus::Active) {
+    let owned_by_someone = matches!(token.kind.owner, OwnerType::User | OwnerType::Agent);
+    if owned_by_someone && token.owner_status != Some(UserStatus::Active) {
         return Err(Denial::OwnerInactive);
     }
 
@@ -266,7 +268,9 @@ pub fn evaluate(
             };
             Grants::Workspace(fixed)
         }
-        (OwnerType::User, Some(_)) => {
+        // An agent token acts like a personal token of its agent: with the
+        // agent's current role in its workspace, within the narrowing.
+        (OwnerType::User | OwnerType::Agent, Some(_)) => {
             let role = membership_role.ok_or(Denial::NotAMember)?;
             let from_role = roles.get(role).cloned().unwrap_or_default();
             Grants::Workspace(match token.permissions {
@@ -441,6 +445,55 @@ mod tests {
         };
         assert_eq!(
             evaluate(&key, &request, None, &roles, NOW),
+            Err(Denial::PermissionDenied)
+        );
+    }
+
+    #[test]
+    fn an_agent_token_acts_with_its_agents_current_role_while_the_agent_is_active() {
+        let agent_kind = CredentialKind::default_agent_token();
+        let roles = RoleMap::default();
+        let mut token = facts(&agent_kind);
+        token.user_id = Some("usr_agent");
+        token.workspace_id = Some("wsp_a");
+        let write = need(&["api:write"]);
+        let request = RequestFacts {
+            workspace_header: None,
+            required: &write,
+        };
+        let id = evaluate(&token, &request, Some("member"), &roles, NOW).unwrap();
+        assert_eq!(id.owner, OwnerType::Agent);
+        assert_eq!(id.user_id.as_deref(), Some("usr_agent"));
+        assert_eq!(id.workspace_id.as_deref(), Some("wsp_a"));
+        // Its role lowered: the same token no longer writes.
+        assert_eq!(
+            evaluate(&token, &request, Some("viewer"), &roles, NOW),
+            Err(Denial::PermissionDenied)
+        );
+        // No longer a member, suspended or removed: nothing.
+        assert_eq!(
+            evaluate(&token, &request, None, &roles, NOW),
+            Err(Denial::NotAMember)
+        );
+        for status in [UserStatus::Suspended, UserStatus::Removed] {
+            let mut inactive = token.clone();
+            inactive.owner_status = Some(status);
+            assert_eq!(
+                evaluate(&inactive, &request, Some("member"), &roles, NOW),
+                Err(Denial::OwnerInactive)
+            );
+        }
+        let mut ownerless = token.clone();
+        ownerless.owner_status = None;
+        assert_eq!(
+            evaluate(&ownerless, &request, Some("member"), &roles, NOW),
+            Err(Denial::OwnerInactive)
+        );
+        // Narrowing limits the role.
+        let narrowing = PermissionSet::parse_all(["api:read"]).unwrap();
+        token.permissions = Some(&narrowing);
+        assert_eq!(
+            evaluate(&token, &request, Some("member"), &roles, NOW),
             Err(Denial::PermissionDenied)
         );
     }

@@ -160,7 +160,8 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 impl Caller {
-    /// The acting user: the signed-in one, or a personal token's owner.
+    /// The acting user: the signed-in one, a personal token's owner, or an
+    /// agent token's agent (its user record).
     pub fn user(&self) -> Option<&User> {
         match self {
             Caller::Session { user, .. } => Some(user),
@@ -200,15 +201,26 @@ impl Caller {
                     .map(|u| u.username.clone())
                     .unwrap_or_default(),
                 OwnerType::Workspace => format!("api key \"{}\"", v.record.name),
+                OwnerType::Agent => format!(
+                    "agent \"{}\"",
+                    v.owner
+                        .as_ref()
+                        .map(|u| u.display_name.as_str())
+                        .unwrap_or_default()
+                ),
             },
         }
     }
 
-    /// The user behind a personal credential; API keys act for no user.
+    /// The user behind a personal credential; API keys act for no user, and
+    /// an agent is not a person (it has no personal tokens of its own).
     pub fn require_user(&self) -> AppResult<&User> {
         match self {
             Caller::Token(v) if v.identity.owner == OwnerType::Workspace => Err(AppError::Forbidden(
                 "An API key cannot manage personal tokens: use a personal access token or sign in.".into(),
+            )),
+            Caller::Token(v) if v.identity.owner == OwnerType::Agent => Err(AppError::Forbidden(
+                "An agent token cannot manage personal tokens: use a personal access token or sign in.".into(),
             )),
             _ => self.user().ok_or(AppError::Unauthenticated),
         }

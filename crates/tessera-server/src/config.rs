@@ -491,6 +491,7 @@ fn build_kind(index: usize, k: FileKind) -> Result<CredentialKind, ConfigError> 
     let base = match k.owner {
         OwnerType::User => CredentialKind::default_pat(),
         OwnerType::Workspace => CredentialKind::default_api_key(),
+        OwnerType::Agent => CredentialKind::default_agent_token(),
     };
     let presets = k.expiry_presets.unwrap_or(base.expiry.presets);
     if presets.is_empty() {

@@ -22,19 +22,25 @@ pub const MAX_OVERLAP_SECONDS: u32 = 86_400;
 
 /// Checks a token name as sent in JSON: required, a string, 1–100 characters.
 pub fn token_name(value: Option<&Value>) -> AppResult<String> {
+    name_field("Token name", value)
+}
+
+/// Checks a name as sent in JSON (`what` names it in the messages):
+/// required, a string, 1–100 characters, no control characters.
+pub fn name_field(what: &str, value: Option<&Value>) -> AppResult<String> {
     match value {
-        None | Some(Value::Null) => Err(AppError::Invalid("Token name is required.".into())),
+        None | Some(Value::Null) => Err(AppError::Invalid(format!("{what} is required."))),
         Some(Value::String(s)) if s.trim().is_empty() => {
-            Err(AppError::Invalid("Token name is required.".into()))
+            Err(AppError::Invalid(format!("{what} is required.")))
         }
         Some(Value::String(s)) if s.chars().count() > MAX_NAME_CHARS => Err(AppError::Invalid(
-            format!("Token name must be at most {MAX_NAME_CHARS} characters."),
+            format!("{what} must be at most {MAX_NAME_CHARS} characters."),
         )),
         Some(Value::String(s)) if s.chars().any(char::is_control) => Err(AppError::Invalid(
-            "Token name must not contain control characters.".into(),
+            format!("{what} must not contain control characters."),
         )),
         Some(Value::String(s)) => Ok(s.trim().to_owned()),
-        Some(_) => Err(AppError::Invalid("Token name must be a string.".into())),
+        Some(_) => Err(AppError::Invalid(format!("{what} must be a string."))),
     }
 }
 
@@ -74,7 +80,7 @@ pub struct IssueRequest<'a> {
     /// An API key's fixed role.
     pub role: Option<String>,
     pub workspace_id: Option<String>,
-    /// The owning user of a personal token.
+    /// The owning user of a personal token, or the agent of an agent token.
     pub user_id: Option<String>,
     pub created_by: Option<String>,
     /// The latest expiry allowed: the creating token's own.
@@ -95,9 +101,11 @@ impl AppState {
         requested: Option<&str>,
         owner: OwnerType,
     ) -> AppResult<&CredentialKind> {
-        let what = match owner {
-            OwnerType::User => "personal token",
-            OwnerType::Workspace => "workspace API key",
+        let what = owner.describe();
+        let a = if what.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
         };
         match requested {
             Some(name) => self
@@ -106,7 +114,7 @@ impl AppState {
                 .get(name)
                 .filter(|k| k.owner == owner)
                 .ok_or_else(|| {
-                    AppError::Invalid(format!("kind: \"{name}\" is not a {what} kind here."))
+                    AppError::Invalid(format!("kind: \"{name}\" is not {a} {what} kind here."))
                 }),
             None => self
                 .config
@@ -145,7 +153,10 @@ impl AppState {
                 .await?
                 .ok_or_else(|| AppError::Invalid("workspace_id names no workspace.".into()))?;
         }
-        if request.permissions.is_some() && !kind.allow_narrowing && kind.owner == OwnerType::User {
+        if request.permissions.is_some()
+            && !kind.allow_narrowing
+            && kind.owner != OwnerType::Workspace
+        {
             return Err(AppError::Invalid(format!(
                 "permissions: this deployment does not narrow tokens of kind \"{}\"; \
                  a token acts with its owner's role.",
@@ -186,6 +197,7 @@ impl AppState {
         let action = match kind.owner {
             OwnerType::User => "token.create",
             OwnerType::Workspace => "api_key.create",
+            OwnerType::Agent => "agent_token.create",
         };
         self.audit(
             actor,
@@ -295,6 +307,7 @@ impl AppState {
         if revoked {
             let action = match self.config.kinds.get(&record.kind).map(|k| k.owner) {
                 Some(OwnerType::Workspace) => "api_key.revoke",
+                Some(OwnerType::Agent) => "agent_token.revoke",
                 _ => "token.revoke",
             };
             self.audit(

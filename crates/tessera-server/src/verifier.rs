@@ -30,7 +30,7 @@ use crate::usage::UsageBuffer;
 pub struct Verified {
     pub identity: Identity,
     pub record: Arc<TokenRecord>,
-    /// The owning user of a personal token.
+    /// The owning user of a personal token, or the agent of an agent token.
     pub owner: Option<Arc<User>>,
 }
 
@@ -153,8 +153,10 @@ impl Verifier {
         // A kind removed from the configuration no longer authenticates anything.
         let kind = self.kinds.get(&record.kind).ok_or(deny(Denial::Unknown))?;
 
+        // A personal token's user, or an agent token's agent: its status
+        // (suspension, removal) is checked on every request.
         let owner = match (&kind.owner, &record.user_id) {
-            (OwnerType::User, Some(user_id)) => self.owner(user_id).await?,
+            (OwnerType::User | OwnerType::Agent, Some(user_id)) => self.owner(user_id).await?,
             _ => None,
         };
         let facts = TokenFacts {
@@ -174,9 +176,10 @@ impl Verifier {
             required: request.required,
         };
 
-        // Membership is fetched only when a personal token acts in a workspace.
+        // Membership is fetched only when a personal (or agent) token acts in
+        // a workspace: its grants are the owner's role there now.
         let membership_role = match (kind.owner, policy::select_workspace(&facts, &request_facts)) {
-            (OwnerType::User, Ok(Some(workspace_id))) => match &record.user_id {
+            (OwnerType::User | OwnerType::Agent, Ok(Some(workspace_id))) => match &record.user_id {
                 Some(user_id) => self.role_of(workspace_id, user_id).await?,
                 None => None,
             },

@@ -90,6 +90,16 @@ pub(crate) fn token_insert_error(e: sqlx::Error, token: &NewToken) -> StoreError
     }
 }
 
+/// An agent's workspace does not exist, or its id is already in use.
+pub(crate) fn agent_insert_error(e: sqlx::Error, agent: &NewAgent) -> StoreError {
+    match not_found_on_foreign_key(e) {
+        StoreError::Database(e) => {
+            conflict_on_unique(e, || format!("agent \"{}\" already exists", agent.id))
+        }
+        other => other,
+    }
+}
+
 /// A session's user does not exist, or its id is already in use.
 pub(crate) fn session_insert_error(e: sqlx::Error) -> StoreError {
     match not_found_on_foreign_key(e) {
@@ -284,6 +294,7 @@ pub(crate) struct UserRow {
     status: String,
     created_at: i64,
     updated_at: i64,
+    agent_workspace_id: Option<String>,
 }
 
 impl TryFrom<UserRow> for User {
@@ -298,6 +309,34 @@ impl TryFrom<UserRow> for User {
             display_name: r.display_name,
             password_hash: r.password_hash,
             is_admin: r.is_admin,
+            agent_workspace_id: r.agent_workspace_id,
+        })
+    }
+}
+
+/// An agent as both backends select it (see `agent_select` in each).
+#[derive(sqlx::FromRow)]
+pub(crate) struct AgentRow {
+    id: String,
+    name: String,
+    workspace_id: String,
+    role: Option<String>,
+    status: String,
+    created_at: i64,
+    created_by: Option<String>,
+}
+
+impl TryFrom<AgentRow> for Agent {
+    type Error = StoreError;
+    fn try_from(r: AgentRow) -> StoreResult<Self> {
+        Ok(Agent {
+            status: decode_status(&r.status)?,
+            created_at: time("users.created_at", r.created_at)?,
+            id: r.id,
+            name: r.name,
+            workspace_id: r.workspace_id,
+            role: r.role,
+            created_by: r.created_by,
         })
     }
 }

@@ -66,6 +66,17 @@ pub trait Store: Send + Sync + 'static {
         at: OffsetDateTime,
     ) -> StoreResult<()>;
 
+    // --- agents (service accounts of one workspace) ----------------------------
+
+    /// Creates an agent: a user record that can never sign in, marked as an
+    /// agent of its workspace, and its membership there with `role`, in one
+    /// transaction. `NotFound` when the workspace does not exist.
+    async fn create_agent(&self, agent: &NewAgent) -> StoreResult<Agent>;
+    /// The agent with this id (removed ones too); `None` for a person.
+    async fn agent(&self, id: &str) -> StoreResult<Option<Agent>>;
+    /// A workspace's agents that are not removed, newest first.
+    async fn list_agents(&self, workspace_id: &str, page: &Page) -> StoreResult<Vec<Agent>>;
+
     // --- workspaces and memberships -------------------------------------------
 
     /// `Conflict` when the name is taken.

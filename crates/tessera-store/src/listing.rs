@@ -63,6 +63,20 @@ where
         l.finish_page(page)
     }
 
+    /// A workspace's agents that are not removed. `head` selects agent rows
+    /// as a subquery aliased so that its columns are plain names.
+    pub fn agents(
+        head: &str,
+        time: TimeSql,
+        workspace_id: &str,
+        page: &Page,
+    ) -> QueryBuilder<'q, DB> {
+        let mut l = Self::new(head, time);
+        l.equals("workspace_id", Some(&workspace_id.to_owned()));
+        l.qb.push(" AND status <> 'removed'");
+        l.finish_page(page)
+    }
+
     /// `since` and `until` are inclusive.
     pub fn audit(
         head: &str,

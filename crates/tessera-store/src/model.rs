@@ -51,6 +51,15 @@ pub struct User {
     pub status: UserStatus,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+    /// Set for an agent: the one workspace it is a service account of. An
+    /// agent has no usable password and can never sign in.
+    pub agent_workspace_id: Option<String>,
+}
+
+impl User {
+    pub fn is_agent(&self) -> bool {
+        self.agent_workspace_id.is_some()
+    }
 }
 
 impl fmt::Debug for User {
@@ -60,8 +69,42 @@ impl fmt::Debug for User {
             .field("username", &self.username)
             .field("is_admin", &self.is_admin)
             .field("status", &self.status)
+            .field("agent_workspace_id", &self.agent_workspace_id)
             .finish_non_exhaustive()
     }
+}
+
+/// An agent: a service account of one workspace, kept as a user record
+/// (its id is a user id) with a membership giving its role there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agent {
+    pub id: String,
+    pub name: String,
+    pub workspace_id: String,
+    /// Its role in its workspace now; `None` once it is no longer a member
+    /// (after removal).
+    pub role: Option<String>,
+    pub status: UserStatus,
+    pub created_at: OffsetDateTime,
+    /// The member who created it; the agent outlives them.
+    pub created_by: Option<String>,
+}
+
+/// An agent to create, with its membership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAgent {
+    pub id: String,
+    pub name: String,
+    pub workspace_id: String,
+    pub role: String,
+    pub created_by: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+/// The username an agent's user record holds: not a valid username for a
+/// person (`:` is refused), so it can neither collide nor be signed in with.
+pub fn agent_username(agent_id: &str) -> String {
+    format!("agent:{agent_id}")
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -105,7 +148,8 @@ pub struct TokenRecord {
     pub id: String,
     /// The credential kind's name (`pat`, `api_key`, …).
     pub kind: String,
-    /// The owning user of a personal token; `None` for a workspace API key.
+    /// The owning user of a personal token, or the agent of an agent token;
+    /// `None` for a workspace API key.
     pub user_id: Option<String>,
     /// The workspace a token is bound to; for an API key, its owner.
     pub workspace_id: Option<String>,

@@ -44,7 +44,19 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 macro_rules! user_columns {
     () => {
         "id, username, display_name, password_hash, is_admin, status, \
-         tessera_us(created_at) AS created_at, tessera_us(updated_at) AS updated_at"
+         tessera_us(created_at) AS created_at, tessera_us(updated_at) AS updated_at, \
+         agent_workspace_id"
+    };
+}
+
+/// Agents: user records marked with their workspace, with their role there.
+macro_rules! agent_select {
+    () => {
+        "SELECT u.id, u.display_name AS name, u.agent_workspace_id AS workspace_id, m.role, \
+         u.status, tessera_us(u.created_at) AS created_at, u.created_by \
+         FROM users u LEFT JOIN memberships m \
+         ON m.workspace_id = u.agent_workspace_id AND m.user_id = u.id \
+         WHERE u.agent_workspace_id IS NOT NULL"
     };
 }
 
@@ -278,6 +290,66 @@ impl Store for PostgresStore {
         .execute(&self.pool)
         .await?;
         found(done.rows_affected())
+    }
+
+    // --- agents -------------------------------------------------------------------
+
+    #[tracing::instrument(skip_all)]
+    async fn create_agent(&self, agent: &NewAgent) -> StoreResult<Agent> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO users \
+             (id, username, display_name, password_hash, is_admin, status, created_at, \
+              updated_at, agent_workspace_id, created_by) \
+             VALUES ($1, $2, $3, '', FALSE, 'active', tessera_ts($4), tessera_ts($4), $5, $6)",
+        )
+        .bind(&agent.id)
+        .bind(agent_username(&agent.id))
+        .bind(&agent.name)
+        .bind(micros(agent.created_at))
+        .bind(&agent.workspace_id)
+        .bind(&agent.created_by)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| agent_insert_error(e, agent))?;
+        sqlx::query(
+            "INSERT INTO memberships (workspace_id, user_id, role, created_at, updated_at) \
+             VALUES ($1, $2, $3, tessera_ts($4), tessera_ts($4))",
+        )
+        .bind(&agent.workspace_id)
+        .bind(&agent.id)
+        .bind(&agent.role)
+        .bind(micros(agent.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(not_found_on_foreign_key)?;
+        let created = sqlx::query_as::<_, AgentRow>(concat!(agent_select!(), " AND u.id = $1"))
+            .bind(&agent.id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_into()?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn agent(&self, id: &str) -> StoreResult<Option<Agent>> {
+        sqlx::query_as::<_, AgentRow>(concat!(agent_select!(), " AND u.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(Agent::try_from)
+            .transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_agents(&self, workspace_id: &str, page: &Page) -> StoreResult<Vec<Agent>> {
+        let head = concat!("SELECT * FROM (", agent_select!(), ") a");
+        let rows = Listing::<Postgres>::agents(head, TIME, workspace_id, page)
+            .build_query_as::<AgentRow>()
+            .fetch_all(&self.pool)
+            .await?;
+        records(rows)
     }
 
     // --- workspaces and memberships -------------------------------------------

@@ -41,6 +41,13 @@ const FOUND_HEAD: &str = "SELECT t.*, s.digest AS secret_digest, s.key_id AS sec
      s.retires_at AS secret_retires_at \
      FROM token_secrets s JOIN tokens t ON t.id = s.token_id";
 
+/// Agents: user records marked with their workspace, with their role there.
+const AGENT_SELECT: &str = "SELECT u.id, u.display_name AS name, \
+     u.agent_workspace_id AS workspace_id, m.role, u.status, u.created_at, u.created_by \
+     FROM users u LEFT JOIN memberships m \
+     ON m.workspace_id = u.agent_workspace_id AND m.user_id = u.id \
+     WHERE u.agent_workspace_id IS NOT NULL";
+
 pub struct SqliteStore {
     reader: SqlitePool,
     /// One connection: see the module documentation.
@@ -208,6 +215,66 @@ impl Store for SqliteStore {
             .execute(&self.writer)
             .await?;
         found(done.rows_affected())
+    }
+
+    // --- agents -------------------------------------------------------------------
+
+    #[tracing::instrument(skip_all)]
+    async fn create_agent(&self, agent: &NewAgent) -> StoreResult<Agent> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO users \
+             (id, username, display_name, password_hash, is_admin, status, created_at, \
+              updated_at, agent_workspace_id, created_by) \
+             VALUES (?1, ?2, ?3, '', 0, 'active', ?4, ?4, ?5, ?6)",
+        )
+        .bind(&agent.id)
+        .bind(agent_username(&agent.id))
+        .bind(&agent.name)
+        .bind(micros(agent.created_at))
+        .bind(&agent.workspace_id)
+        .bind(&agent.created_by)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| agent_insert_error(e, agent))?;
+        sqlx::query(
+            "INSERT INTO memberships (workspace_id, user_id, role, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?4)",
+        )
+        .bind(&agent.workspace_id)
+        .bind(&agent.id)
+        .bind(&agent.role)
+        .bind(micros(agent.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(not_found_on_foreign_key)?;
+        let created = sqlx::query_as::<_, AgentRow>(&format!("{AGENT_SELECT} AND u.id = ?"))
+            .bind(&agent.id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_into()?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn agent(&self, id: &str) -> StoreResult<Option<Agent>> {
+        sqlx::query_as::<_, AgentRow>(&format!("{AGENT_SELECT} AND u.id = ?"))
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?
+            .map(Agent::try_from)
+            .transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_agents(&self, workspace_id: &str, page: &Page) -> StoreResult<Vec<Agent>> {
+        let head = format!("SELECT * FROM ({AGENT_SELECT}) a");
+        let rows = Listing::<Sqlite>::agents(&head, TIME, workspace_id, page)
+            .build_query_as::<AgentRow>()
+            .fetch_all(&self.reader)
+            .await?;
+        records(rows)
     }
 
     // --- workspaces and memberships -------------------------------------------

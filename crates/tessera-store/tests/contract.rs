@@ -50,6 +50,10 @@ contract!(
     setting_a_membership_returns_the_previous_role,
     memberships_are_listed_in_joining_order_and_can_be_removed,
     a_membership_needs_an_existing_user_and_workspace,
+    an_agent_is_a_user_record_that_cannot_sign_in_with_a_membership,
+    agents_are_listed_per_workspace_newest_first_without_removed_ones,
+    an_agent_needs_an_existing_workspace_and_writes_nothing_otherwise,
+    an_agents_tokens_outlive_its_creator_and_stop_with_the_agent,
     a_token_is_found_by_its_plain_hash,
     a_keyed_hash_is_found_only_under_its_key,
     an_unknown_hash_finds_nothing,
@@ -233,6 +237,17 @@ fn page_after(after: &str, limit: u32) -> Page {
     Page {
         after: Some(after.into()),
         ..Page::first(limit)
+    }
+}
+
+fn new_agent(workspace: &Workspace, creator: &User, n: u64, name: &str) -> NewAgent {
+    NewAgent {
+        id: id("usr_", n),
+        name: name.into(),
+        workspace_id: workspace.id.clone(),
+        role: "member".into(),
+        created_by: Some(creator.id.clone()),
+        created_at: at(n as i64),
     }
 }
 
@@ -1266,4 +1281,167 @@ async fn audit_filters_combine(db: Db) {
     })
     .await
     .is_empty());
+}
+
+// --- agents ------------------------------------------------------------------------------
+
+async fn an_agent_is_a_user_record_that_cannot_sign_in_with_a_membership(db: Db) {
+    let alice = user(&db, 0, "alice").await;
+    let team = workspace(&db, 1, "team").await;
+    let bot = db
+        .create_agent(&new_agent(&team, &alice, 2, "Deploy bot"))
+        .await
+        .expect("create agent");
+    assert_eq!(bot.name, "Deploy bot");
+    assert_eq!(bot.workspace_id, team.id);
+    assert_eq!(bot.role.as_deref(), Some("member"));
+    assert_eq!(bot.status, UserStatus::Active);
+    assert_eq!(bot.created_at, at(2));
+    assert_eq!(bot.created_by.as_deref(), Some(alice.id.as_str()));
+    assert_eq!(db.agent(&bot.id).await.unwrap(), Some(bot.clone()));
+
+    // Its user record: marked, with no password and a username no person can have.
+    let record = db.user(&bot.id).await.unwrap().expect("a user record");
+    assert_eq!(record.agent_workspace_id.as_deref(), Some(team.id.as_str()));
+    assert!(record.is_agent());
+    assert!(record.password_hash.is_empty());
+    assert!(!record.is_admin);
+    assert_eq!(record.username, agent_username(&bot.id));
+    assert!(record.username.contains(':'));
+    // People are not agents.
+    assert_eq!(
+        db.user(&alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .agent_workspace_id,
+        None
+    );
+    assert_eq!(db.agent(&alice.id).await.unwrap(), None);
+    assert_eq!(db.agent("usr_nobody").await.unwrap(), None);
+
+    // Its role is its membership: changed like anyone's, read back on the agent.
+    let membership = db.membership(&team.id, &bot.id).await.unwrap().unwrap();
+    assert_eq!(membership.role, "member");
+    db.set_membership(&team.id, &bot.id, "viewer", at(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.agent(&bot.id).await.unwrap().unwrap().role.as_deref(),
+        Some("viewer")
+    );
+    // Removed: the record stays (tokens still name it), without its membership.
+    db.set_user_status(&bot.id, UserStatus::Removed, at(4))
+        .await
+        .unwrap();
+    db.remove_membership(&team.id, &bot.id).await.unwrap();
+    let removed = db.agent(&bot.id).await.unwrap().unwrap();
+    assert_eq!(removed.status, UserStatus::Removed);
+    assert_eq!(removed.role, None);
+}
+
+async fn agents_are_listed_per_workspace_newest_first_without_removed_ones(db: Db) {
+    let alice = user(&db, 0, "alice").await;
+    let team = workspace(&db, 1, "team").await;
+    let other = workspace(&db, 2, "other").await;
+    let mut made = Vec::new();
+    for n in 3..10 {
+        made.push(
+            db.create_agent(&new_agent(&team, &alice, n, &format!("bot {n}")))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let elsewhere = db
+        .create_agent(&new_agent(&other, &alice, 10, "elsewhere"))
+        .await
+        .unwrap();
+    let gone = made.remove(2);
+    db.set_user_status(&gone, UserStatus::Removed, at(11))
+        .await
+        .unwrap();
+
+    let first = db.list_agents(&team.id, &Page::first(4)).await.unwrap();
+    let second = db
+        .list_agents(&team.id, &page_after(&first[3].id, 4))
+        .await
+        .unwrap();
+    let listed: Vec<String> = first.iter().chain(&second).map(|a| a.id.clone()).collect();
+    assert_eq!(listed, newest_first(made));
+    assert_eq!(second.len(), 2);
+    let theirs = db.list_agents(&other.id, &Page::default()).await.unwrap();
+    assert_eq!(theirs, vec![elsewhere]);
+    // People are members, not agents.
+    db.set_membership(&team.id, &alice.id, "owner", at(12))
+        .await
+        .unwrap();
+    assert!(db
+        .list_agents(&team.id, &Page::default())
+        .await
+        .unwrap()
+        .iter()
+        .all(|a| a.id != alice.id));
+}
+
+async fn an_agent_needs_an_existing_workspace_and_writes_nothing_otherwise(db: Db) {
+    let alice = user(&db, 0, "alice").await;
+    let ghost = Workspace {
+        id: id("wsp_", 1),
+        name: "ghost".into(),
+        created_at: at(1),
+    };
+    let agent = new_agent(&ghost, &alice, 2, "bot");
+    assert!(matches!(
+        db.create_agent(&agent).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(db.user(&agent.id).await.unwrap(), None);
+    let team = workspace(&db, 3, "team").await;
+    let twice = new_agent(&team, &alice, 4, "bot");
+    db.create_agent(&twice).await.unwrap();
+    assert!(matches!(
+        db.create_agent(&twice).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(db.count_users().await.unwrap(), 2);
+}
+
+async fn an_agents_tokens_outlive_its_creator_and_stop_with_the_agent(db: Db) {
+    let alice = user(&db, 0, "alice").await;
+    let team = workspace(&db, 1, "team").await;
+    let bot = db
+        .create_agent(&new_agent(&team, &alice, 2, "bot"))
+        .await
+        .unwrap();
+    let agent_token = NewToken {
+        kind: "agent_token".into(),
+        user_id: Some(bot.id.clone()),
+        workspace_id: Some(team.id.clone()),
+        permissions: None,
+        created_by: Some(alice.id.clone()),
+        ..pat(&alice, 3)
+    };
+    let token = insert(&db, &agent_token).await;
+    assert_eq!(token.user_id.as_deref(), Some(bot.id.as_str()));
+    let filter = TokenFilter {
+        user_id: Some(bot.id.clone()),
+        ..TokenFilter::default()
+    };
+    let listed = db.list_tokens(&filter, &Page::default()).await.unwrap();
+    assert_eq!(ids_of(&listed), [&token.id]);
+
+    // Revoking everything of its creator leaves the agent's token alone.
+    let gone = db
+        .revoke_user_tokens(&alice.id, &revocation(4, &alice))
+        .await
+        .unwrap();
+    assert!(gone.is_empty());
+    assert_eq!(db.token(&token.id).await.unwrap().unwrap().revoked_at, None);
+    // Revoking the agent's does stop it.
+    let stopped = db
+        .revoke_user_tokens(&bot.id, &revocation(5, &alice))
+        .await
+        .unwrap();
+    assert_eq!(stopped, vec![token.id]);
 }

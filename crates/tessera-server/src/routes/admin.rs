@@ -425,6 +425,15 @@ async fn set_member(
     caller.require_admin()?;
     find_workspace(&state, &workspace_id).await?;
     let user = find_user(&state, &user_id).await?;
+    if user
+        .agent_workspace_id
+        .as_deref()
+        .is_some_and(|own| own != workspace_id)
+    {
+        return Err(AppError::Conflict(
+            "An agent belongs to its one workspace and cannot join another.".into(),
+        ));
+    }
     if user.status == UserStatus::Removed {
         return Err(AppError::Conflict(
             "A removed user cannot join a workspace.".into(),

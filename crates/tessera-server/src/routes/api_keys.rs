@@ -17,6 +17,7 @@ use tessera_core::ids::{looks_like, IdKind};
 use tessera_core::kind::OwnerType;
 use tessera_core::permissions::API_KEYS_MANAGE;
 use tessera_core::policy::Denial;
+use tessera_core::PermissionSet;
 use tessera_store::{TokenFilter, TokenRecord};
 
 use crate::audit::Actor;
@@ -74,10 +75,7 @@ async fn create(
                 "Send either role or permissions, not both.".into(),
             ))
         }
-        (Some(role), None) => state.config.roles.get(role).cloned().ok_or_else(|| {
-            let known: Vec<&str> = state.config.roles.role_names().collect();
-            AppError::Invalid(format!("role must be one of: {}.", known.join(", ")))
-        })?,
+        (Some(role), None) => role_permissions(&state, role)?,
         (None, Some(list)) => lifecycle::permission_list("permissions", list)?,
         (None, None) => {
             return Err(AppError::Invalid(
@@ -86,9 +84,7 @@ async fn create(
         }
     };
     // The key may hold no more than its creator holds right now.
-    if !grants.is_subset(&held) {
-        return Err(AppError::denied(Denial::PermissionDenied, false));
-    }
+    no_more_than_held(&grants, &held)?;
     let expiry = lifecycle::expiry_request(body.expires_in.as_deref(), body.expires_at.as_deref())?;
     let ceiling = caller.expiry_ceiling();
     let issued = state
@@ -108,6 +104,25 @@ async fn create(
         )
         .await?;
     Ok(issued_response(issued))
+}
+
+/// The permissions of a configured role, or 422 naming the roles there are.
+/// Shared with the agents routes.
+pub(crate) fn role_permissions(state: &AppState, role: &str) -> AppResult<PermissionSet> {
+    state.config.roles.get(role).cloned().ok_or_else(|| {
+        let known: Vec<&str> = state.config.roles.role_names().collect();
+        AppError::Invalid(format!("role must be one of: {}.", known.join(", ")))
+    })
+}
+
+/// A workspace credential (a key, an agent, an agent's token) may hold no
+/// more than the member creating it holds right now: 403 otherwise.
+pub(crate) fn no_more_than_held(grants: &PermissionSet, held: &PermissionSet) -> AppResult<()> {
+    if grants.is_subset(held) {
+        Ok(())
+    } else {
+        Err(AppError::denied(Denial::PermissionDenied, false))
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/workspaces/{wid}/api-keys", tag = "api-keys", params(("wid" = String, Path), PageQuery),

@@ -6,6 +6,8 @@ use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use tessera_core::kind::OwnerType;
+
 use crate::auth::Caller;
 use crate::error::AppResult;
 use crate::lifecycle::rfc3339;
@@ -18,7 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "session", security(("bearer" = []), ("session" = [])),
     responses(
-        (status = 200, description = "The caller: user (or API key), workspaces and roles, and the credential in use", body = Object),
+        (status = 200, description = "The caller: user (or API key, or agent), workspaces and roles, and the credential in use", body = Object),
         (status = 401, description = "unauthenticated or token_invalid", body = crate::error::ErrorBody),
     ))]
 async fn me(State(state): State<AppState>, caller: Caller) -> AppResult<Json<Value>> {
@@ -52,6 +54,20 @@ async fn me(State(state): State<AppState>, caller: Caller) -> AppResult<Json<Val
             "expires_at": v.record.expires_at.map(rfc3339),
         }),
     };
+    let agent = match &caller {
+        Caller::Token(v) if v.identity.owner == OwnerType::Agent => json!({
+            "id": v.record.user_id,
+            "name": v.owner.as_ref().map(|u| u.display_name.clone()),
+            "workspace_id": v.record.workspace_id,
+            "role": memberships.first().map(|m| m.role.clone()),
+        }),
+        _ => Value::Null,
+    };
+    // An agent is described as the agent, not as a person.
+    let user = match &caller {
+        Caller::Token(v) if v.identity.owner == OwnerType::Agent => None,
+        _ => caller.user().map(UserView::from),
+    };
     let api_key = match &caller {
         Caller::Token(v) if v.record.user_id.is_none() => json!({
             "id": v.record.id,
@@ -62,8 +78,9 @@ async fn me(State(state): State<AppState>, caller: Caller) -> AppResult<Json<Val
         _ => Value::Null,
     };
     Ok(Json(json!({
-        "user": caller.user().map(UserView::from),
+        "user": user,
         "api_key": api_key,
+        "agent": agent,
         "workspaces": workspaces,
         "credential": credential,
     })))

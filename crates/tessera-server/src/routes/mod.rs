@@ -4,6 +4,7 @@
 //! is served.
 
 pub mod admin;
+pub mod agents;
 pub mod api_keys;
 pub mod audit;
 pub mod compat;
@@ -28,7 +29,7 @@ use crate::state::AppState;
 #[openapi(
     info(
         title = "Tessera",
-        description = "Personal access tokens and workspace API keys: management, verification and administration."
+        description = "Personal access tokens, workspace API keys and agent tokens: management, verification and administration."
     ),
     modifiers(&SecuritySchemes),
     components(schemas(crate::error::ErrorBody)),
@@ -36,6 +37,7 @@ use crate::state::AppState;
         (name = "session", description = "Browser sign-in"),
         (name = "tokens", description = "Personal access tokens"),
         (name = "api-keys", description = "Workspace API keys"),
+        (name = "agents", description = "Agents (service accounts of one workspace) and their tokens"),
         (name = "audit", description = "The audit trail"),
         (name = "admin", description = "Deployment administration"),
         (name = "verify", description = "Verification for products and gateways"),
@@ -70,6 +72,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(me::router())
         .merge(tokens::router())
         .merge(api_keys::router())
+        .merge(agents::router())
         .merge(audit::router())
         .merge(admin::router())
         .merge(verify::router())

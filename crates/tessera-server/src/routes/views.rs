@@ -85,6 +85,10 @@ pub struct UserView {
     pub status: tessera_core::policy::UserStatus,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Only for an agent (a service account that cannot sign in): the one
+    /// workspace it belongs to. Absent for people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_workspace_id: Option<String>,
 }
 
 impl From<&User> for UserView {
@@ -96,6 +100,7 @@ impl From<&User> for UserView {
             admin: u.is_admin,
             status: u.status,
             created_at: u.created_at,
+            agent_workspace_id: u.agent_workspace_id.clone(),
         }
     }
 }
