@@ -26,7 +26,7 @@ use tessera_core::kind::OwnerType;
 use tessera_core::permissions::API_KEYS_MANAGE;
 use tessera_core::policy::UserStatus;
 use tessera_core::PermissionSet;
-use tessera_store::{Agent, NewAgent, TokenFilter, TokenRecord};
+use tessera_store::{Agent, NewAgent, TokenRecord};
 
 use crate::audit::{Actor, Target};
 use crate::auth::Caller;
@@ -37,7 +37,7 @@ use crate::lifecycle::{self, IssueRequest};
 use crate::routes::api_keys::{no_more_than_held, role_permissions};
 use crate::routes::tokens::issued_response;
 use crate::routes::views::{IssuedView, TokenView};
-use crate::routes::{List, PageQuery};
+use crate::routes::{List, PageQuery, TokenScope};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -365,33 +365,22 @@ async fn list_tokens(
         .await?;
     let agent = workspace_agent(&state, &workspace_id, &agent_id).await?;
     let page = query.page()?;
-    let now = OffsetDateTime::now_utc();
-    let filter = TokenFilter {
-        user_id: Some(agent.id),
-        workspace_id: Some(workspace_id),
-        kinds: state.config.kinds.names_owned_by(OwnerType::Agent),
-        hide_revoked_before: Some(now - state.config.revoked_retention),
+    let tokens = TokenScope {
+        owner: OwnerType::Agent,
+        user_id: Some(&agent.id),
+        workspace_id: Some(&workspace_id),
     };
-    let records = state.store.list_tokens(&filter, &page).await?;
-    let items: Vec<TokenView> = records
-        .into_iter()
-        .map(|r| TokenView::new(r, now))
-        .collect();
-    Ok(Json(List::paged(items, &page, |t| &t.id)))
+    Ok(Json(tokens.page(&state, &page).await?))
 }
 
 /// The agent's token with this id, or 404.
 async fn agent_token(state: &AppState, agent: &Agent, id: &str) -> AppResult<TokenRecord> {
-    if !looks_like(IdKind::Token, id) {
-        return Err(AppError::NotFound);
-    }
-    let kinds = state.config.kinds.names_owned_by(OwnerType::Agent);
-    state
-        .store
-        .token(id)
-        .await?
-        .filter(|t| t.user_id.as_deref() == Some(agent.id.as_str()) && kinds.contains(&t.kind))
-        .ok_or(AppError::NotFound)
+    let tokens = TokenScope {
+        owner: OwnerType::Agent,
+        user_id: Some(&agent.id),
+        workspace_id: None,
+    };
+    tokens.find(state, id).await
 }
 
 #[utoipa::path(delete, path = "/api/v1/workspaces/{wid}/agents/{agent_id}/tokens/{token_id}", tag = "agents",

@@ -13,12 +13,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use tessera_core::ids::{looks_like, IdKind};
 use tessera_core::kind::OwnerType;
 use tessera_core::permissions::API_KEYS_MANAGE;
 use tessera_core::policy::Denial;
 use tessera_core::PermissionSet;
-use tessera_store::{TokenFilter, TokenRecord};
+use tessera_store::TokenRecord;
 
 use crate::audit::Actor;
 use crate::auth::Caller;
@@ -27,7 +26,7 @@ use crate::extract::{AppJson, AppPath, AppQuery, ClientInfo, OptionalJson};
 use crate::lifecycle::{self, IssueRequest};
 use crate::routes::tokens::{issued_response, rotate, RotateBody};
 use crate::routes::views::{IssuedView, TokenView};
-use crate::routes::{List, PageQuery};
+use crate::routes::{List, PageQuery, TokenScope};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -138,34 +137,22 @@ async fn list(
         .require_in(&state, &workspace_id, API_KEYS_MANAGE)
         .await?;
     let page = query.page()?;
-    let now = OffsetDateTime::now_utc();
-    let filter = TokenFilter {
+    let keys = TokenScope {
+        owner: OwnerType::Workspace,
         user_id: None,
-        workspace_id: Some(workspace_id),
-        kinds: state.config.kinds.names_owned_by(OwnerType::Workspace),
-        hide_revoked_before: Some(now - state.config.revoked_retention),
+        workspace_id: Some(&workspace_id),
     };
-    let records = state.store.list_tokens(&filter, &page).await?;
-    let items: Vec<TokenView> = records
-        .into_iter()
-        .map(|r| TokenView::new(r, now))
-        .collect();
-    Ok(Json(List::paged(items, &page, |t| &t.id)))
+    Ok(Json(keys.page(&state, &page).await?))
 }
 
-/// The workspace's key with this id, or 404. An id that is not shaped like
-/// one never reaches the store (PostgreSQL refuses a NUL byte with an error).
+/// The workspace's key with this id, or 404.
 async fn workspace_key(state: &AppState, workspace_id: &str, id: &str) -> AppResult<TokenRecord> {
-    if !looks_like(IdKind::Token, id) {
-        return Err(AppError::NotFound);
-    }
-    let kinds = state.config.kinds.names_owned_by(OwnerType::Workspace);
-    state
-        .store
-        .token(id)
-        .await?
-        .filter(|t| t.workspace_id.as_deref() == Some(workspace_id) && kinds.contains(&t.kind))
-        .ok_or(AppError::NotFound)
+    let keys = TokenScope {
+        owner: OwnerType::Workspace,
+        user_id: None,
+        workspace_id: Some(workspace_id),
+    };
+    keys.find(state, id).await
 }
 
 #[utoipa::path(get, path = "/api/v1/workspaces/{wid}/api-keys/{id}", tag = "api-keys", params(("wid" = String, Path), ("id" = String, Path)),

@@ -20,9 +20,14 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
-use tessera_store::Page;
+use time::OffsetDateTime;
+
+use tessera_core::ids::{looks_like, IdKind};
+use tessera_core::kind::OwnerType;
+use tessera_store::{Page, TokenFilter, TokenRecord};
 
 use crate::error::{AppError, AppResult};
+use crate::routes::views::TokenView;
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -135,5 +140,54 @@ impl<T> List<T> {
             .then(|| items.last().map(|i| id_of(i).to_owned()))
             .flatten();
         List { items, next_cursor }
+    }
+}
+
+/// Who a token listing or look-up is about: tokens of `owner`'s kinds, of
+/// this user (personal or agent tokens) and/or this workspace.
+pub struct TokenScope<'a> {
+    pub owner: OwnerType,
+    pub user_id: Option<&'a str>,
+    pub workspace_id: Option<&'a str>,
+}
+
+impl TokenScope<'_> {
+    /// One page of the scope's tokens as the API lists them; revoked ones
+    /// drop out after `tokens.revoked_retention`.
+    pub async fn page(&self, state: &AppState, page: &Page) -> AppResult<List<TokenView>> {
+        let now = OffsetDateTime::now_utc();
+        let filter = TokenFilter {
+            user_id: self.user_id.map(str::to_owned),
+            workspace_id: self.workspace_id.map(str::to_owned),
+            kinds: state.config.kinds.names_owned_by(self.owner),
+            hide_revoked_before: Some(now - state.config.revoked_retention),
+        };
+        let records = state.store.list_tokens(&filter, page).await?;
+        let items: Vec<TokenView> = records
+            .into_iter()
+            .map(|r| TokenView::new(r, now))
+            .collect();
+        Ok(List::paged(items, page, |t| &t.id))
+    }
+
+    /// The scope's token with this id, or 404. An id that is not shaped like
+    /// one never reaches the store (PostgreSQL refuses a NUL byte with an error).
+    pub async fn find(&self, state: &AppState, id: &str) -> AppResult<TokenRecord> {
+        if !looks_like(IdKind::Token, id) {
+            return Err(AppError::NotFound);
+        }
+        let kinds = state.config.kinds.names_owned_by(self.owner);
+        let within =
+            |wanted: Option<&str>, actual: Option<&str>| wanted.is_none() || wanted == actual;
+        state
+            .store
+            .token(id)
+            .await?
+            .filter(|t| {
+                kinds.contains(&t.kind)
+                    && within(self.user_id, t.user_id.as_deref())
+                    && within(self.workspace_id, t.workspace_id.as_deref())
+            })
+            .ok_or(AppError::NotFound)
     }
 }

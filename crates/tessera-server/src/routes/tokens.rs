@@ -23,7 +23,7 @@ use crate::error::{AppError, AppResult};
 use crate::extract::{AppJson, AppPath, AppQuery, ClientInfo, OptionalJson};
 use crate::lifecycle::{self, IssueRequest, Issued};
 use crate::routes::views::{IssuedView, TokenView};
-use crate::routes::{List, PageQuery};
+use crate::routes::{List, PageQuery, TokenScope};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -221,14 +221,12 @@ async fn list(
 ) -> AppResult<Json<List<TokenView>>> {
     let user = caller.require_user()?;
     let page = query.page()?;
-    let now = OffsetDateTime::now_utc();
-    let filter = personal_tokens(&state, user, Some(now - state.config.revoked_retention));
-    let records = state.store.list_tokens(&filter, &page).await?;
-    let items: Vec<TokenView> = records
-        .into_iter()
-        .map(|r| TokenView::new(r, now))
-        .collect();
-    Ok(Json(List::paged(items, &page, |t| &t.id)))
+    let tokens = TokenScope {
+        owner: OwnerType::User,
+        user_id: Some(&user.id),
+        workspace_id: None,
+    };
+    Ok(Json(tokens.page(&state, &page).await?))
 }
 
 /// The filter for `user`'s personal tokens, hiding those revoked before

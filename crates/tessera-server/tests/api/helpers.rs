@@ -339,6 +339,21 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// `POST /api/v1/verify` with `body`: the 200 answer.
+    pub async fn verify(&self, body: Value) -> Value {
+        let (status, answer) = send(self.request(Method::POST, "/api/v1/verify").json(&body)).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        answer
+    }
+
+    /// `POST /api/v1/verify` for `token`, needing `needs`: the 200 answer.
+    pub async fn verify_needing(&self, token: &str, needs: &[&str]) -> Value {
+        self.verify(json!({ "token": token, "permissions": needs }))
+            .await
+    }
+}
+
 // ---- a browser on the settings pages (no JavaScript needed) ----------------
 
 pub const FORM: &str = "application/x-www-form-urlencoded";

@@ -28,12 +28,6 @@ async fn acme_with_member_and_viewer(app: &TestApp) -> (String, TestUser, TestUs
     (acme, alice, vera)
 }
 
-async fn verify(app: &TestApp, body: Value) -> Value {
-    let (status, answer) = send(app.request(Method::POST, "/api/v1/verify").json(&body)).await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    answer
-}
-
 async fn a_valid_token_verifies_with_its_identity(app: TestApp) {
     let (acme, alice, _) = acme_with_member_and_viewer(&app).await;
     let created = app
@@ -41,7 +35,7 @@ async fn a_valid_token_verifies_with_its_identity(app: TestApp) {
         .await;
     let token = created["token"].as_str().unwrap();
 
-    let answer = verify(&app, json!({ "token": token })).await;
+    let answer = app.verify(json!({ "token": token })).await;
     assert_eq!(answer["valid"], true, "{answer}");
     assert_eq!(answer["token_id"], created["id"]);
     assert_eq!(answer["kind"], "pat");
@@ -50,11 +44,9 @@ async fn a_valid_token_verifies_with_its_identity(app: TestApp) {
     assert_eq!(answer["permissions"], json!([]));
     assert_eq!(answer["expires_at"], created["expires_at"]);
 
-    let answer = verify(
-        &app,
-        json!({ "token": token, "workspace_id": acme, "permissions": ["api:write"] }),
-    )
-    .await;
+    let answer = app
+        .verify(json!({ "token": token, "workspace_id": acme, "permissions": ["api:write"] }))
+        .await;
     assert_eq!(answer["valid"], true, "{answer}");
     assert_eq!(answer["workspace_id"], acme.as_str());
     assert_eq!(
@@ -68,7 +60,7 @@ async fn a_valid_token_verifies_with_its_identity(app: TestApp) {
     let key = app
         .create_api_key(&acme, &owner, json!({ "name": "bot", "role": "viewer" }))
         .await;
-    let answer = verify(&app, json!({ "token": key["token"] })).await;
+    let answer = app.verify(json!({ "token": key["token"] })).await;
     assert_eq!(answer["valid"], true, "{answer}");
     assert_eq!(answer["kind"], "api_key");
     assert!(answer["user_id"].is_null());
@@ -102,17 +94,15 @@ async fn workspace_and_permission_checks_answer_not_valid_with_the_code(app: Tes
         ),
     ];
     for (body, expected) in cases {
-        let answer = verify(&app, body.clone()).await;
+        let answer = app.verify(body.clone()).await;
         assert_eq!(answer["valid"], false, "{body}: {answer}");
         assert_eq!(answer["code"], expected, "{body}");
         assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()));
         assert!(answer.get("token_id").is_none(), "a refusal names no token");
     }
-    let answer = verify(
-        &app,
-        json!({ "token": vera.token, "workspace_id": acme, "permissions": ["api:read"] }),
-    )
-    .await;
+    let answer = app
+        .verify(json!({ "token": vera.token, "workspace_id": acme, "permissions": ["api:read"] }))
+        .await;
     assert_eq!(answer["valid"], true, "{answer}");
 }
 
@@ -143,7 +133,7 @@ async fn bad_tokens(app: &TestApp) -> Vec<(&'static str, String)> {
 
 async fn bad_tokens_are_not_valid_and_never_a_server_error(app: TestApp) {
     for (what, token) in bad_tokens(&app).await {
-        let answer = verify(&app, json!({ "token": token })).await;
+        let answer = app.verify(json!({ "token": token })).await;
         assert_eq!(answer["valid"], false, "{what}");
         assert_eq!(answer["code"], "token_invalid", "{what}");
 
@@ -162,11 +152,11 @@ async fn bad_tokens_are_not_valid_and_never_a_server_error(app: TestApp) {
         json!(["tsr_pat_x"]),
         json!({ "a": 1 }),
     ] {
-        let answer = verify(&app, json!({ "token": token })).await;
+        let answer = app.verify(json!({ "token": token })).await;
         assert_eq!(answer["valid"], false, "{token}");
         assert_eq!(answer["code"], "token_invalid", "{token}");
     }
-    let answer = verify(&app, json!({})).await;
+    let answer = app.verify(json!({})).await;
     assert_eq!(answer["valid"], false);
     // Bytes that are not UTF-8, and odd forms, are inactive tokens.
     for form in [

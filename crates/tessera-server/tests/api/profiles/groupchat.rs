@@ -146,12 +146,6 @@ async fn listed(app: &TestApp, caller: &TestUser, w: &str, path: &str, id: &Valu
         .unwrap_or_else(|| panic!("{id} is not listed at {path}"))
 }
 
-async fn verify(app: &TestApp, body: Value) -> Value {
-    let (status, answer) = send(app.request(Method::POST, "/api/v1/verify").json(&body)).await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    answer
-}
-
 /// Forward-auth as a gateway in front of `GET /api/v1/tasks` would ask it.
 fn list_tasks(app: &TestApp, token: &str) -> reqwest::RequestBuilder {
     app.get("/auth?permission=tasks:read", token)
@@ -197,24 +191,24 @@ async fn agent_tokens_use_gca(app: TestApp) {
 async fn the_server_identifies_the_token_type_by_its_prefix(app: TestApp) {
     let (w, alice) = workspace_with_admin(&app).await;
     let (pat, key, agent_token) = one_of_each(&app, &w, &alice).await;
-    let answer = verify(&app, json!({ "token": pat["token"] })).await;
+    let answer = app.verify(json!({ "token": pat["token"] })).await;
     assert_eq!(answer["valid"], true, "{answer}");
     assert_eq!(answer["kind"], "pat");
     assert_eq!(answer["user_id"], alice.id.as_str());
 
-    let answer = verify(&app, json!({ "token": key["token"] })).await;
+    let answer = app.verify(json!({ "token": key["token"] })).await;
     assert_eq!(answer["kind"], "api_key");
     assert_eq!(answer["user_id"], Value::Null);
     assert_eq!(answer["workspace_id"], w.as_str());
 
-    let answer = verify(&app, json!({ "token": agent_token["token"] })).await;
+    let answer = app.verify(json!({ "token": agent_token["token"] })).await;
     assert_eq!(answer["kind"], "agent");
     assert_eq!(answer["user_id"], agent_token["user_id"]);
     assert_eq!(answer["workspace_id"], w.as_str());
 
     // A prefix the server does not issue is not a token of its.
     let foreign = format!("gcx_{}", &s(&pat["token"])[4..]);
-    let answer = verify(&app, json!({ "token": foreign })).await;
+    let answer = app.verify(json!({ "token": foreign })).await;
     assert_eq!(answer["valid"], false);
     assert_eq!(answer["code"], "token_invalid");
 }
@@ -256,11 +250,9 @@ async fn one_token_can_access_any_workspace_you_belong_to_with_x_workspace_id(ap
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(code(&body), "permission_denied");
-    let answer = verify(
-        &app,
-        json!({ "token": pat, "workspace_id": acme, "permissions": ["tasks:write"] }),
-    )
-    .await;
+    let answer = app
+        .verify(json!({ "token": pat, "workspace_id": acme, "permissions": ["tasks:write"] }))
+        .await;
     assert_eq!(answer["valid"], true, "{answer}");
     assert_eq!(answer["workspace_id"], acme.as_str());
 }
@@ -281,7 +273,9 @@ async fn a_pat_on_a_workspace_route_without_x_workspace_id_is_refused(app: TestA
         .unwrap()
         .contains("workspace header"));
 
-    let answer = verify(&app, json!({ "token": pat, "permissions": ["tasks:read"] })).await;
+    let answer = app
+        .verify(json!({ "token": pat, "permissions": ["tasks:read"] }))
+        .await;
     assert_eq!(answer["valid"], false);
     assert_eq!(answer["code"], "workspace_required");
 
@@ -307,7 +301,9 @@ async fn a_pat_naming_a_workspace_you_do_not_belong_to_is_refused(app: TestApp) 
         assert_eq!(status, StatusCode::FORBIDDEN, "{header}: {body}");
         assert_eq!(code(&body), "not_a_member");
     }
-    let answer = verify(&app, json!({ "token": pat, "workspace_id": other })).await;
+    let answer = app
+        .verify(json!({ "token": pat, "workspace_id": other }))
+        .await;
     assert_eq!(answer["valid"], false);
     assert_eq!(answer["code"], "not_a_member");
 }
@@ -320,7 +316,7 @@ async fn pat_actions_are_attributed_to_you(app: TestApp) {
         .create_token(&alice, json!({ "name": "CI/CD pipeline" }))
         .await;
     let pat = s(&created["token"]);
-    let answer = verify(&app, json!({ "token": pat, "workspace_id": w })).await;
+    let answer = app.verify(json!({ "token": pat, "workspace_id": w })).await;
     assert_eq!(answer["user_id"], alice.id.as_str());
     let (_, me) = send(app.get("/api/v1/me", pat)).await;
     assert_eq!(me["user"]["username"], "alice");
@@ -351,11 +347,9 @@ async fn workspace_keys_need_no_header_and_are_attributed_to_the_key_name(app: T
     assert_eq!(response.headers()["x-tessera-workspace-id"], w.as_str());
     assert_eq!(response.headers()["x-tessera-user-id"], "");
 
-    let answer = verify(
-        &app,
-        json!({ "token": secret, "permissions": ["tasks:write"] }),
-    )
-    .await;
+    let answer = app
+        .verify(json!({ "token": secret, "permissions": ["tasks:write"] }))
+        .await;
     assert_eq!(answer["valid"], true, "{answer}");
     assert_eq!(answer["name"], "Zapier");
     assert_eq!(answer["user_id"], Value::Null);
@@ -560,11 +554,9 @@ async fn the_last_used_date_is_updated_each_time_a_token_is_used(app: TestApp) {
             listed(&app, &alice, &w, list, &created["id"]).await["last_used_at"],
             Value::Null
         );
-        let answer = verify(
-            &app,
-            json!({ "token": created["token"], "workspace_id": w }),
-        )
-        .await;
+        let answer = app
+            .verify(json!({ "token": created["token"], "workspace_id": w }))
+            .await;
         assert_eq!(answer["valid"], true, "{answer}");
     }
     app.flush_usage().await;
@@ -577,11 +569,8 @@ async fn the_last_used_date_is_updated_each_time_a_token_is_used(app: TestApp) {
     // Used again: the date moves on.
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     for (_, created) in &lists {
-        verify(
-            &app,
-            json!({ "token": created["token"], "workspace_id": w }),
-        )
-        .await;
+        app.verify(json!({ "token": created["token"], "workspace_id": w }))
+            .await;
     }
     app.flush_usage().await;
     for ((list, created), before) in lists.iter().zip(first) {
@@ -630,10 +619,7 @@ async fn expired_tokens_stop_working_and_are_marked_but_not_deleted(app: TestApp
     let (status, body) = send(app.get("/api/v1/me", &secret)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(code(&body), "token_invalid");
-    assert_eq!(
-        verify(&app, json!({ "token": secret })).await["valid"],
-        false
-    );
+    assert_eq!(app.verify(json!({ "token": secret })).await["valid"], false);
 
     // Marked, not deleted.
     let (_, list) = send(app.get("/api/v1/tokens", &alice.token)).await;
@@ -685,7 +671,9 @@ async fn revocation_is_immediate_and_any_request_fails_with_401(app: TestApp) {
         assert_eq!(code(&body), "token_invalid");
         let (status, _) = send(app.get("/api/v1/me", secret)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
-        let answer = verify(&app, json!({ "token": secret, "workspace_id": w })).await;
+        let answer = app
+            .verify(json!({ "token": secret, "workspace_id": w }))
+            .await;
         assert_eq!(answer["valid"], false);
         // Not even the token itself can look itself up any more.
         let (_, record) = send(
@@ -783,11 +771,9 @@ async fn agent_tokens_act_with_the_agents_current_role(app: TestApp) {
     let created = create_agent_token(&app, &w, &alice, agent_id, json!({ "name": "bot" })).await;
     let secret = s(&created["token"]);
 
-    let answer = verify(
-        &app,
-        json!({ "token": secret, "permissions": ["tasks:write"] }),
-    )
-    .await;
+    let answer = app
+        .verify(json!({ "token": secret, "permissions": ["tasks:write"] }))
+        .await;
     assert_eq!(answer["valid"], true, "{answer}");
     assert_eq!(answer["kind"], "agent");
     assert_eq!(answer["user_id"], agent_id);
@@ -840,7 +826,7 @@ async fn agent_tokens_act_with_the_agents_current_role(app: TestApp) {
         json!({ "name": "read tasks", "permissions": ["tasks:read"] }),
     )
     .await;
-    let answer = verify(&app, json!({ "token": narrow["token"] })).await;
+    let answer = app.verify(json!({ "token": narrow["token"] })).await;
     assert_eq!(answer["permissions"], json!(["tasks:read"]));
 
     // An agent is not a person: it has no personal tokens to manage.

@@ -57,16 +57,6 @@ impl Org {
     }
 }
 
-async fn verify(app: &TestApp, token: &str, needs: &[&str]) -> Value {
-    let (status, body) = send(app.request(Method::POST, "/api/v1/verify").json(&json!({
-        "token": token,
-        "permissions": needs,
-    })))
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body
-}
-
 async fn create_key(
     app: &TestApp,
     org: &str,
@@ -85,11 +75,15 @@ async fn create_key(
 // authenticate as you and inherit your current role at request time."
 async fn pats_inherit_your_current_role_at_request_time(app: TestApp) {
     let org = acme(&app).await;
-    let body = verify(&app, &org.dev.token, &["deployments:write"]).await;
+    let body = app
+        .verify_needing(&org.dev.token, &["deployments:write"])
+        .await;
     assert_eq!(body["valid"], true, "{body}");
     assert_eq!(body["user_id"], org.dev.id.as_str());
     assert_eq!(body["workspace_id"], org.id.as_str());
-    let body = verify(&app, &org.dev.token, &["members:manage"]).await;
+    let body = app
+        .verify_needing(&org.dev.token, &["members:manage"])
+        .await;
     assert_eq!(body["code"], "permission_denied");
     // Promoted: the same token now holds the admin's permissions.
     let (status, _) = send(
@@ -102,7 +96,9 @@ async fn pats_inherit_your_current_role_at_request_time(app: TestApp) {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let body = verify(&app, &org.dev.token, &["members:manage"]).await;
+    let body = app
+        .verify_needing(&org.dev.token, &["members:manage"])
+        .await;
     assert_eq!(body["valid"], true, "{body}");
 }
 
@@ -111,7 +107,8 @@ async fn if_your_role_is_downgraded_your_pats_immediately_have_the_new_lower_rol
     let org = acme(&app).await;
     // Warm the verifier's cache, so that the downgrade must clear it.
     assert_eq!(
-        verify(&app, &org.ada.token, &["projects:write"]).await["valid"],
+        app.verify_needing(&org.ada.token, &["projects:write"])
+            .await["valid"],
         true
     );
     let (status, _) = send(
@@ -124,9 +121,11 @@ async fn if_your_role_is_downgraded_your_pats_immediately_have_the_new_lower_rol
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let body = verify(&app, &org.ada.token, &["projects:write"]).await;
+    let body = app
+        .verify_needing(&org.ada.token, &["projects:write"])
+        .await;
     assert_eq!(body["code"], "permission_denied", "{body}");
-    let body = verify(&app, &org.ada.token, &["projects:read"]).await;
+    let body = app.verify_needing(&org.ada.token, &["projects:read"]).await;
     assert_eq!(body["valid"], true);
 }
 
@@ -185,7 +184,7 @@ async fn if_you_change_orgs_the_pat_remains_bound_to_the_org_it_was_created_in(a
     let org = acme(&app).await;
     let globex = app.workspace("Globex").await;
     app.join(&globex, &org.dev, "admin").await;
-    let body = verify(&app, &org.dev.token, &[]).await;
+    let body = app.verify_needing(&org.dev.token, &[]).await;
     assert_eq!(body["workspace_id"], org.id.as_str());
     let (status, body) = send(
         app.get("/auth?permission=projects:read", &org.dev.token)
@@ -202,7 +201,7 @@ async fn if_you_change_orgs_the_pat_remains_bound_to_the_org_it_was_created_in(a
     ))
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let body = verify(&app, &org.dev.token, &["projects:read"]).await;
+    let body = app.verify_needing(&org.dev.token, &["projects:read"]).await;
     assert_eq!(body["code"], "not_a_member", "{body}");
 }
 
@@ -217,9 +216,11 @@ async fn owner_one_specific_user_or_the_organization(app: TestApp) {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{key}");
-    let pat = verify(&app, &org.ada.token, &[]).await;
+    let pat = app.verify_needing(&org.ada.token, &[]).await;
     assert_eq!(pat["user_id"], org.ada.id.as_str());
-    let api_key = verify(&app, key["token"].as_str().unwrap(), &[]).await;
+    let api_key = app
+        .verify_needing(key["token"].as_str().unwrap(), &[])
+        .await;
     assert!(api_key["user_id"].is_null(), "{api_key}");
     assert_eq!(api_key["workspace_id"], org.id.as_str());
     assert_eq!(api_key["kind"], "api_key");
@@ -276,7 +277,7 @@ async fn api_key_role_is_fixed_at_creation_and_no_more_than_the_creators(app: Te
     assert_eq!(status, StatusCode::CREATED, "{key}");
     let token = key["token"].as_str().unwrap();
     assert_eq!(
-        verify(&app, token, &["deployments:write"]).await["valid"],
+        app.verify_needing(token, &["deployments:write"]).await["valid"],
         true
     );
     // Ada's own role changes; the key's does not.
@@ -290,11 +291,11 @@ async fn api_key_role_is_fixed_at_creation_and_no_more_than_the_creators(app: Te
     )
     .await;
     assert_eq!(
-        verify(&app, token, &["deployments:write"]).await["valid"],
+        app.verify_needing(token, &["deployments:write"]).await["valid"],
         true
     );
     assert_eq!(
-        verify(&app, token, &["members:manage"]).await["code"],
+        app.verify_needing(token, &["members:manage"]).await["code"],
         "permission_denied"
     );
 }
@@ -337,10 +338,10 @@ async fn permissions_optional_narrow_the_inherited_role(app: TestApp) {
         )
         .await;
     let token = narrow["token"].as_str().unwrap();
-    let body = verify(&app, token, &[]).await;
+    let body = app.verify_needing(token, &[]).await;
     assert_eq!(body["permissions"], json!(["projects:read"]));
     assert_eq!(
-        verify(&app, token, &["projects:write"]).await["code"],
+        app.verify_needing(token, &["projects:write"]).await["code"],
         "permission_denied"
     );
     // Narrowing never widens: billing:read is not the developer's.
@@ -368,7 +369,9 @@ async fn permissions_optional_narrow_the_inherited_role(app: TestApp) {
         .json(&json!({ "role": "viewer" })),
     )
     .await;
-    let body = verify(&app, writer["token"].as_str().unwrap(), &[]).await;
+    let body = app
+        .verify_needing(writer["token"].as_str().unwrap(), &[])
+        .await;
     assert_eq!(body["permissions"], json!(["projects:read"]), "{body}");
 }
 
@@ -469,7 +472,7 @@ async fn same_headers_as_api_keys_both_are_accepted(app: TestApp) {
 // restores bcrypt.
 async fn tessera_hashes_with_sha256_instead_of_bcrypt(app: TestApp) {
     let org = acme(&app).await;
-    let body = verify(&app, &org.dev.token, &[]).await;
+    let body = app.verify_needing(&org.dev.token, &[]).await;
     let digest: [u8; 32] = hex::decode(tessera_core::hash::sha256_hex(&org.dev.token))
         .unwrap()
         .try_into()

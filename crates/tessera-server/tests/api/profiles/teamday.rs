@@ -41,16 +41,6 @@ async fn organisation(app: &TestApp) -> (String, TestUser) {
     (org, user)
 }
 
-async fn verify(app: &TestApp, token: &str, needs: &[&str]) -> Value {
-    let (status, body) = send(app.request(Method::POST, "/api/v1/verify").json(&json!({
-        "token": token,
-        "permissions": needs,
-    })))
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body
-}
-
 fn in_days(days: i64) -> String {
     (time::OffsetDateTime::now_utc() + time::Duration::days(days))
         .format(&time::format_description::well_known::Rfc3339)
@@ -92,7 +82,7 @@ async fn create_your_token_in_settings_profile(app: TestApp) {
     assert_eq!(response.status(), StatusCode::OK);
     let secret = shown_secret(&response.text().await.unwrap()).expect("shown once");
     assert!(secret.starts_with("td_"));
-    let body = verify(&app, &secret, &[]).await;
+    let body = app.verify_needing(&secret, &[]).await;
     assert_eq!(body["workspace_id"], acme, "bound to her only organisation");
 }
 
@@ -249,7 +239,9 @@ async fn token_is_scoped_to_your_current_organization(app: TestApp) {
     let (status, current) = create(&[("x-workspace-id", &globex)]).await;
     assert_eq!(status, StatusCode::CREATED, "{current}");
     assert_eq!(current["workspace_id"], globex);
-    let verified = verify(&app, current["token"].as_str().unwrap(), &[]).await;
+    let verified = app
+        .verify_needing(current["token"].as_str().unwrap(), &[])
+        .await;
     assert_eq!(verified["workspace_id"], globex);
 
     // An Acme token cannot mint a Globex one.
@@ -281,19 +273,19 @@ async fn token_is_from_a_different_organization_is_forbidden(app: TestApp) {
 // viewer)"; "Your account doesn't have permission for the requested operation"
 async fn inherits_your_role_permissions_admin_member_viewer(app: TestApp) {
     let (acme, dana) = organisation(&app).await;
-    let body = verify(&app, &dana.token, &["agents:execute"]).await;
+    let body = app.verify_needing(&dana.token, &["agents:execute"]).await;
     assert_eq!(body["valid"], true, "a member executes agents: {body}");
-    let body = verify(&app, &dana.token, &["members:manage"]).await;
+    let body = app.verify_needing(&dana.token, &["members:manage"]).await;
     assert_eq!(body["code"], "permission_denied", "{body}");
 
     app.join(&acme, &dana, "viewer").await;
-    let body = verify(&app, &dana.token, &["agents:execute"]).await;
+    let body = app.verify_needing(&dana.token, &["agents:execute"]).await;
     assert_eq!(body["code"], "permission_denied", "now a viewer: {body}");
-    let body = verify(&app, &dana.token, &["agents:read"]).await;
+    let body = app.verify_needing(&dana.token, &["agents:read"]).await;
     assert_eq!(body["valid"], true);
 
     app.join(&acme, &dana, "admin").await;
-    let body = verify(&app, &dana.token, &["members:manage"]).await;
+    let body = app.verify_needing(&dana.token, &["members:manage"]).await;
     assert_eq!(body["valid"], true, "now an admin: {body}");
 }
 
@@ -322,7 +314,9 @@ async fn granular_scopes_are_not_yet_implemented(app: TestApp) {
     );
 
     let full = app.create_token(&dana, json!({ "name": "full" })).await;
-    let body = verify(&app, full["token"].as_str().unwrap(), &[]).await;
+    let body = app
+        .verify_needing(full["token"].as_str().unwrap(), &[])
+        .await;
     let permissions = body["permissions"].as_array().unwrap();
     assert!(permissions.contains(&json!("agents:write")), "{body}");
     assert!(permissions.contains(&json!("spaces:write")), "{body}");
