@@ -23,6 +23,9 @@ pub struct CachedToken {
     pub permissions: Option<PermissionSet>,
     /// When the presented secret stops working because of a rotation.
     pub secret_retires_at: Option<OffsetDateTime>,
+    /// The owning user (or agent), read when the entry was filled; a change
+    /// of their status drops the entry.
+    pub owner: Option<Arc<User>>,
 }
 
 /// What changed, as published to every instance.
@@ -171,6 +174,10 @@ impl VerifyCache {
             }
             Invalidation::User(id) => {
                 self.users.invalidate(id);
+                let owner = id.clone();
+                let _ = self.tokens.invalidate_entries_if(move |_, found| {
+                    found.record.user_id.as_deref() == Some(owner.as_str())
+                });
                 let id = id.clone();
                 let _ = self
                     .memberships

@@ -19,7 +19,11 @@ pub struct UsageBuffer {
 impl UsageBuffer {
     pub fn record(&self, usage: TokenUsage) {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        let uses = pending.entry(usage.token_id.clone()).or_default();
+        // A busy token is already here: look it up without copying its id.
+        let Some(uses) = pending.get_mut(&usage.token_id) else {
+            pending.insert(usage.token_id.clone(), vec![usage]);
+            return;
+        };
         uses.retain(|u| u.ip != usage.ip);
         uses.push(usage);
         if uses.len() > LAST_USED_IPS_KEPT {

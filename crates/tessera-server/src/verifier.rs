@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use tessera_core::kind::{KindSet, OwnerType};
 use tessera_core::policy::{self, Denial, Identity, RequestFacts, TokenFacts};
 use tessera_core::{PermissionSet, RoleMap, TokenHasher};
-use tessera_store::{Revocation, Store, StoreError, TokenRecord, TokenUsage, User};
+use tessera_store::{FoundToken, Revocation, Store, StoreError, TokenRecord, TokenUsage, User};
 
 use crate::audit::{self, Actor, Target};
 use crate::cache::{CachedToken, Invalidation, VerifyCache};
@@ -123,26 +123,15 @@ impl Verifier {
         let found = match self.cache.token(&cache_key) {
             Some(cached) => cached,
             None => {
-                let found = self
+                let fetched = self
                     .store
                     .find_token_by_hash(&candidates)
                     .await?
-                    .filter(|f| candidates.iter().any(|c| c.matches(&f.digest)))
-                    .map(|f| {
-                        let permissions = f
-                            .record
-                            .permissions
-                            .as_ref()
-                            .map(PermissionSet::parse_all)
-                            .transpose()
-                            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                        Ok::<_, StoreError>(Arc::new(CachedToken {
-                            record: Arc::new(f.record),
-                            permissions,
-                            secret_retires_at: f.secret_retires_at,
-                        }))
-                    })
-                    .transpose()?;
+                    .filter(|f| candidates.iter().any(|c| c.matches(&f.digest)));
+                let found = match fetched {
+                    Some(f) => Some(Arc::new(self.prepare(f).await?)),
+                    None => None,
+                };
                 self.cache.put_token(cache_key, found.clone());
                 found
             }
@@ -155,10 +144,7 @@ impl Verifier {
 
         // A personal token's user, or an agent token's agent: its status
         // (suspension, removal) is checked on every request.
-        let owner = match (&kind.owner, &record.user_id) {
-            (OwnerType::User | OwnerType::Agent, Some(user_id)) => self.owner(user_id).await?,
-            _ => None,
-        };
+        let owner = found.owner.clone();
         let facts = TokenFacts {
             token_id: &record.id,
             kind,
@@ -225,6 +211,34 @@ impl Verifier {
         Ok(Verified {
             identity,
             record,
+            owner,
+        })
+    }
+
+    /// A token as found in the store, made ready for the cache: its
+    /// permissions parsed and its owner (a user or an agent) attached, so
+    /// that a cache hit needs no other look-up. A change of the owner's
+    /// status invalidates the entry (see [`VerifyCache::apply`]).
+    async fn prepare(&self, found: FoundToken) -> Result<CachedToken, StoreError> {
+        let permissions = found
+            .record
+            .permissions
+            .as_ref()
+            .map(PermissionSet::parse_all)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let owned = self
+            .kinds
+            .get(&found.record.kind)
+            .is_some_and(|k| matches!(k.owner, OwnerType::User | OwnerType::Agent));
+        let owner = match (&found.record.user_id, owned) {
+            (Some(user_id), true) => self.owner(user_id).await?,
+            _ => None,
+        };
+        Ok(CachedToken {
+            record: Arc::new(found.record),
+            permissions,
+            secret_retires_at: found.secret_retires_at,
             owner,
         })
     }
