@@ -1,5 +1,5 @@
-//! The verifier's bounded in-memory cache: token records by hash, owners by
-//! id and memberships by (workspace, user). It never holds stale authority
+//! The verifier's bounded in-memory cache: token records (with their owner)
+//! by hash, and memberships by (workspace, user). It never holds stale authority
 //! for longer than it takes to hear about a change: every revoke, rotation,
 //! suspension, removal or role change invalidates the affected entries at
 //! once on this instance (and, on PostgreSQL, on every other one through the
@@ -83,7 +83,6 @@ pub struct VerifyCache {
     enabled: bool,
     tokens: Cache<Digest, Arc<CachedToken>>,
     unknown: Cache<Digest, ()>,
-    users: Cache<String, Option<Arc<User>>>,
     memberships: Cache<(String, String), Option<String>>,
 }
 
@@ -99,10 +98,6 @@ impl VerifyCache {
             unknown: Cache::builder()
                 .max_capacity(settings.max_tokens)
                 .time_to_live(settings.negative_ttl)
-                .build(),
-            users: Cache::builder()
-                .max_capacity(settings.max_tokens)
-                .time_to_live(settings.ttl)
                 .build(),
             memberships: Cache::builder()
                 .max_capacity(settings.max_tokens)
@@ -137,16 +132,6 @@ impl VerifyCache {
         }
     }
 
-    pub fn user(&self, id: &str) -> Option<Option<Arc<User>>> {
-        self.enabled.then(|| self.users.get(id)).flatten()
-    }
-
-    pub fn put_user(&self, id: &str, user: Option<Arc<User>>) {
-        if self.enabled {
-            self.users.insert(id.to_owned(), user);
-        }
-    }
-
     pub fn membership(&self, workspace_id: &str, user_id: &str) -> Option<Option<String>> {
         if !self.enabled {
             return None;
@@ -173,7 +158,6 @@ impl VerifyCache {
                     .invalidate_entries_if(move |_, found| found.record.id == id);
             }
             Invalidation::User(id) => {
-                self.users.invalidate(id);
                 let owner = id.clone();
                 let _ = self.tokens.invalidate_entries_if(move |_, found| {
                     found.record.user_id.as_deref() == Some(owner.as_str())
@@ -195,7 +179,6 @@ impl VerifyCache {
             Invalidation::All => {
                 self.tokens.invalidate_all();
                 self.unknown.invalidate_all();
-                self.users.invalidate_all();
                 self.memberships.invalidate_all();
             }
         }

@@ -129,7 +129,7 @@ impl Verifier {
                     .await?
                     .filter(|f| candidates.iter().any(|c| c.matches(&f.digest)));
                 let found = match fetched {
-                    Some(f) => Some(Arc::new(self.prepare(f).await?)),
+                    Some(f) => Some(Arc::new(self.prepare(f)?)),
                     None => None,
                 };
                 self.cache.put_token(cache_key, found.clone());
@@ -219,7 +219,7 @@ impl Verifier {
     /// permissions parsed and its owner (a user or an agent) attached, so
     /// that a cache hit needs no other look-up. A change of the owner's
     /// status invalidates the entry (see [`VerifyCache::apply`]).
-    async fn prepare(&self, found: FoundToken) -> Result<CachedToken, StoreError> {
+    fn prepare(&self, found: FoundToken) -> Result<CachedToken, StoreError> {
         let permissions = found
             .record
             .permissions
@@ -231,25 +231,14 @@ impl Verifier {
             .kinds
             .get(&found.record.kind)
             .is_some_and(|k| matches!(k.owner, OwnerType::User | OwnerType::Agent));
-        let owner = match (&found.record.user_id, owned) {
-            (Some(user_id), true) => self.owner(user_id).await?,
-            _ => None,
-        };
+        // Read with the token, in the same query.
+        let owner = found.owner.filter(|_| owned).map(Arc::new);
         Ok(CachedToken {
             record: Arc::new(found.record),
             permissions,
             secret_retires_at: found.secret_retires_at,
             owner,
         })
-    }
-
-    async fn owner(&self, user_id: &str) -> Result<Option<Arc<User>>, StoreError> {
-        if let Some(cached) = self.cache.user(user_id) {
-            return Ok(cached);
-        }
-        let user = self.store.user(user_id).await?.map(Arc::new);
-        self.cache.put_user(user_id, user.clone());
-        Ok(user)
     }
 
     async fn role_of(

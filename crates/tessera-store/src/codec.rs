@@ -445,6 +445,48 @@ pub(crate) struct FoundRow {
     secret_digest: Vec<u8>,
     secret_key_id: Option<String>,
     secret_retires_at: Option<i64>,
+    #[sqlx(flatten)]
+    owner: OwnerRow,
+}
+
+/// The owner's columns of a found token, `owner_`-prefixed; all null for a
+/// workspace's key (the query joins users with LEFT JOIN).
+#[derive(sqlx::FromRow)]
+pub(crate) struct OwnerRow {
+    owner_id: Option<String>,
+    owner_username: Option<String>,
+    owner_display_name: Option<String>,
+    owner_password_hash: Option<String>,
+    owner_is_admin: Option<bool>,
+    owner_status: Option<String>,
+    owner_created_at: Option<i64>,
+    owner_updated_at: Option<i64>,
+    owner_agent_workspace_id: Option<String>,
+}
+
+impl OwnerRow {
+    fn into_user(self) -> StoreResult<Option<User>> {
+        let Some(id) = self.owner_id else {
+            return Ok(None);
+        };
+        let missing = |column: &str| StoreError::Corrupt(format!("users.{column} is null"));
+        User::try_from(UserRow {
+            id,
+            username: self.owner_username.ok_or_else(|| missing("username"))?,
+            display_name: self
+                .owner_display_name
+                .ok_or_else(|| missing("display_name"))?,
+            password_hash: self
+                .owner_password_hash
+                .ok_or_else(|| missing("password_hash"))?,
+            is_admin: self.owner_is_admin.ok_or_else(|| missing("is_admin"))?,
+            status: self.owner_status.ok_or_else(|| missing("status"))?,
+            created_at: self.owner_created_at.ok_or_else(|| missing("created_at"))?,
+            updated_at: self.owner_updated_at.ok_or_else(|| missing("updated_at"))?,
+            agent_workspace_id: self.owner_agent_workspace_id,
+        })
+        .map(Some)
+    }
 }
 
 /// Of the secrets whose digest matched, the one stored under the same key as
@@ -466,6 +508,7 @@ pub(crate) fn pick_found(
         secret_retires_at: opt_time("token_secrets.retires_at", row.secret_retires_at)?,
         digest: row.secret_digest,
         record: row.token.try_into()?,
+        owner: row.owner.into_user()?,
     }))
 }
 

@@ -222,6 +222,9 @@ pub struct FoundToken {
     pub digest: Vec<u8>,
     /// When this secret stops working because the token was rotated.
     pub secret_retires_at: Option<OffsetDateTime>,
+    /// The token's owning user or agent, read in the same query (the
+    /// verifier needs their status on every miss).
+    pub owner: Option<User>,
 }
 
 #[derive(Debug, Clone)]

@@ -582,6 +582,30 @@ async fn a_token_is_found_by_its_plain_hash(db: Db) {
     assert_eq!(found.record, record);
     assert_eq!(found.digest, new.hash.digest.to_vec());
     assert_eq!(found.secret_retires_at, None);
+    assert_eq!(
+        found.owner.as_ref(),
+        Some(&alice),
+        "the owner, in the same query"
+    );
+
+    // A workspace's key has no owning user; an owner is read as they are now.
+    let team = workspace(&db, 0, "team").await;
+    insert(&db, &api_key(&team, &alice, 2)).await;
+    let key = db
+        .find_token_by_hash(&[plain("secret-2")])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(key.owner, None);
+    db.set_user_status(&alice.id, UserStatus::Suspended, at(5))
+        .await
+        .unwrap();
+    let found = db
+        .find_token_by_hash(&[plain("secret-1")])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.owner.map(|u| u.status), Some(UserStatus::Suspended));
 }
 
 async fn a_keyed_hash_is_found_only_under_its_key(db: Db) {
