@@ -8,6 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
 use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -41,7 +42,7 @@ async fn verify(
     State(state): State<AppState>,
     client: ClientInfo,
     body: Bytes,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Response> {
     let body: Value = serde_json::from_slice(&body)
         .map_err(|e| AppError::BadRequest(format!("The body is not valid JSON: {e}")))?;
     let token = body.get("token").and_then(Value::as_str).unwrap_or("");
@@ -73,28 +74,52 @@ async fn verify(
         })
         .await;
     let reveal = state.config.auth.reveal_failure_reasons;
-    Ok(Json(match outcome {
-        Ok(v) => json!({
-            "valid": true,
-            "token_id": v.record.id,
-            "kind": v.record.kind,
-            "name": v.record.name,
-            "user_id": v.identity.user_id,
-            "workspace_id": v.identity.workspace_id,
-            "permissions": v.identity.grants.listed(),
-            "expires_at": v.identity.expires_at.map(rfc3339),
-        }),
+    Ok(match outcome {
+        Ok(v) => Json(Valid {
+            valid: true,
+            token_id: &v.record.id,
+            kind: &v.record.kind,
+            name: &v.record.name,
+            user_id: v.identity.user_id.as_deref(),
+            workspace_id: v.identity.workspace_id.as_deref(),
+            permissions: v.identity.grants.listed(),
+            expires_at: v.identity.expires_at.map(rfc3339),
+        })
+        .into_response(),
         Err(VerifyFailure::Denied {
             denial,
             retry_after,
-        }) => json!({
-            "valid": false,
-            "code": denial.public_code(reveal),
-            "message": denial.message(reveal),
-            "retry_after": retry_after,
-        }),
+        }) => Json(Invalid {
+            valid: false,
+            code: denial.public_code(reveal),
+            message: denial.message(reveal),
+            retry_after,
+        })
+        .into_response(),
         Err(VerifyFailure::Store(e)) => return Err(e.into()),
-    }))
+    })
+}
+
+/// A valid answer, written straight from the verified token (the hot path
+/// builds no intermediate JSON tree).
+#[derive(Serialize)]
+struct Valid<'a> {
+    valid: bool,
+    token_id: &'a str,
+    kind: &'a str,
+    name: &'a str,
+    user_id: Option<&'a str>,
+    workspace_id: Option<&'a str>,
+    permissions: Vec<String>,
+    expires_at: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Invalid {
+    valid: bool,
+    code: &'static str,
+    message: &'static str,
+    retry_after: Option<u64>,
 }
 
 /// RFC 7662: form `token=…` → `{"active": …}`. Any failure is `active: false`
