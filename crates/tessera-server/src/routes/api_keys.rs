@@ -137,22 +137,18 @@ async fn list(
         .require_in(&state, &workspace_id, API_KEYS_MANAGE)
         .await?;
     let page = query.page()?;
-    let keys = TokenScope {
-        owner: OwnerType::Workspace,
-        user_id: None,
-        workspace_id: Some(&workspace_id),
-    };
-    Ok(Json(keys.page(&state, &page).await?))
+    Ok(Json(
+        TokenScope::workspace_keys(&workspace_id)
+            .page(&state, &page)
+            .await?,
+    ))
 }
 
 /// The workspace's key with this id, or 404.
 async fn workspace_key(state: &AppState, workspace_id: &str, id: &str) -> AppResult<TokenRecord> {
-    let keys = TokenScope {
-        owner: OwnerType::Workspace,
-        user_id: None,
-        workspace_id: Some(workspace_id),
-    };
-    keys.find(state, id).await
+    TokenScope::workspace_keys(workspace_id)
+        .find(state, id)
+        .await
 }
 
 #[utoipa::path(get, path = "/api/v1/workspaces/{wid}/api-keys/{id}", tag = "api-keys", params(("wid" = String, Path), ("id" = String, Path)),

@@ -151,19 +151,54 @@ pub struct TokenScope<'a> {
     pub workspace_id: Option<&'a str>,
 }
 
-impl TokenScope<'_> {
-    /// One page of the scope's tokens as the API lists them; revoked ones
-    /// drop out after `tokens.revoked_retention`.
-    pub async fn page(&self, state: &AppState, page: &Page) -> AppResult<List<TokenView>> {
-        let now = OffsetDateTime::now_utc();
-        let filter = TokenFilter {
+impl<'a> TokenScope<'a> {
+    /// A user's personal tokens.
+    pub fn personal(user_id: &'a str) -> Self {
+        TokenScope {
+            owner: OwnerType::User,
+            user_id: Some(user_id),
+            workspace_id: None,
+        }
+    }
+
+    /// A workspace's API keys.
+    pub fn workspace_keys(workspace_id: &'a str) -> Self {
+        TokenScope {
+            owner: OwnerType::Workspace,
+            user_id: None,
+            workspace_id: Some(workspace_id),
+        }
+    }
+
+    /// The store filter for the scope, hiding tokens revoked before
+    /// `hide_revoked_before`.
+    pub fn filter(&self, state: &AppState, hide_revoked_before: OffsetDateTime) -> TokenFilter {
+        TokenFilter {
             user_id: self.user_id.map(str::to_owned),
             workspace_id: self.workspace_id.map(str::to_owned),
             kinds: state.config.kinds.names_owned_by(self.owner),
-            hide_revoked_before: Some(now - state.config.revoked_retention),
-        };
-        let records = state.store.list_tokens(&filter, page).await?;
-        let items: Vec<TokenView> = records
+            hide_revoked_before: Some(hide_revoked_before),
+        }
+    }
+
+    /// One page of the scope's token records as lists show them: revoked
+    /// ones drop out after `tokens.revoked_retention`.
+    pub async fn records(
+        &self,
+        state: &AppState,
+        now: OffsetDateTime,
+        page: &Page,
+    ) -> AppResult<Vec<TokenRecord>> {
+        let filter = self.filter(state, now - state.config.revoked_retention);
+        Ok(state.store.list_tokens(&filter, page).await?)
+    }
+
+    /// One page of the scope's tokens as the API lists them.
+    pub async fn page(&self, state: &AppState, page: &Page) -> AppResult<List<TokenView>> {
+        let now = OffsetDateTime::now_utc();
+        let items: Vec<TokenView> = self
+            .records(state, now, page)
+            .await?
             .into_iter()
             .map(|r| TokenView::new(r, now))
             .collect();

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use tessera_core::kind::{OwnerType, WorkspaceBinding};
 use tessera_core::permissions::TOKENS_MANAGE;
 use tessera_core::PermissionSet;
-use tessera_store::{TokenFilter, TokenRecord, User};
+use tessera_store::{TokenRecord, User};
 
 use crate::audit::Actor;
 use crate::auth::Caller;
@@ -221,27 +221,9 @@ async fn list(
 ) -> AppResult<Json<List<TokenView>>> {
     let user = caller.require_user()?;
     let page = query.page()?;
-    let tokens = TokenScope {
-        owner: OwnerType::User,
-        user_id: Some(&user.id),
-        workspace_id: None,
-    };
-    Ok(Json(tokens.page(&state, &page).await?))
-}
-
-/// The filter for `user`'s personal tokens, hiding those revoked before
-/// `hide_revoked_before`.
-pub fn personal_tokens(
-    state: &AppState,
-    user: &User,
-    hide_revoked_before: Option<OffsetDateTime>,
-) -> TokenFilter {
-    TokenFilter {
-        user_id: Some(user.id.clone()),
-        workspace_id: None,
-        kinds: state.config.kinds.names_owned_by(OwnerType::User),
-        hide_revoked_before,
-    }
+    Ok(Json(
+        TokenScope::personal(&user.id).page(&state, &page).await?,
+    ))
 }
 
 /// Any user's personal token with this id; a malformed id is a 404 before

@@ -14,11 +14,12 @@ use tessera_core::ids::{looks_like, IdKind};
 use tessera_core::kind::OwnerType;
 use tessera_core::permissions::API_KEYS_MANAGE;
 use tessera_core::PermissionSet;
-use tessera_store::{Page, TokenFilter, TokenRecord, TokenStatus};
+use tessera_store::{Page, TokenRecord, TokenStatus};
 
 use crate::audit::Actor;
 use crate::error::{AppError, AppResult};
 use crate::lifecycle::{self, IssueRequest, Issued};
+use crate::routes::TokenScope;
 use crate::state::AppState;
 use crate::web::forms::{OnceForms, Posted, Signed};
 use crate::web::layout::{
@@ -73,14 +74,9 @@ fn offered_roles(state: &AppState, held: &PermissionSet) -> Vec<String> {
 }
 
 async fn keys(state: &AppState, wid: &str) -> AppResult<Vec<TokenRecord>> {
-    let now = OffsetDateTime::now_utc();
-    let filter = TokenFilter {
-        user_id: None,
-        workspace_id: Some(wid.to_owned()),
-        kinds: state.config.kinds.names_owned_by(OwnerType::Workspace),
-        hide_revoked_before: Some(now - state.config.revoked_retention),
-    };
-    Ok(state.store.list_tokens(&filter, &Page::first(100)).await?)
+    TokenScope::workspace_keys(wid)
+        .records(state, OffsetDateTime::now_utc(), &Page::first(100))
+        .await
 }
 
 struct KeyForm {
@@ -278,16 +274,7 @@ async fn issue(
 }
 
 async fn workspace_key(state: &AppState, wid: &str, id: &str) -> AppResult<TokenRecord> {
-    if !looks_like(IdKind::Token, id) {
-        return Err(AppError::NotFound);
-    }
-    let kinds = state.config.kinds.names_owned_by(OwnerType::Workspace);
-    state
-        .store
-        .token(id)
-        .await?
-        .filter(|t| t.workspace_id.as_deref() == Some(wid) && kinds.contains(&t.kind))
-        .ok_or(AppError::NotFound)
+    TokenScope::workspace_keys(wid).find(state, id).await
 }
 
 async fn confirm_revoke(

@@ -15,11 +15,12 @@ use tessera_core::expiry::ExpiryRequest;
 use tessera_core::ids::{looks_like, IdKind};
 use tessera_core::kind::{OwnerType, WorkspaceBinding};
 use tessera_core::PermissionSet;
-use tessera_store::{Page, TokenFilter, TokenRecord, TokenStatus};
+use tessera_store::{Page, TokenRecord, TokenStatus};
 
 use crate::audit::Actor;
 use crate::error::{AppError, AppResult};
 use crate::lifecycle::{self, IssueRequest, Issued};
+use crate::routes::TokenScope;
 use crate::session::request_is_tls;
 use crate::state::AppState;
 use crate::web::forms::{Fields, OnceForms, Posted, Signed};
@@ -73,34 +74,14 @@ struct Shown {
 }
 
 async fn own_tokens(state: &AppState, signed: &Signed) -> AppResult<Vec<TokenRecord>> {
-    let now = OffsetDateTime::now_utc();
-    let filter = TokenFilter {
-        user_id: Some(signed.user.id.clone()),
-        workspace_id: None,
-        kinds: state.config.kinds.names_owned_by(OwnerType::User),
-        hide_revoked_before: Some(now - state.config.revoked_retention),
-    };
-    Ok(state.store.list_tokens(&filter, &Page::first(100)).await?)
+    TokenScope::personal(&signed.user.id)
+        .records(state, OffsetDateTime::now_utc(), &Page::first(100))
+        .await
 }
 
 /// The signed-in user's own personal token, or 404 (never another's).
 async fn own_token(state: &AppState, signed: &Signed, id: &str) -> AppResult<TokenRecord> {
-    if !looks_like(IdKind::Token, id) {
-        return Err(AppError::NotFound);
-    }
-    state
-        .store
-        .token(id)
-        .await?
-        .filter(|t| t.user_id.as_deref() == Some(signed.user.id.as_str()))
-        .filter(|t| {
-            state
-                .config
-                .kinds
-                .names_owned_by(OwnerType::User)
-                .contains(&t.kind)
-        })
-        .ok_or(AppError::NotFound)
+    TokenScope::personal(&signed.user.id).find(state, id).await
 }
 
 /// The user's workspaces, as (id, name, role).
