@@ -114,26 +114,7 @@ impl AppState {
         status: UserStatus,
         actor: &Actor,
     ) -> AppResult<tessera_store::User> {
-        let user = self
-            .store
-            .set_user_status(id, status, OffsetDateTime::now_utc())
-            .await
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => {
-                    AppError::Conflict("A removed user cannot be changed.".into())
-                }
-                other => other.into(),
-            })?;
-        self.invalidate(Invalidation::User(id.to_owned())).await;
-        if status != UserStatus::Active {
-            self.store.delete_user_sessions(id).await?;
-        }
-        if status == UserStatus::Removed {
-            self.revoke_all(id, actor, "owner_removed").await?;
-            for m in self.store.memberships_of(id).await? {
-                self.remove_member(&m.workspace_id, id).await?;
-            }
-        }
+        let (user, _revoked) = self.apply_user_status(id, status, actor).await?;
         let action = match status {
             UserStatus::Active => "user.reactivate",
             UserStatus::Suspended => "user.suspend",
@@ -153,6 +134,40 @@ impl AppState {
         Ok(user)
     }
 
+    /// What a status change does, without its audit event (an agent's
+    /// removal is audited as the agent's): the status, at once on every
+    /// instance, then sessions, tokens and memberships as it requires.
+    /// Returns the user and how many tokens a removal revoked.
+    pub async fn apply_user_status(
+        &self,
+        id: &str,
+        status: UserStatus,
+        actor: &Actor,
+    ) -> AppResult<(tessera_store::User, usize)> {
+        let user = self
+            .store
+            .set_user_status(id, status, OffsetDateTime::now_utc())
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => {
+                    AppError::Conflict("A removed user cannot be changed.".into())
+                }
+                other => other.into(),
+            })?;
+        self.invalidate(Invalidation::User(id.to_owned())).await;
+        if status != UserStatus::Active {
+            self.store.delete_user_sessions(id).await?;
+        }
+        let mut revoked = 0;
+        if status == UserStatus::Removed {
+            revoked = self.revoke_all(id, actor, "owner_removed").await?;
+            for m in self.store.memberships_of(id).await? {
+                self.remove_member(&m.workspace_id, id).await?;
+            }
+        }
+        Ok((user, revoked))
+    }
+
     /// Sets a member's role; it takes effect on the member's next request.
     pub async fn set_member_role(
         &self,
@@ -168,15 +183,7 @@ impl AppState {
                 known.join(", ")
             )));
         }
-        let previous = self
-            .store
-            .set_membership(workspace_id, user_id, role, OffsetDateTime::now_utc())
-            .await?;
-        self.invalidate(Invalidation::Membership(
-            workspace_id.to_owned(),
-            user_id.to_owned(),
-        ))
-        .await;
+        let previous = self.apply_member_role(workspace_id, user_id, role).await?;
         self.audit(
             actor,
             "member.role_change",
@@ -187,6 +194,26 @@ impl AppState {
             }),
             json!({ "role": role, "previous_role": previous }),
         )
+        .await;
+        Ok(previous)
+    }
+
+    /// Sets a role, effective on the member's next request on every
+    /// instance, without an audit event; returns the previous role.
+    pub async fn apply_member_role(
+        &self,
+        workspace_id: &str,
+        user_id: &str,
+        role: &str,
+    ) -> AppResult<Option<String>> {
+        let previous = self
+            .store
+            .set_membership(workspace_id, user_id, role, OffsetDateTime::now_utc())
+            .await?;
+        self.invalidate(Invalidation::Membership(
+            workspace_id.to_owned(),
+            user_id.to_owned(),
+        ))
         .await;
         Ok(previous)
     }

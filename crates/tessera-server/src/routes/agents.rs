@@ -30,7 +30,6 @@ use tessera_store::{Agent, NewAgent, TokenRecord};
 
 use crate::audit::{Actor, Target};
 use crate::auth::Caller;
-use crate::cache::Invalidation;
 use crate::error::{AppError, AppResult};
 use crate::extract::{AppJson, AppPath, AppQuery, ClientInfo};
 use crate::lifecycle::{self, IssueRequest};
@@ -228,15 +227,8 @@ async fn change_role(
     let (role, grants) = role_field(&state, body.role.as_ref())?;
     no_more_than_held(&grants, &held)?;
     let previous = state
-        .store
-        .set_membership(&workspace_id, &agent.id, &role, OffsetDateTime::now_utc())
+        .apply_member_role(&workspace_id, &agent.id, &role)
         .await?;
-    state
-        .invalidate(Invalidation::Membership(
-            workspace_id.clone(),
-            agent.id.clone(),
-        ))
-        .await;
     state
         .audit(
             &Actor::of(&caller, &client),
@@ -263,15 +255,11 @@ async fn remove(
         .await?;
     let agent = workspace_agent(&state, &workspace_id, &agent_id).await?;
     let actor = Actor::of(&caller, &client);
-    // The status first: from here on no token of the agent verifies, on
-    // any instance, whatever happens to the steps after.
-    state
-        .store
-        .set_user_status(&agent.id, UserStatus::Removed, OffsetDateTime::now_utc())
+    // As a user's removal: the status first (no token of the agent verifies
+    // from then on, on any instance), then its tokens and its membership.
+    let (_, revoked) = state
+        .apply_user_status(&agent.id, UserStatus::Removed, &actor)
         .await?;
-    state.invalidate(Invalidation::User(agent.id.clone())).await;
-    let revoked = state.revoke_all(&agent.id, &actor, "owner_removed").await?;
-    state.remove_member(&workspace_id, &agent.id).await?;
     state
         .audit(
             &actor,
