@@ -4,7 +4,7 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, Method};
+use axum::http::{header, HeaderMap, Method};
 
 use tessera_core::hash::constant_time_eq;
 use tessera_core::kind::OwnerType;
@@ -95,6 +95,15 @@ impl AppState {
         }
     }
 
+    /// The workspace a request names in the configured workspace header
+    /// (`X-Workspace-Id` by default); an empty value names none.
+    pub fn workspace_header<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+        headers
+            .get(self.config.auth.workspace_header.as_str())
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+    }
+
     fn deny(&self, denial: Denial) -> AppError {
         AppError::denied(denial, self.config.auth.reveal_failure_reasons)
     }
@@ -111,11 +120,7 @@ impl FromRequestParts<AppState> for Caller {
         match presented_credential(parts, auth.token_cookie.as_deref())? {
             Presented::Token(token) => {
                 let client = ClientInfo::from_parts(parts, auth.trust_forwarded_for);
-                let workspace_header = parts
-                    .headers
-                    .get(auth.workspace_header.as_str())
-                    .and_then(|v| v.to_str().ok())
-                    .filter(|v| !v.is_empty());
+                let workspace_header = state.workspace_header(&parts.headers);
                 let verified = state
                     .verifier
                     .verify(VerifyRequest {

@@ -94,6 +94,33 @@ pub struct Issued {
 }
 
 impl AppState {
+    /// The workspace a personal token of a bound kind is created in when the
+    /// request names none (TeamDay's "scoped to your current organization"):
+    /// the one the caller is acting in (`acting`: the calling token's, or the
+    /// workspace header's), else the user's only workspace.
+    pub async fn current_workspace(
+        &self,
+        user_id: &str,
+        acting: Option<&str>,
+    ) -> AppResult<String> {
+        if let Some(acting) = acting {
+            return Ok(acting.to_owned());
+        }
+        let memberships = self.store.memberships_of(user_id).await?;
+        match memberships.as_slice() {
+            [only] => Ok(only.workspace_id.clone()),
+            [] => Err(AppError::Invalid(
+                "workspace_id: tokens here belong to a workspace, and you are a member of none."
+                    .into(),
+            )),
+            _ => Err(AppError::Invalid(format!(
+                "workspace_id is required: you belong to {} workspaces; name one (or send the {} header).",
+                memberships.len(),
+                self.config.auth.workspace_header
+            ))),
+        }
+    }
+
     /// The kind a create request makes: the one it names, which must be
     /// owned as asked, or the deployment's first kind with that owner.
     pub fn kind_for(
@@ -362,35 +389,6 @@ pub fn token_target(record: &TokenRecord) -> Target<'_> {
 
 pub fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
-}
-
-impl AppState {
-    /// The workspace a personal token of a bound kind is created in when the
-    /// request names none (TeamDay's "scoped to your current organization"):
-    /// the one the caller is acting in (`acting`: the calling token's, or the
-    /// workspace header's), else the user's only workspace.
-    pub async fn current_workspace(
-        &self,
-        user_id: &str,
-        acting: Option<&str>,
-    ) -> AppResult<String> {
-        if let Some(acting) = acting {
-            return Ok(acting.to_owned());
-        }
-        let memberships = self.store.memberships_of(user_id).await?;
-        match memberships.as_slice() {
-            [only] => Ok(only.workspace_id.clone()),
-            [] => Err(AppError::Invalid(
-                "workspace_id: tokens here belong to a workspace, and you are a member of none."
-                    .into(),
-            )),
-            _ => Err(AppError::Invalid(format!(
-                "workspace_id is required: you belong to {} workspaces; name one (or send the {} header).",
-                memberships.len(),
-                self.config.auth.workspace_header
-            ))),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -61,15 +61,15 @@ impl AppState {
         } else {
             self.store.user_by_username(username).await?
         };
-        // An agent has no password and never signs in: it is answered like
-        // an unknown user.
+        // An agent has no password and never signs in: with no stored hash
+        // to check, it is answered like an unknown user.
         let stored = user
             .as_ref()
             .filter(|u| u.status == UserStatus::Active && !u.is_agent())
             .map(|u| u.password_hash.clone());
         let valid = password::verify(password, stored).await?;
         let user = match user {
-            Some(u) if valid && !u.is_agent() => u,
+            Some(u) if valid => u,
             _ => {
                 let username: String = username.chars().take(100).collect();
                 self.audit(

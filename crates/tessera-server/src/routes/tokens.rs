@@ -109,11 +109,7 @@ pub async fn create_personal(
     let expiry = lifecycle::expiry_request(body.expires_in.as_deref(), body.expires_at.as_deref())?;
     let workspace_id = match (kind.binding, body.workspace_id) {
         (WorkspaceBinding::Bound, None) => {
-            let header = headers
-                .get(state.config.auth.workspace_header.as_str())
-                .and_then(|v| v.to_str().ok())
-                .filter(|v| !v.is_empty());
-            let acting = caller.token_workspace().or(header);
+            let acting = caller.token_workspace().or(state.workspace_header(headers));
             Some(state.current_workspace(&user.id, acting).await?)
         }
         (_, asked) => asked,

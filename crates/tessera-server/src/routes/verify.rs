@@ -192,7 +192,7 @@ async fn forward_auth(State(state): State<AppState>, parts: Parts) -> AppResult<
         Presented::SessionCookie(_) | Presented::Nothing => return Err(AppError::Unauthenticated),
     };
     let client = ClientInfo::from_parts(&parts, auth.trust_forwarded_for);
-    let workspace_header = header_str(&parts.headers, &auth.workspace_header);
+    let workspace_header = state.workspace_header(&parts.headers);
     let verified = state
         .verifier
         .verify(VerifyRequest {
@@ -204,13 +204,6 @@ async fn forward_auth(State(state): State<AppState>, parts: Parts) -> AppResult<
         .await
         .map_err(|f| state.verify_failure(f))?;
     Ok((StatusCode::OK, identity_headers(&verified)?).into_response())
-}
-
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
 }
 
 fn identity_headers(v: &Verified) -> AppResult<HeaderMap> {
