@@ -263,10 +263,7 @@ impl Config {
             }
             None => (FileConfig::default(), None),
         };
-        let mut config = build(file)?;
-        config.source = source;
-        apply_env(&mut config, env)?;
-        Ok(config)
+        layered(file, source, env)
     }
 
     /// Loads the seed profile `name` (see [`crate::profiles`]), then
@@ -282,14 +279,8 @@ impl Config {
             )
         })?;
         let source = PathBuf::from(format!("profiles/{}.toml", profile.name));
-        let file = toml::from_str(profile.toml).map_err(|e| ConfigError::File {
-            path: source.clone(),
-            message: e.to_string(),
-        })?;
-        let mut config = build(file)?;
-        config.source = Some(source);
-        apply_env(&mut config, env)?;
-        Ok(config)
+        let file = parse_file(&source, profile.toml)?;
+        layered(file, Some(source), env)
     }
 
     /// Parses a configuration from TOML text with no variables applied.
@@ -314,12 +305,29 @@ impl Config {
     }
 }
 
+/// The file layer, built, with the variables on top.
+fn layered(
+    file: FileConfig,
+    source: Option<PathBuf>,
+    env: &BTreeMap<String, String>,
+) -> Result<Config, ConfigError> {
+    let mut config = build(file)?;
+    config.source = source;
+    apply_env(&mut config, env)?;
+    Ok(config)
+}
+
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    toml::from_str(&text).map_err(|e| ConfigError::File {
+    parse_file(path, &text)
+}
+
+/// Parses configuration text; errors name `path`, where the text came from.
+fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::File {
         path: path.to_path_buf(),
         message: e.to_string(),
     })
