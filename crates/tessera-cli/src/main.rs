@@ -67,6 +67,12 @@ impl ConfigArgs {
     }
 }
 
+// A verification allocates a few small, short-lived values (ids, header
+// values, the answer); mimalloc serves those from thread-local free lists
+// where glibc's malloc spent about a tenth of the server's CPU under load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     output::init_logging();
