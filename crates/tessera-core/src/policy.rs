@@ -101,6 +101,25 @@ pub enum Denial {
 }
 
 impl Denial {
+    /// Every reason, in a fixed order (for per-reason tables and counters).
+    pub const ALL: [Denial; 10] = [
+        Denial::Malformed,
+        Denial::Unknown,
+        Denial::Expired,
+        Denial::Revoked,
+        Denial::OwnerInactive,
+        Denial::ReuseDetected,
+        Denial::WorkspaceRequired,
+        Denial::NotAMember,
+        Denial::PermissionDenied,
+        Denial::RateLimited,
+    ];
+
+    /// This reason's place in [`Denial::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The specific code, shown when failure reasons are revealed.
     pub fn code(self) -> &'static str {
         match self {
@@ -328,6 +347,13 @@ mod tests {
 
     fn need(perms: &[&str]) -> Vec<String> {
         perms.iter().map(|p| p.to_string()).collect()
+    }
+
+    #[test]
+    fn every_denial_sits_at_its_index() {
+        for (i, denial) in Denial::ALL.iter().enumerate() {
+            assert_eq!(denial.index(), i, "{denial:?}");
+        }
     }
 
     #[test]

@@ -2,10 +2,13 @@
 //! codes. Every non-2xx answer has the body `{"error": {"code", "message"}}`
 //! with a stable code.
 
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use tessera_core::Denial;
 use tessera_store::StoreError;
@@ -77,10 +80,10 @@ impl AppError {
         }
     }
 
-    fn message(&self) -> String {
+    fn message(&self) -> Cow<'static, str> {
         match self {
             AppError::BadRequest(m) | AppError::Invalid(m) | AppError::Forbidden(m) | AppError::Conflict(m) => {
-                m.clone()
+                Cow::Owned(m.clone())
             }
             AppError::Unauthenticated => {
                 "Authentication required: send `Authorization: Bearer <token>` or sign in.".into()
@@ -100,6 +103,51 @@ impl AppError {
     }
 }
 
+impl AppError {
+    fn body(&self, code: &'static str) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: Cow::Borrowed(code),
+                message: self.message(),
+            },
+        }
+    }
+}
+
+/// The encoded body of a refusal, for each reason and reveal setting.
+fn denial_body(denial: Denial, reveal: bool) -> Bytes {
+    static BODIES: OnceLock<PerDenial<Bytes>> = OnceLock::new();
+    BODIES
+        .get_or_init(|| {
+            PerDenial::build(|denial, reveal| {
+                let error = AppError::denied(denial, reveal);
+                let body = error.body(error.status_and_code().1);
+                Bytes::from(serde_json::to_vec(&body).expect("an error body serialises"))
+            })
+        })
+        .get(denial, reveal)
+        .clone()
+}
+
+/// A value for every refusal reason and reveal setting, built once: the
+/// few answers a refusal can have are encoded ahead of the requests.
+pub(crate) struct PerDenial<T>(Vec<[T; 2]>);
+
+impl<T> PerDenial<T> {
+    pub(crate) fn build(make: impl Fn(Denial, bool) -> T) -> Self {
+        PerDenial(
+            Denial::ALL
+                .iter()
+                .map(|&denial| [make(denial, false), make(denial, true)])
+                .collect(),
+        )
+    }
+
+    pub(crate) fn get(&self, denial: Denial, reveal: bool) -> &T {
+        &self.0[denial.index()][usize::from(reveal)]
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
@@ -108,8 +156,20 @@ impl IntoResponse for AppError {
             AppError::Unavailable => tracing::warn!("store unavailable: answered 503"),
             _ => {}
         }
-        let body = json!({ "error": { "code": code, "message": self.message() } });
-        let mut response = (status, axum::Json(body)).into_response();
+        let mut response = match &self {
+            // A refused token is the hot path of a gateway under attack:
+            // its few possible bodies are encoded once.
+            AppError::Denied { denial, reveal, .. } => (
+                status,
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                denial_body(*denial, *reveal),
+            )
+                .into_response(),
+            _ => (status, axum::Json(self.body(code))).into_response(),
+        };
         let headers = response.headers_mut();
         if status == StatusCode::UNAUTHORIZED {
             let challenge = match &self {
@@ -198,7 +258,26 @@ pub struct ErrorBody {
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// A stable code: `invalid_request`, `unauthenticated`, `token_invalid`, …
-    pub code: String,
+    #[schema(value_type = String)]
+    pub code: Cow<'static, str>,
     /// What a person can act on.
-    pub message: String,
+    #[schema(value_type = String)]
+    pub message: Cow<'static, str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_body_carries_the_public_code_and_message() {
+        for denial in Denial::ALL {
+            for reveal in [false, true] {
+                let body: serde_json::Value =
+                    serde_json::from_slice(&denial_body(denial, reveal)).unwrap();
+                assert_eq!(body["error"]["code"], denial.public_code(reveal));
+                assert_eq!(body["error"]["message"], denial.message(reveal));
+            }
+        }
+    }
 }

@@ -6,18 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tessera_core::Denial;
 
-const DENIALS: [Denial; 10] = [
-    Denial::Malformed,
-    Denial::Unknown,
-    Denial::Expired,
-    Denial::Revoked,
-    Denial::OwnerInactive,
-    Denial::ReuseDetected,
-    Denial::WorkspaceRequired,
-    Denial::NotAMember,
-    Denial::PermissionDenied,
-    Denial::RateLimited,
-];
+const DENIALS: [Denial; 10] = Denial::ALL;
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -34,9 +23,7 @@ impl Metrics {
     }
 
     pub fn denied(&self, denial: Denial) {
-        if let Some(i) = DENIALS.iter().position(|d| *d == denial) {
-            self.denied[i].fetch_add(1, Ordering::Relaxed);
-        }
+        self.denied[denial.index()].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn store_error(&self) {

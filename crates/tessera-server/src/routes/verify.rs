@@ -2,13 +2,15 @@
 //! verifier: `POST /api/v1/verify`, `POST /oauth/introspect` (RFC 7662) and
 //! `GET /auth` (forward-auth for nginx `auth_request`, Traefik, Envoy).
 
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -16,7 +18,7 @@ use utoipa_axum::routes;
 use tessera_core::policy::Denial;
 
 use crate::auth::{presented_credential, Presented};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, PerDenial};
 use crate::extract::ClientInfo;
 use crate::lifecycle::rfc3339;
 use crate::state::AppState;
@@ -43,33 +45,13 @@ async fn verify(
     client: ClientInfo,
     body: Bytes,
 ) -> AppResult<Response> {
-    let body: Value = serde_json::from_slice(&body)
-        .map_err(|e| AppError::BadRequest(format!("The body is not valid JSON: {e}")))?;
-    let token = body.get("token").and_then(Value::as_str).unwrap_or("");
-    let workspace = match body.get("workspace_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.as_str()),
-        Some(_) => return Err(AppError::Invalid("workspace_id must be a string.".into())),
-    };
-    let required: Vec<String> = match body.get("permissions") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| v.as_str().map(str::to_owned))
-            .collect::<Option<_>>()
-            .ok_or_else(|| AppError::Invalid("permissions must be a list of strings.".into()))?,
-        Some(_) => {
-            return Err(AppError::Invalid(
-                "permissions must be a list of strings.".into(),
-            ))
-        }
-    };
+    let question = Question::read(&body)?;
     let outcome = state
         .verifier
         .verify(VerifyRequest {
-            token,
-            workspace_header: workspace,
-            required: &required,
+            token: &question.token,
+            workspace_header: question.workspace.as_deref(),
+            required: &question.required,
             client: &client,
         })
         .await;
@@ -88,16 +70,91 @@ async fn verify(
         .into_response(),
         Err(VerifyFailure::Denied {
             denial,
+            retry_after: None,
+        }) => invalid_answer(denial, reveal),
+        Err(VerifyFailure::Denied {
+            denial,
             retry_after,
-        }) => Json(Invalid {
-            valid: false,
-            code: denial.public_code(reveal),
-            message: denial.message(reveal),
-            retry_after,
-        })
-        .into_response(),
+        }) => Json(Invalid::new(denial, reveal, retry_after)).into_response(),
         Err(VerifyFailure::Store(e)) => return Err(e.into()),
     })
+}
+
+/// What a verify body asks. The usual body, `{"token": "..."}` alone, is
+/// read in place; any other is read as a JSON value, field by field.
+struct Question<'a> {
+    token: Cow<'a, str>,
+    workspace: Option<String>,
+    required: Vec<String>,
+}
+
+impl<'a> Question<'a> {
+    fn read(body: &'a [u8]) -> AppResult<Self> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct TokenOnly<'a> {
+            #[serde(borrow)]
+            token: Cow<'a, str>,
+        }
+        let is_object = body.trim_ascii_start().starts_with(b"{");
+        if let Some(usual) = is_object
+            .then(|| serde_json::from_slice::<TokenOnly>(body).ok())
+            .flatten()
+        {
+            return Ok(Question {
+                token: usual.token,
+                workspace: None,
+                required: Vec::new(),
+            });
+        }
+        let body: Value = serde_json::from_slice(body)
+            .map_err(|e| AppError::BadRequest(format!("The body is not valid JSON: {e}")))?;
+        // A token that is not a string is simply not valid.
+        let token = body.get("token").and_then(Value::as_str).unwrap_or("");
+        let workspace = match body.get("workspace_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => return Err(AppError::Invalid("workspace_id must be a string.".into())),
+        };
+        let not_strings = || AppError::Invalid("permissions must be a list of strings.".into());
+        let required: Vec<String> = match body.get("permissions") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect::<Option<_>>()
+                .ok_or_else(not_strings)?,
+            Some(_) => return Err(not_strings()),
+        };
+        Ok(Question {
+            token: Cow::Owned(token.to_owned()),
+            workspace,
+            required,
+        })
+    }
+}
+
+/// `{"valid": false, …}` for a refusal with no wait to report, encoded once
+/// per reason.
+fn invalid_answer(denial: Denial, reveal: bool) -> Response {
+    static ANSWERS: OnceLock<PerDenial<Bytes>> = OnceLock::new();
+    let body = ANSWERS
+        .get_or_init(|| {
+            PerDenial::build(|denial, reveal| {
+                let answer = Invalid::new(denial, reveal, None);
+                Bytes::from(serde_json::to_vec(&answer).expect("an answer serialises"))
+            })
+        })
+        .get(denial, reveal)
+        .clone();
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// A valid answer, written straight from the verified token (the hot path
@@ -120,6 +177,17 @@ struct Invalid {
     code: &'static str,
     message: &'static str,
     retry_after: Option<u64>,
+}
+
+impl Invalid {
+    fn new(denial: Denial, reveal: bool, retry_after: Option<u64>) -> Self {
+        Invalid {
+            valid: false,
+            code: denial.public_code(reveal),
+            message: denial.message(reveal),
+            retry_after,
+        }
+    }
 }
 
 /// RFC 7662: form `token=…` → `{"active": …}`. Any failure is `active: false`
@@ -175,7 +243,9 @@ async fn introspect(
         (status = 200, description = "Verified: X-Tessera-User-Id, X-Tessera-Workspace-Id, X-Tessera-Token-Id, X-Tessera-Permissions"),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody),
     ))]
-async fn forward_auth(State(state): State<AppState>, parts: Parts) -> AppResult<Response> {
+async fn forward_auth(State(state): State<AppState>, request: Request) -> AppResult<Response> {
+    // The request is taken whole, not as cloned `Parts`: nothing else reads it.
+    let (parts, _) = request.into_parts();
     let auth = &state.config.auth;
     let required: Vec<String> = parts
         .uri
@@ -206,27 +276,27 @@ async fn forward_auth(State(state): State<AppState>, parts: Parts) -> AppResult<
     Ok((StatusCode::OK, identity_headers(&verified)?).into_response())
 }
 
+const TOKEN_ID: HeaderName = HeaderName::from_static("x-tessera-token-id");
+const USER_ID: HeaderName = HeaderName::from_static("x-tessera-user-id");
+const WORKSPACE_ID: HeaderName = HeaderName::from_static("x-tessera-workspace-id");
+const PERMISSIONS: HeaderName = HeaderName::from_static("x-tessera-permissions");
+const TOKEN_KIND: HeaderName = HeaderName::from_static("x-tessera-token-kind");
+
 fn identity_headers(v: &Verified) -> AppResult<HeaderMap> {
-    let mut headers = HeaderMap::new();
-    let mut put = |name: &'static str, value: &str| -> AppResult<()> {
+    let mut headers = HeaderMap::with_capacity(8);
+    let mut put = |name: HeaderName, value: &str| -> AppResult<()> {
         let value =
             HeaderValue::from_str(value).map_err(|_| AppError::denied(Denial::Malformed, false))?;
-        headers.insert(HeaderName::from_static(name), value);
+        headers.insert(name, value);
         Ok(())
     };
-    put("x-tessera-token-id", &v.record.id)?;
+    put(TOKEN_ID, &v.record.id)?;
+    put(USER_ID, v.identity.user_id.as_deref().unwrap_or(""))?;
     put(
-        "x-tessera-user-id",
-        v.identity.user_id.as_deref().unwrap_or(""),
-    )?;
-    put(
-        "x-tessera-workspace-id",
+        WORKSPACE_ID,
         v.identity.workspace_id.as_deref().unwrap_or(""),
     )?;
-    put(
-        "x-tessera-permissions",
-        &v.identity.grants.listed().join(" "),
-    )?;
-    put("x-tessera-token-kind", &v.record.kind)?;
+    put(PERMISSIONS, &v.identity.grants.listed().join(" "))?;
+    put(TOKEN_KIND, &v.record.kind)?;
     Ok(headers)
 }
