@@ -57,8 +57,16 @@ start_server() { # name port env...
 
 floor=""
 scripted_floor=""
+# CPU seconds (user + system, in clock ticks) the server listening on a URL's
+# port has used so far: with the request count, the server's CPU per request.
+server_ticks() {
+  local port=${1#http://*:}; port=${port%%/*}
+  local pid; pid=$(ss -ltnp "sport = :$port" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
+  awk '{print $14 + $15}' "/proc/$pid/stat"
+}
 run() { # label tokens-file mode url
   local label=$1 tokens=$2 mode=$3 url=$4 out
+  local ticks_before; ticks_before=$(server_ticks "$url")
   if [ -n "$tokens" ]; then
     out=$(TOKENS_FILE="$tokens" MODE="$mode" wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/tokens.lua "$url")
   else
@@ -69,14 +77,17 @@ run() { # label tokens-file mode url
   p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
   errors=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+  local cpu_per_request
+  cpu_per_request=$(awk -v a="$ticks_before" -v b="$(server_ticks "$url")" -v n="$(awk '/requests in/ {print $1}' <<<"$out")" \
+    -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", (b - a) / hz * 1e6 / n}')
   [ -z "$floor" ] && floor=$rps
   if [ -n "$tokens" ] && [ -z "$scripted_floor" ]; then scripted_floor=$rps; fi
   local vs_scripted=""
   if [ -n "$tokens" ]; then
     vs_scripted=$(awk -v a="$rps" -v b="$scripted_floor" 'BEGIN {printf "%5.1f%% of scripted floor", 100 * a / b}')
   fi
-  printf '%-58s %10.0f req/s  %5.1f%% of floor  %-26s p50 %-8s p99 %-8s non-2xx %s\n' \
-    "$label" "$rps" "$(awk -v a="$rps" -v b="$floor" 'BEGIN {print 100 * a / b}')" "$vs_scripted" "$p50" "$p99" "${errors:-0}"
+  printf '%-58s %10.0f req/s  %5.1f%% of floor  %-26s p50 %-8s p99 %-8s non-2xx %-7s server CPU %s us/req\n' \
+    "$label" "$rps" "$(awk -v a="$rps" -v b="$floor" 'BEGIN {print 100 * a / b}')" "$vs_scripted" "$p50" "$p99" "${errors:-0}" "$cpu_per_request"
 }
 
 start_server sqlite 7601 TESSERA_DATABASE_URL="sqlite:$work/bench.db"
