@@ -496,20 +496,43 @@ pub(crate) fn pick_found(
     rows: Vec<FoundRow>,
     candidates: &[TokenHash],
 ) -> StoreResult<Option<FoundToken>> {
-    let Some(row) = candidates.iter().find_map(|c| {
-        rows.iter()
-            .position(|r| r.secret_digest == c.digest && r.secret_key_id == c.key_id)
-    }) else {
-        return Ok(None);
-    };
-    let mut rows = rows;
-    let row = rows.swap_remove(row);
-    Ok(Some(FoundToken {
-        secret_retires_at: opt_time("token_secrets.retires_at", row.secret_retires_at)?,
-        digest: row.secret_digest,
-        record: row.token.try_into()?,
-        owner: row.owner.into_user()?,
-    }))
+    let found = rows
+        .into_iter()
+        .map(FoundSecret::try_from)
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(pick_from(&found, candidates))
+}
+
+/// A secret as found, with the key it was stored under: the rows of one
+/// look-up, or of several coalesced into one query.
+pub(crate) struct FoundSecret {
+    key_id: Option<String>,
+    token: FoundToken,
+}
+
+impl TryFrom<FoundRow> for FoundSecret {
+    type Error = StoreError;
+    fn try_from(row: FoundRow) -> StoreResult<Self> {
+        Ok(FoundSecret {
+            key_id: row.secret_key_id,
+            token: FoundToken {
+                secret_retires_at: opt_time("token_secrets.retires_at", row.secret_retires_at)?,
+                digest: row.secret_digest,
+                record: row.token.try_into()?,
+                owner: row.owner.into_user()?,
+            },
+        })
+    }
+}
+
+/// See [`pick_found`].
+pub(crate) fn pick_from(found: &[FoundSecret], candidates: &[TokenHash]) -> Option<FoundToken> {
+    candidates.iter().find_map(|c| {
+        found
+            .iter()
+            .find(|f| f.token.digest == c.digest && f.key_id == c.key_id)
+            .map(|f| f.token.clone())
+    })
 }
 
 #[derive(sqlx::FromRow)]

@@ -28,6 +28,23 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+impl StoreError {
+    /// The same failure, for a second caller of one shared query (a driver
+    /// error cannot be cloned; its text is kept, and it still fails closed).
+    pub(crate) fn copy_for_another_caller(&self) -> StoreError {
+        match self {
+            StoreError::NotFound => StoreError::NotFound,
+            StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+            StoreError::LimitReached => StoreError::LimitReached,
+            StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+            StoreError::InvalidInput(m) => StoreError::InvalidInput(m.clone()),
+            StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+            StoreError::Database(e) => StoreError::Unavailable(e.to_string()),
+            StoreError::Migration(e) => StoreError::Unavailable(e.to_string()),
+        }
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e {

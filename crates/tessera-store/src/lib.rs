@@ -4,6 +4,7 @@
 //!
 //! The same behaviour suite (`tests/contract.rs`) runs against both.
 
+mod coalesce;
 mod codec;
 mod database_url;
 mod error;

@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 use tessera_core::policy::UserStatus;
 use tessera_core::TokenHash;
 
+use crate::coalesce::Coalescer;
 use crate::codec::*;
 use crate::listing::{Listing, TimeSql};
 use crate::*;
@@ -102,10 +103,12 @@ macro_rules! audit_columns {
 
 /// A secret's token and its owner, in one query: a verifier's cache miss is
 /// one round trip.
-const FOUND_HEAD: &str = concat!(
-    "SELECT ",
-    token_columns!(),
-    ", s.digest AS secret_digest, s.key_id AS secret_key_id, \
+macro_rules! found_head {
+    () => {
+        concat!(
+            "SELECT ",
+            token_columns!(),
+            ", s.digest AS secret_digest, s.key_id AS secret_key_id, \
      tessera_us(s.retires_at) AS secret_retires_at, \
      u.id AS owner_id, u.username AS owner_username, u.display_name AS owner_display_name, \
      u.password_hash AS owner_password_hash, u.is_admin AS owner_is_admin, \
@@ -114,11 +117,19 @@ const FOUND_HEAD: &str = concat!(
      u.agent_workspace_id AS owner_agent_workspace_id \
      FROM token_secrets s JOIN tokens t ON t.id = s.token_id \
      LEFT JOIN users u ON u.id = t.user_id"
-);
+        )
+    };
+}
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// The verifier's look-ups by digest, coalesced (see [`crate::coalesce`]).
+    lookups: Coalescer,
 }
+
+/// Query slots for token look-ups: half the pool, so that management
+/// requests always find a connection.
+const LOOKUP_SLOTS: usize = MAX_CONNECTIONS as usize / 2;
 
 impl PostgresStore {
     /// Checks that the server answers (within [`ACQUIRE_TIMEOUT`]) and
@@ -154,7 +165,25 @@ impl PostgresStore {
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_lazy_with(options);
-        Ok(Self { pool })
+        let lookups = {
+            let pool = pool.clone();
+            Coalescer::new(LOOKUP_SLOTS, move |digests| {
+                let pool = pool.clone();
+                async move {
+                    sqlx::query_as::<_, FoundRow>(concat!(
+                        found_head!(),
+                        " WHERE s.digest = ANY($1)"
+                    ))
+                    .bind(digests)
+                    .fetch_all(&pool)
+                    .await?
+                    .into_iter()
+                    .map(FoundSecret::try_from)
+                    .collect()
+                }
+            })
+        };
+        Ok(Self { pool, lookups })
     }
 
     async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
@@ -551,11 +580,7 @@ impl Store for PostgresStore {
         if candidates.is_empty() {
             return Ok(None);
         }
-        let rows = Listing::<Postgres>::secrets(FOUND_HEAD, TIME, candidates)
-            .build_query_as::<FoundRow>()
-            .fetch_all(&self.pool)
-            .await?;
-        pick_found(rows, candidates)
+        self.lookups.find(candidates).await
     }
 
     #[tracing::instrument(skip_all)]

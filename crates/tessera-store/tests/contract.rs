@@ -57,6 +57,7 @@ contract!(
     a_token_is_found_by_its_plain_hash,
     a_keyed_hash_is_found_only_under_its_key,
     an_unknown_hash_finds_nothing,
+    concurrent_look_ups_each_get_their_own_token,
     tokens_are_listed_newest_first_page_by_page,
     token_lists_filter_by_user_workspace_and_kind,
     tokens_revoked_before_a_moment_can_be_hidden,
@@ -606,6 +607,38 @@ async fn a_token_is_found_by_its_plain_hash(db: Db) {
         .unwrap()
         .unwrap();
     assert_eq!(found.owner.map(|u| u.status), Some(UserStatus::Suspended));
+}
+
+/// A cold cache under load sends many look-ups at once; the store may answer
+/// them together (PostgreSQL coalesces them into one query), but each must
+/// get its own token, or nothing.
+async fn concurrent_look_ups_each_get_their_own_token(db: Db) {
+    let alice = user(&db, 0, "alice").await;
+    let mut ids = Vec::new();
+    for i in 1..=20 {
+        let mut new = pat(&alice, i);
+        new.hash = plain(&format!("secret-{i}"));
+        insert(&db, &new).await;
+        ids.push(new.id);
+    }
+    let look_ups: Vec<_> = (0..300)
+        .map(|n| {
+            let store = db.store.clone();
+            // Every token many times over, and unknown secrets between them.
+            let i = n % 25 + 1;
+            tokio::spawn(async move {
+                let found = store
+                    .find_token_by_hash(&[plain(&format!("secret-{i}"))])
+                    .await
+                    .unwrap();
+                (i, found.map(|f| f.record.id))
+            })
+        })
+        .collect();
+    for look_up in look_ups {
+        let (i, found) = look_up.await.unwrap();
+        assert_eq!(found, ids.get(i - 1).cloned(), "secret-{i}");
+    }
 }
 
 async fn a_keyed_hash_is_found_only_under_its_key(db: Db) {
