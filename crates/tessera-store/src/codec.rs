@@ -2,6 +2,9 @@
 //! they read (decoded by name, so one struct serves SQLite and PostgreSQL),
 //! the checks that turn rows into records, and the pure parts of the logic
 //! (merging usage, picking a matched secret, mapping constraint errors).
+//! The rows the SQLite store also reads through rusqlite (its verifier
+//! reads) are declared with `row!`, which gives them a rusqlite reader by
+//! the very same column names, so both paths fill the same struct.
 //!
 //! Times travel as `i64` microseconds since the Unix epoch: SQLite stores
 //! them so, PostgreSQL converts them to and from `TIMESTAMPTZ` in SQL. That
@@ -284,6 +287,35 @@ where
 
 // --- rows -------------------------------------------------------------------------------
 
+/// A row struct that rusqlite can fill too (see `SqliteStore`'s direct
+/// reads), column by column by name, exactly as sqlx's `FromRow` does.
+pub(crate) trait FromRusqlite: Sized {
+    fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
+}
+
+/// Declares a row struct read by both sqlx (`#[derive(sqlx::FromRow)]`)
+/// and rusqlite ([`FromRusqlite`]) from one list of fields: each field is
+/// the column of its name, so the two readers cannot drift apart. Types
+/// decode alike: SQLite's STRICT tables hold integers for times and
+/// booleans, text for strings and JSON, blobs for digests.
+macro_rules! row {
+    ($(#[$meta:meta])* pub(crate) struct $name:ident { $($field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(sqlx::FromRow)]
+        pub(crate) struct $name {
+            $($field: $ty,)*
+        }
+
+        impl FromRusqlite for $name {
+            fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                Ok(Self {
+                    $($field: row.get(stringify!($field))?,)*
+                })
+            }
+        }
+    };
+}
+
 #[derive(sqlx::FromRow)]
 pub(crate) struct UserRow {
     id: String,
@@ -359,13 +391,14 @@ impl TryFrom<WorkspaceRow> for Workspace {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct MembershipRow {
-    workspace_id: String,
-    user_id: String,
-    role: String,
-    created_at: i64,
-    updated_at: i64,
+row! {
+    pub(crate) struct MembershipRow {
+        workspace_id: String,
+        user_id: String,
+        role: String,
+        created_at: i64,
+        updated_at: i64,
+    }
 }
 
 impl TryFrom<MembershipRow> for Membership {
@@ -381,28 +414,29 @@ impl TryFrom<MembershipRow> for Membership {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct TokenRow {
-    id: String,
-    kind: String,
-    user_id: Option<String>,
-    workspace_id: Option<String>,
-    name: String,
-    display_prefix: String,
-    last4: String,
-    permissions: Option<String>,
-    role: Option<String>,
-    created_at: i64,
-    created_by: Option<String>,
-    expires_at: Option<i64>,
-    last_used_at: Option<i64>,
-    last_used_ip: Option<String>,
-    last_used_user_agent: Option<String>,
-    last_used_ips: String,
-    revoked_at: Option<i64>,
-    revoked_by: Option<String>,
-    revoked_reason: Option<String>,
-    rotated_at: Option<i64>,
+row! {
+    pub(crate) struct TokenRow {
+        id: String,
+        kind: String,
+        user_id: Option<String>,
+        workspace_id: Option<String>,
+        name: String,
+        display_prefix: String,
+        last4: String,
+        permissions: Option<String>,
+        role: Option<String>,
+        created_at: i64,
+        created_by: Option<String>,
+        expires_at: Option<i64>,
+        last_used_at: Option<i64>,
+        last_used_ip: Option<String>,
+        last_used_user_agent: Option<String>,
+        last_used_ips: String,
+        revoked_at: Option<i64>,
+        revoked_by: Option<String>,
+        revoked_reason: Option<String>,
+        rotated_at: Option<i64>,
+    }
 }
 
 impl TryFrom<TokenRow> for TokenRecord {
@@ -449,19 +483,32 @@ pub(crate) struct FoundRow {
     owner: OwnerRow,
 }
 
-/// The owner's columns of a found token, `owner_`-prefixed; all null for a
-/// workspace's key (the query joins users with LEFT JOIN).
-#[derive(sqlx::FromRow)]
-pub(crate) struct OwnerRow {
-    owner_id: Option<String>,
-    owner_username: Option<String>,
-    owner_display_name: Option<String>,
-    owner_password_hash: Option<String>,
-    owner_is_admin: Option<bool>,
-    owner_status: Option<String>,
-    owner_created_at: Option<i64>,
-    owner_updated_at: Option<i64>,
-    owner_agent_workspace_id: Option<String>,
+impl FromRusqlite for FoundRow {
+    fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(FoundRow {
+            token: TokenRow::from_rusqlite(row)?,
+            secret_digest: row.get("secret_digest")?,
+            secret_key_id: row.get("secret_key_id")?,
+            secret_retires_at: row.get("secret_retires_at")?,
+            owner: OwnerRow::from_rusqlite(row)?,
+        })
+    }
+}
+
+row! {
+    /// The owner's columns of a found token, `owner_`-prefixed; all null for a
+    /// workspace's key (the query joins users with LEFT JOIN).
+    pub(crate) struct OwnerRow {
+        owner_id: Option<String>,
+        owner_username: Option<String>,
+        owner_display_name: Option<String>,
+        owner_password_hash: Option<String>,
+        owner_is_admin: Option<bool>,
+        owner_status: Option<String>,
+        owner_created_at: Option<i64>,
+        owner_updated_at: Option<i64>,
+        owner_agent_workspace_id: Option<String>,
+    }
 }
 
 impl OwnerRow {
