@@ -852,8 +852,9 @@ const DIRECT_IDLE_MAX: usize = 8;
 /// channel and a hand-off of its rows back. A token looked up by its
 /// indexed digest takes SQLite some microseconds (about 20 on a 1M-token
 /// file); through sqlx the same read costs about 80. With the verifier's
-/// cache off every request pays that: on 2 cores a verify ran at 20-30% of
-/// a hello-world's throughput through sqlx, about 43% read directly.
+/// cache off every request pays that: on 2 cores a verify ran at 16-23% of
+/// a hello-world's throughput through sqlx, 27-38% read directly, with
+/// about half the server's CPU time per request.
 ///
 /// So these reads run where they are asked, without an await: a read-only
 /// connection is taken from a small pool (a mutex held only to pop or
