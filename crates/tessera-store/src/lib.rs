@@ -27,7 +27,7 @@ pub use database_url::DatabaseUrl;
 pub use error::{StoreError, StoreResult};
 pub use model::*;
 pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{DirectReadCounts, SqliteStore};
 
 /// Everything Tessera keeps. Implementations decide validity in their queries
 /// where they can, and run each method as one transaction.

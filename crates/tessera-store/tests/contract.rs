@@ -2,6 +2,10 @@
 //! against PostgreSQL (`sqlite::<story>`, `postgres::<story>`), each on a
 //! fresh database. See `tessera_store::test_support` for how PostgreSQL is
 //! found, and how to skip it.
+//!
+//! On SQLite (a WAL file) the verifier's reads, tokens by hash and
+//! memberships, are rusqlite's direct reads: each story also checks that
+//! none of them fell back to sqlx.
 
 use std::future::Future;
 use std::ops::Deref;
@@ -14,7 +18,7 @@ use time::{Duration, OffsetDateTime};
 use tessera_core::base62;
 use tessera_core::policy::UserStatus;
 use tessera_core::{HashKey, TokenHash, TokenHasher};
-use tessera_store::test_support::{fresh, Backend};
+use tessera_store::test_support::{fresh, fresh_sqlite, Backend, TestDatabase};
 use tessera_store::*;
 
 macro_rules! contract {
@@ -74,6 +78,7 @@ contract!(
     published_invalidations_reach_every_instance,
     audit_events_list_newest_first_and_page,
     audit_filters_combine,
+    the_verifiers_reads_see_each_write_at_once,
 );
 
 // --- harness ---------------------------------------------------------------------------
@@ -107,7 +112,14 @@ where
     let Some(database) = fresh(backend).await else {
         return;
     };
-    let store = database.store().await;
+    // SQLite's store is kept by its own type too, to see its direct reads.
+    let (store, sqlite) = match backend {
+        Backend::Sqlite => {
+            let sqlite = sqlite_store(&database).await;
+            (sqlite.clone() as Arc<dyn Store>, Some(sqlite))
+        }
+        Backend::Postgres => (database.store().await, None),
+    };
     assert_eq!(
         store.backend(),
         match backend {
@@ -120,6 +132,24 @@ where
         url: database.url().clone(),
     })
     .await;
+    // Every story runs its verifier reads (tokens by hash, memberships)
+    // through rusqlite on SQLite: none may have needed sqlx's fallback,
+    // which would hide a reader that disagrees with sqlx's.
+    if let Some(sqlite) = sqlite {
+        assert_eq!(sqlite.direct_reads().fell_back, 0, "direct reads fell back");
+    }
+}
+
+/// A connected, migrated SQLite store on the test database (a WAL file).
+async fn sqlite_store(database: &TestDatabase) -> Arc<SqliteStore> {
+    let store = SqliteStore::connect(database.url())
+        .await
+        .expect("connect to the SQLite test database");
+    store
+        .migrate()
+        .await
+        .expect("migrate the SQLite test database");
+    Arc::new(store)
 }
 
 // --- fixtures ------------------------------------------------------------------------------
@@ -1501,4 +1531,141 @@ async fn an_agents_tokens_outlive_its_creator_and_stop_with_the_agent(db: Db) {
         .await
         .unwrap();
     assert_eq!(stopped, vec![token.id]);
+}
+
+// --- what the verifier reads ------------------------------------------------------------
+
+/// The verifier's two reads see each committed write on the very next read,
+/// asked again and again between writes (on SQLite they are rusqlite's
+/// reads, beside sqlx's writer: no snapshot may outlive a read).
+async fn the_verifiers_reads_see_each_write_at_once(db: Db) {
+    let alice = user(&db, 0, "alice").await;
+    let team = workspace(&db, 1, "team").await;
+    let find = |secret: &str| {
+        let db = &db;
+        let hash = plain(secret);
+        async move { db.find_token_by_hash(&[hash]).await.unwrap() }
+    };
+    let role = || {
+        let db = &db;
+        let (team, alice) = (team.id.clone(), alice.id.clone());
+        async move {
+            db.membership(&team, &alice)
+                .await
+                .unwrap()
+                .map(|m| (m.role, m.updated_at))
+        }
+    };
+
+    // Created: found at once, with its owner.
+    assert!(find("secret-2").await.is_none());
+    let token = insert(&db, &pat(&alice, 2)).await;
+    let found = find("secret-2").await.expect("found right after creation");
+    assert_eq!(found.record, token);
+    assert_eq!(found.owner.as_ref(), Some(&alice));
+
+    // Used: the usage columns read back as written.
+    db.record_usage(&[TokenUsage {
+        token_id: token.id.clone(),
+        at: at(5),
+        ip: Some("192.0.2.7".into()),
+        user_agent: Some("probe/1".into()),
+    }])
+    .await
+    .unwrap();
+    let used = find("secret-2").await.unwrap().record;
+    assert_eq!(used.last_used_at, Some(at(5)));
+    assert_eq!(used.last_used_ips, ["192.0.2.7"]);
+    assert_eq!(used, db.token(&token.id).await.unwrap().unwrap());
+
+    // The owner suspended, then active again: each status seen at once.
+    for (n, status) in [UserStatus::Suspended, UserStatus::Active]
+        .into_iter()
+        .enumerate()
+    {
+        db.set_user_status(&alice.id, status, at(10 + n as i64))
+            .await
+            .unwrap();
+        let owner = find("secret-2").await.unwrap().owner.unwrap();
+        assert_eq!(
+            (owner.status, owner.updated_at),
+            (status, at(10 + n as i64))
+        );
+    }
+
+    // Revoked: still found, and says so.
+    assert!(db
+        .revoke_token(&token.id, &revocation(20, &alice))
+        .await
+        .unwrap());
+    let revoked = find("secret-2").await.unwrap().record;
+    assert_eq!(revoked.revoked_at, Some(at(20)));
+    assert_eq!(revoked.revoked_reason.as_deref(), Some("revoked"));
+
+    // A workspace's key: no owner.
+    insert(&db, &api_key(&team, &alice, 3)).await;
+    assert_eq!(find("secret-3").await.unwrap().owner, None);
+
+    // A membership: none, joined, its role changed, left.
+    assert_eq!(role().await, None);
+    db.set_membership(&team.id, &alice.id, "member", at(30))
+        .await
+        .unwrap();
+    assert_eq!(role().await, Some(("member".into(), at(30))));
+    db.set_membership(&team.id, &alice.id, "admin", at(31))
+        .await
+        .unwrap();
+    assert_eq!(role().await, Some(("admin".into(), at(31))));
+    db.remove_membership(&team.id, &alice.id).await.unwrap();
+    assert_eq!(role().await, None);
+}
+
+/// On SQLite the verifier's reads are answered by rusqlite (not by sqlx
+/// behind a fallback), even while a writer commits beside them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_verifier_reads_are_answered_directly_beside_a_busy_writer() {
+    let database = fresh_sqlite();
+    let store = sqlite_store(&database).await;
+    let db = Db {
+        store: store.clone(),
+        url: database.url().clone(),
+    };
+    the_verifiers_reads_see_each_write_at_once(db).await;
+    let counts = store.direct_reads();
+    assert_eq!(counts.fell_back, 0);
+    // 7 tokens found by hash and 4 memberships read in the story above.
+    assert_eq!(counts.served, 11, "{counts:?}");
+
+    // Readers on both worker threads while the writer commits token after
+    // token: each read sees a prefix of the writes, never an error.
+    let alice = store.user_by_username("alice").await.unwrap().unwrap();
+    let writer = {
+        let (store, alice) = (store.clone(), alice.clone());
+        tokio::spawn(async move {
+            for n in 100..300 {
+                store.insert_token(&pat(&alice, n), None).await.unwrap();
+            }
+        })
+    };
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut seen = 100;
+                while seen < 300 {
+                    let hash = plain(&format!("secret-{seen}"));
+                    if store.find_token_by_hash(&[hash]).await.unwrap().is_some() {
+                        seen += 1;
+                    } else {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        })
+        .collect();
+    writer.await.unwrap();
+    for reader in readers {
+        reader.await.unwrap();
+    }
+    assert_eq!(store.direct_reads().fell_back, 0);
 }
