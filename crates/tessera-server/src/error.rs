@@ -115,36 +115,49 @@ impl AppError {
 }
 
 /// The encoded body of a refusal, for each reason and reveal setting.
-fn denial_body(denial: Denial, reveal: bool) -> Bytes {
-    static BODIES: OnceLock<PerDenial<Bytes>> = OnceLock::new();
-    BODIES
-        .get_or_init(|| {
-            PerDenial::build(|denial, reveal| {
-                let error = AppError::denied(denial, reveal);
-                let body = error.body(error.status_and_code().1);
-                Bytes::from(serde_json::to_vec(&body).expect("an error body serialises"))
-            })
+fn denial_bodies() -> &'static DenialAnswers {
+    static BODIES: OnceLock<DenialAnswers> = OnceLock::new();
+    BODIES.get_or_init(|| {
+        DenialAnswers::encode(|denial, reveal| {
+            let error = AppError::denied(denial, reveal);
+            error.body(error.status_and_code().1)
         })
-        .get(denial, reveal)
-        .clone()
+    })
 }
 
-/// A value for every refusal reason and reveal setting, built once: the
-/// few answers a refusal can have are encoded ahead of the requests.
-pub(crate) struct PerDenial<T>(Vec<[T; 2]>);
+/// A refusal's JSON answer for every reason and reveal setting, encoded
+/// once: the few answers a refusal can have are ready ahead of the
+/// requests (a refused token is the hot path of a gateway under attack).
+pub(crate) struct DenialAnswers(Vec<[Bytes; 2]>);
 
-impl<T> PerDenial<T> {
-    pub(crate) fn build(make: impl Fn(Denial, bool) -> T) -> Self {
-        PerDenial(
+impl DenialAnswers {
+    pub(crate) fn encode<T: serde::Serialize>(answer: impl Fn(Denial, bool) -> T) -> Self {
+        let encoded = |denial, reveal| {
+            Bytes::from(serde_json::to_vec(&answer(denial, reveal)).expect("an answer serialises"))
+        };
+        DenialAnswers(
             Denial::ALL
                 .iter()
-                .map(|&denial| [make(denial, false), make(denial, true)])
+                .map(|&denial| [encoded(denial, false), encoded(denial, true)])
                 .collect(),
         )
     }
 
-    pub(crate) fn get(&self, denial: Denial, reveal: bool) -> &T {
-        &self.0[denial.index()][usize::from(reveal)]
+    fn get(&self, denial: Denial, reveal: bool) -> Bytes {
+        self.0[denial.index()][usize::from(reveal)].clone()
+    }
+
+    /// The answer as a JSON response with `status`.
+    pub(crate) fn response(&self, status: StatusCode, denial: Denial, reveal: bool) -> Response {
+        (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            self.get(denial, reveal),
+        )
+            .into_response()
     }
 }
 
@@ -157,17 +170,9 @@ impl IntoResponse for AppError {
             _ => {}
         }
         let mut response = match &self {
-            // A refused token is the hot path of a gateway under attack:
-            // its few possible bodies are encoded once.
-            AppError::Denied { denial, reveal, .. } => (
-                status,
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                )],
-                denial_body(*denial, *reveal),
-            )
-                .into_response(),
+            AppError::Denied { denial, reveal, .. } => {
+                denial_bodies().response(status, *denial, *reveal)
+            }
             _ => (status, axum::Json(self.body(code))).into_response(),
         };
         let headers = response.headers_mut();
@@ -274,7 +279,7 @@ mod tests {
         for denial in Denial::ALL {
             for reveal in [false, true] {
                 let body: serde_json::Value =
-                    serde_json::from_slice(&denial_body(denial, reveal)).unwrap();
+                    serde_json::from_slice(&denial_bodies().get(denial, reveal)).unwrap();
                 assert_eq!(body["error"]["code"], denial.public_code(reveal));
                 assert_eq!(body["error"]["message"], denial.message(reveal));
             }

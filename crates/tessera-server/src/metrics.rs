@@ -6,12 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tessera_core::Denial;
 
-const DENIALS: [Denial; 10] = Denial::ALL;
-
 #[derive(Debug, Default)]
 pub struct Metrics {
     verified: AtomicU64,
-    denied: [AtomicU64; DENIALS.len()],
+    denied: [AtomicU64; Denial::ALL.len()],
     store_errors: AtomicU64,
     usage_flushes: AtomicU64,
     usage_flush_failures: AtomicU64,
@@ -53,7 +51,7 @@ impl Metrics {
             "tessera_verifications_total{{outcome=\"valid\"}} {}",
             get(&self.verified)
         );
-        for (denial, counter) in DENIALS.iter().zip(&self.denied) {
+        for (denial, counter) in Denial::ALL.iter().zip(&self.denied) {
             let reason = match denial {
                 Denial::ReuseDetected => "reuse_detected",
                 other => other.code(),

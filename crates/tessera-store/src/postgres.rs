@@ -109,14 +109,14 @@ macro_rules! found_head {
             "SELECT ",
             token_columns!(),
             ", s.digest AS secret_digest, s.key_id AS secret_key_id, \
-     tessera_us(s.retires_at) AS secret_retires_at, \
-     u.id AS owner_id, u.username AS owner_username, u.display_name AS owner_display_name, \
-     u.password_hash AS owner_password_hash, u.is_admin AS owner_is_admin, \
-     u.status AS owner_status, tessera_us(u.created_at) AS owner_created_at, \
-     tessera_us(u.updated_at) AS owner_updated_at, \
-     u.agent_workspace_id AS owner_agent_workspace_id \
-     FROM token_secrets s JOIN tokens t ON t.id = s.token_id \
-     LEFT JOIN users u ON u.id = t.user_id"
+             tessera_us(s.retires_at) AS secret_retires_at, \
+             u.id AS owner_id, u.username AS owner_username, u.display_name AS owner_display_name, \
+             u.password_hash AS owner_password_hash, u.is_admin AS owner_is_admin, \
+             u.status AS owner_status, tessera_us(u.created_at) AS owner_created_at, \
+             tessera_us(u.updated_at) AS owner_updated_at, \
+             u.agent_workspace_id AS owner_agent_workspace_id \
+             FROM token_secrets s JOIN tokens t ON t.id = s.token_id \
+             LEFT JOIN users u ON u.id = t.user_id"
         )
     };
 }

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 use tessera_core::policy::Denial;
 
 use crate::auth::{presented_credential, Presented};
-use crate::error::{AppError, AppResult, PerDenial};
+use crate::error::{AppError, AppResult, DenialAnswers};
 use crate::extract::ClientInfo;
 use crate::lifecycle::rfc3339;
 use crate::state::AppState;
@@ -96,16 +96,14 @@ impl<'a> Question<'a> {
             #[serde(borrow)]
             token: Cow<'a, str>,
         }
-        let is_object = body.trim_ascii_start().starts_with(b"{");
-        if let Some(usual) = is_object
-            .then(|| serde_json::from_slice::<TokenOnly>(body).ok())
-            .flatten()
-        {
-            return Ok(Question {
-                token: usual.token,
-                workspace: None,
-                required: Vec::new(),
-            });
+        if body.trim_ascii_start().starts_with(b"{") {
+            if let Ok(usual) = serde_json::from_slice::<TokenOnly>(body) {
+                return Ok(Question {
+                    token: usual.token,
+                    workspace: None,
+                    required: Vec::new(),
+                });
+            }
         }
         let body: Value = serde_json::from_slice(body)
             .map_err(|e| AppError::BadRequest(format!("The body is not valid JSON: {e}")))?;
@@ -137,24 +135,10 @@ impl<'a> Question<'a> {
 /// `{"valid": false, …}` for a refusal with no wait to report, encoded once
 /// per reason.
 fn invalid_answer(denial: Denial, reveal: bool) -> Response {
-    static ANSWERS: OnceLock<PerDenial<Bytes>> = OnceLock::new();
-    let body = ANSWERS
-        .get_or_init(|| {
-            PerDenial::build(|denial, reveal| {
-                let answer = Invalid::new(denial, reveal, None);
-                Bytes::from(serde_json::to_vec(&answer).expect("an answer serialises"))
-            })
-        })
-        .get(denial, reveal)
-        .clone();
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response()
+    static ANSWERS: OnceLock<DenialAnswers> = OnceLock::new();
+    ANSWERS
+        .get_or_init(|| DenialAnswers::encode(|denial, reveal| Invalid::new(denial, reveal, None)))
+        .response(StatusCode::OK, denial, reveal)
 }
 
 /// A valid answer, written straight from the verified token (the hot path
