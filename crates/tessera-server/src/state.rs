@@ -1,5 +1,6 @@
 //! What every handler shares.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use tessera_store::Store;
@@ -10,8 +11,13 @@ use crate::metrics::Metrics;
 use crate::usage::UsageBuffer;
 use crate::verifier::Verifier;
 
+/// The handlers' shared state, behind one `Arc`: axum clones the state for
+/// every request (and with every clone of a route's service), so a clone is
+/// one reference count, not one per part.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
     pub verifier: Arc<Verifier>,
@@ -29,15 +35,25 @@ impl AppState {
             usage.clone(),
             metrics.clone(),
         ));
-        Self {
+        Self(Arc::new(Shared {
             config: Arc::new(config),
             store,
             verifier,
             usage,
             metrics,
-        }
+        }))
     }
+}
 
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
     /// Makes a change take effect at once: the local cache forgets what it
     /// made stale, and other instances are told through the store.
     pub async fn invalidate(&self, change: Invalidation) {
