@@ -6,7 +6,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use time::OffsetDateTime;
+
 use tessera_store::{Store, StoreResult, TokenUsage, LAST_USED_IPS_KEPT};
+
+use crate::extract::ClientInfo;
 
 /// Uses not yet written, per token, oldest first. Each token keeps at most
 /// one entry per distinct address (the latest), so the buffer stays small
@@ -17,15 +21,30 @@ pub struct UsageBuffer {
 }
 
 impl UsageBuffer {
-    pub fn record(&self, usage: TokenUsage) {
+    /// Notes one use of a token. Called on every successful verification, so
+    /// the usual case (the same token from the same address again) only
+    /// moves a time: nothing is allocated.
+    pub fn record(&self, token_id: &str, at: OffsetDateTime, client: &ClientInfo) {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        // A busy token is already here: look it up without copying its id.
-        let Some(uses) = pending.get_mut(&usage.token_id) else {
-            pending.insert(usage.token_id.clone(), vec![usage]);
+        let new_use = || TokenUsage {
+            token_id: token_id.to_owned(),
+            at,
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+        };
+        let Some(uses) = pending.get_mut(token_id) else {
+            pending.insert(token_id.to_owned(), vec![new_use()]);
             return;
         };
-        uses.retain(|u| u.ip != usage.ip);
-        uses.push(usage);
+        if let Some(latest) = uses.last_mut().filter(|u| u.ip == client.ip) {
+            latest.at = at;
+            if latest.user_agent != client.user_agent {
+                latest.user_agent.clone_from(&client.user_agent);
+            }
+            return;
+        }
+        uses.retain(|u| u.ip != client.ip);
+        uses.push(new_use());
         if uses.len() > LAST_USED_IPS_KEPT {
             uses.remove(0);
         }
@@ -75,14 +94,11 @@ impl UsageBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::OffsetDateTime;
 
-    fn use_from(ip: &str) -> TokenUsage {
-        TokenUsage {
-            token_id: "tok_1".into(),
-            at: OffsetDateTime::now_utc(),
+    fn client(ip: &str, user_agent: &str) -> ClientInfo {
+        ClientInfo {
             ip: Some(ip.into()),
-            user_agent: None,
+            user_agent: Some(user_agent.into()),
         }
     }
 
@@ -90,11 +106,26 @@ mod tests {
     fn keeps_one_entry_per_address_and_at_most_five() {
         let buffer = UsageBuffer::default();
         for i in 0..20 {
-            buffer.record(use_from(&format!("10.0.0.{}", i % 7)));
+            let client = client(&format!("10.0.0.{}", i % 7), "curl");
+            buffer.record("tok_1", OffsetDateTime::now_utc(), &client);
         }
         let pending = buffer.pending.lock().unwrap();
         let uses = &pending["tok_1"];
         assert_eq!(uses.len(), LAST_USED_IPS_KEPT);
         assert_eq!(uses.last().unwrap().ip.as_deref(), Some("10.0.0.5"));
+    }
+
+    #[test]
+    fn a_repeated_use_moves_the_latest_time_and_agent() {
+        let buffer = UsageBuffer::default();
+        let first = OffsetDateTime::UNIX_EPOCH;
+        let later = first + time::Duration::hours(1);
+        buffer.record("tok_1", first, &client("10.0.0.1", "curl"));
+        buffer.record("tok_1", later, &client("10.0.0.1", "wget"));
+        let pending = buffer.pending.lock().unwrap();
+        let uses = &pending["tok_1"];
+        assert_eq!(uses.len(), 1);
+        assert_eq!(uses[0].at, later);
+        assert_eq!(uses[0].user_agent.as_deref(), Some("wget"));
     }
 }

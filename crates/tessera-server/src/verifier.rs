@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use tessera_core::kind::{KindSet, OwnerType};
 use tessera_core::policy::{self, Denial, Identity, RequestFacts, TokenFacts};
 use tessera_core::{PermissionSet, RoleMap, TokenHasher};
-use tessera_store::{FoundToken, Revocation, Store, StoreError, TokenRecord, TokenUsage, User};
+use tessera_store::{FoundToken, Revocation, Store, StoreError, TokenRecord, User};
 
 use crate::audit::{self, Actor, Target};
 use crate::cache::{CachedToken, Invalidation, VerifyCache};
@@ -201,12 +201,7 @@ impl Verifier {
             }
         }
 
-        self.usage.record(TokenUsage {
-            token_id: record.id.clone(),
-            at: now,
-            ip: request.client.ip.clone(),
-            user_agent: request.client.user_agent.clone(),
-        });
+        self.usage.record(&record.id, now, request.client);
 
         Ok(Verified {
             identity,
