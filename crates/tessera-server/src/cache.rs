@@ -5,11 +5,12 @@
 //! once on this instance (and, on PostgreSQL, on every other one through the
 //! store's notifications). A short TTL is the safety net for a lost message.
 
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use moka::sync::Cache;
-
+use quick_cache::Equivalent;
 use time::OffsetDateTime;
 
 use tessera_core::PermissionSet;
@@ -79,31 +80,30 @@ pub struct CacheSettings {
 
 type Digest = [u8; 32];
 
+/// Taken before a store read whose answer may be cached: if a change was
+/// applied in the meantime, the answer is not kept (see [`VerifyCache::fill`]).
+#[derive(Debug, Clone, Copy)]
+pub struct FillTicket(u64);
+
 pub struct VerifyCache {
     enabled: bool,
-    tokens: Cache<Digest, Arc<CachedToken>>,
-    unknown: Cache<Digest, ()>,
-    memberships: Cache<(String, String), Option<String>>,
+    tokens: TtlCache<Digest, Arc<CachedToken>>,
+    unknown: TtlCache<Digest, ()>,
+    memberships: TtlCache<(String, String), Option<String>>,
+    /// Counts the changes applied: a fill that read the store before a
+    /// change must not outlive it.
+    changes: AtomicU64,
 }
 
 impl VerifyCache {
     pub fn new(settings: CacheSettings) -> Self {
+        let capacity = usize::try_from(settings.max_tokens).unwrap_or(usize::MAX);
         VerifyCache {
             enabled: settings.enabled,
-            tokens: Cache::builder()
-                .max_capacity(settings.max_tokens)
-                .time_to_live(settings.ttl)
-                .support_invalidation_closures()
-                .build(),
-            unknown: Cache::builder()
-                .max_capacity(settings.max_tokens)
-                .time_to_live(settings.negative_ttl)
-                .build(),
-            memberships: Cache::builder()
-                .max_capacity(settings.max_tokens)
-                .time_to_live(settings.ttl)
-                .support_invalidation_closures()
-                .build(),
+            tokens: TtlCache::new(capacity, settings.ttl),
+            unknown: TtlCache::new(capacity, settings.negative_ttl),
+            memberships: TtlCache::new(capacity, settings.ttl),
+            changes: AtomicU64::new(0),
         }
     }
 
@@ -119,16 +119,19 @@ impl VerifyCache {
         if let Some(found) = self.tokens.get(digest) {
             return Some(Some(found));
         }
-        self.unknown.contains_key(digest).then_some(None)
+        self.unknown.get(digest).map(|()| None)
     }
 
-    pub fn put_token(&self, digest: Digest, found: Option<Arc<CachedToken>>) {
-        if !self.enabled {
-            return;
-        }
+    /// To take before reading what [`put_token`](Self::put_token) or
+    /// [`put_membership`](Self::put_membership) will keep.
+    pub fn ticket(&self) -> FillTicket {
+        FillTicket(self.changes.load(Ordering::SeqCst))
+    }
+
+    pub fn put_token(&self, ticket: FillTicket, digest: Digest, found: Option<Arc<CachedToken>>) {
         match found {
-            Some(f) => self.tokens.insert(digest, f),
-            None => self.unknown.insert(digest, ()),
+            Some(f) => self.fill(ticket, &self.tokens, digest, f),
+            None => self.fill(ticket, &self.unknown, digest, ()),
         }
     }
 
@@ -136,56 +139,134 @@ impl VerifyCache {
         if !self.enabled {
             return None;
         }
-        self.memberships
-            .get(&(workspace_id.to_owned(), user_id.to_owned()))
+        self.memberships.get(&MembershipKey(workspace_id, user_id))
     }
 
-    pub fn put_membership(&self, workspace_id: &str, user_id: &str, role: Option<String>) {
-        if self.enabled {
-            self.memberships
-                .insert((workspace_id.to_owned(), user_id.to_owned()), role);
+    pub fn put_membership(
+        &self,
+        ticket: FillTicket,
+        workspace_id: &str,
+        user_id: &str,
+        role: Option<String>,
+    ) {
+        let key = (workspace_id.to_owned(), user_id.to_owned());
+        self.fill(ticket, &self.memberships, key, role);
+    }
+
+    /// Keeps what a store read answered, unless a change was applied since
+    /// the read's ticket was taken: the answer may predate the change. The
+    /// entry is inserted first and the count checked after, so that a change
+    /// applied at any moment either stops the fill or removes what it put.
+    fn fill<K, V>(&self, ticket: FillTicket, cache: &TtlCache<K, V>, key: K, value: V)
+    where
+        K: Eq + Hash + Clone,
+        V: Clone,
+    {
+        if !self.enabled || self.changes.load(Ordering::SeqCst) != ticket.0 {
+            return;
+        }
+        cache.insert(key.clone(), value);
+        if self.changes.load(Ordering::SeqCst) != ticket.0 {
+            cache.remove(&key);
         }
     }
 
     pub fn apply(&self, change: &Invalidation) {
+        // Counted before anything is removed: see `fill`.
+        self.changes.fetch_add(1, Ordering::SeqCst);
         match change {
-            Invalidation::Token(id) => {
-                let id = id.clone();
-                // Predicates are checked on every later read, so no stale
-                // entry is served even before the sweep runs.
-                let _ = self
-                    .tokens
-                    .invalidate_entries_if(move |_, found| found.record.id == id);
-            }
+            Invalidation::Token(id) => self.tokens.retain(|_, found| found.record.id != *id),
             Invalidation::User(id) => {
-                let owner = id.clone();
-                let _ = self.tokens.invalidate_entries_if(move |_, found| {
-                    found.record.user_id.as_deref() == Some(owner.as_str())
-                });
-                let id = id.clone();
-                let _ = self
-                    .memberships
-                    .invalidate_entries_if(move |(_, u), _| *u == id);
+                self.tokens
+                    .retain(|_, found| found.record.user_id.as_deref() != Some(id.as_str()));
+                self.memberships.retain(|(_, user), _| user != id);
             }
-            Invalidation::Membership(w, u) => self.memberships.invalidate(&(w.clone(), u.clone())),
+            Invalidation::Membership(w, u) => self.memberships.remove(&MembershipKey(w, u)),
             Invalidation::Created(hex_digest) => {
                 let mut digest = [0u8; 32];
                 if hex::decode_to_slice(hex_digest, &mut digest).is_ok() {
-                    self.unknown.invalidate(&digest);
+                    self.unknown.remove(&digest);
                 } else {
-                    self.unknown.invalidate_all();
+                    self.unknown.clear();
                 }
             }
             Invalidation::All => {
-                self.tokens.invalidate_all();
-                self.unknown.invalidate_all();
-                self.memberships.invalidate_all();
+                self.tokens.clear();
+                self.unknown.clear();
+                self.memberships.clear();
             }
         }
     }
 
     pub fn cached_tokens(&self) -> u64 {
-        self.tokens.entry_count()
+        self.tokens.len() as u64
+    }
+}
+
+/// A membership key looked up without allocating: hashes as the
+/// `(String, String)` it stands for.
+#[derive(Hash)]
+struct MembershipKey<'a>(&'a str, &'a str);
+
+impl Equivalent<(String, String)> for MembershipKey<'_> {
+    fn equivalent(&self, key: &(String, String)) -> bool {
+        self.0 == key.0 && self.1 == key.1
+    }
+}
+
+/// A bounded map whose entries are served for `ttl` after they were put.
+/// quick_cache (S3-FIFO eviction, sharded locks) is the map: a hit is a
+/// read lock and a reference bit, which matters on the verifier's hot path.
+/// Removal by predicate scans every entry; it runs only on a change
+/// (revoke, rotation, suspension), never per request.
+struct TtlCache<K, V> {
+    entries: quick_cache::sync::Cache<K, Timed<V>>,
+    ttl: Duration,
+}
+
+#[derive(Clone)]
+struct Timed<V> {
+    value: V,
+    until: Instant,
+}
+
+impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
+    fn new(capacity: usize, ttl: Duration) -> Self {
+        TtlCache {
+            entries: quick_cache::sync::Cache::new(capacity.max(1)),
+            ttl,
+        }
+    }
+
+    fn get<Q: Hash + Equivalent<K> + ?Sized>(&self, key: &Q) -> Option<V> {
+        let entry = self.entries.get(key)?;
+        let now = Instant::now();
+        if now < entry.until {
+            return Some(entry.value);
+        }
+        self.entries.remove_if(key, |e| e.until <= now);
+        None
+    }
+
+    fn insert(&self, key: K, value: V) {
+        let until = Instant::now() + self.ttl;
+        self.entries.insert(key, Timed { value, until });
+    }
+
+    fn remove<Q: Hash + Equivalent<K> + ?Sized>(&self, key: &Q) {
+        self.entries.remove(key);
+    }
+
+    fn retain(&self, keep: impl Fn(&K, &V) -> bool) {
+        self.entries.retain(|k, e| keep(k, &e.value));
+    }
+
+    fn clear(&self) {
+        self.entries.clear();
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
     }
 }
 
@@ -207,29 +288,116 @@ mod tests {
         assert_eq!(Invalidation::decode("nonsense"), Invalidation::All);
     }
 
+    fn cache(enabled: bool, ttl: Duration, negative_ttl: Duration) -> VerifyCache {
+        VerifyCache::new(CacheSettings {
+            enabled,
+            max_tokens: 10,
+            ttl,
+            negative_ttl,
+        })
+    }
+
+    fn token(id: &str, user_id: &str) -> Arc<CachedToken> {
+        Arc::new(CachedToken {
+            record: Arc::new(TokenRecord {
+                id: id.into(),
+                kind: "pat".into(),
+                user_id: Some(user_id.into()),
+                workspace_id: None,
+                name: "laptop".into(),
+                display_prefix: "tsr_pat_".into(),
+                last4: "abcd".into(),
+                permissions: None,
+                role: None,
+                created_at: OffsetDateTime::UNIX_EPOCH,
+                created_by: Some(user_id.into()),
+                expires_at: None,
+                last_used_at: None,
+                last_used_ip: None,
+                last_used_user_agent: None,
+                last_used_ips: Vec::new(),
+                revoked_at: None,
+                revoked_by: None,
+                revoked_reason: None,
+                rotated_at: None,
+            }),
+            permissions: None,
+            secret_retires_at: None,
+            owner: None,
+        })
+    }
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
     #[test]
     fn a_disabled_cache_remembers_nothing() {
-        let cache = VerifyCache::new(CacheSettings {
-            enabled: false,
-            max_tokens: 10,
-            ttl: Duration::from_secs(60),
-            negative_ttl: Duration::from_secs(1),
-        });
-        cache.put_token([0; 32], None);
+        let cache = cache(false, MINUTE, MINUTE);
+        cache.put_token(cache.ticket(), [0; 32], None);
         assert!(cache.token(&[0; 32]).is_none());
     }
 
     #[test]
     fn a_cached_unknown_is_forgotten_on_create() {
-        let cache = VerifyCache::new(CacheSettings {
-            enabled: true,
-            max_tokens: 10,
-            ttl: Duration::from_secs(60),
-            negative_ttl: Duration::from_secs(60),
-        });
-        cache.put_token([7; 32], None);
+        let cache = cache(true, MINUTE, MINUTE);
+        cache.put_token(cache.ticket(), [7; 32], None);
         assert_eq!(cache.token(&[7; 32]).map(|f| f.is_none()), Some(true));
         cache.apply(&Invalidation::Created(hex::encode([7u8; 32])));
         assert!(cache.token(&[7; 32]).is_none());
+    }
+
+    #[test]
+    fn a_read_that_began_before_a_change_is_not_kept() {
+        let cache = cache(true, MINUTE, MINUTE);
+        let ticket = cache.ticket();
+        // The store was read (the token still active), then it was revoked.
+        cache.apply(&Invalidation::Token("tok_1".into()));
+        cache.put_token(ticket, [1; 32], Some(token("tok_1", "usr_1")));
+        assert!(cache.token(&[1; 32]).is_none());
+        cache.put_membership(ticket, "wsp_1", "usr_1", Some("admin".into()));
+        assert!(cache.membership("wsp_1", "usr_1").is_none());
+
+        cache.put_token(cache.ticket(), [1; 32], Some(token("tok_1", "usr_1")));
+        assert!(cache.token(&[1; 32]).is_some());
+    }
+
+    #[test]
+    fn entries_are_served_for_their_ttl_only() {
+        let cache = cache(true, Duration::ZERO, Duration::ZERO);
+        cache.put_token(cache.ticket(), [1; 32], Some(token("tok_1", "usr_1")));
+        cache.put_token(cache.ticket(), [2; 32], None);
+        assert!(cache.token(&[1; 32]).is_none());
+        assert!(cache.token(&[2; 32]).is_none());
+    }
+
+    #[test]
+    fn a_change_drops_exactly_the_entries_it_concerns() {
+        let cache = cache(true, MINUTE, MINUTE);
+        cache.put_token(cache.ticket(), [1; 32], Some(token("tok_1", "usr_1")));
+        cache.put_token(cache.ticket(), [2; 32], Some(token("tok_2", "usr_1")));
+        cache.put_token(cache.ticket(), [3; 32], Some(token("tok_3", "usr_2")));
+        cache.put_membership(cache.ticket(), "wsp_1", "usr_1", Some("admin".into()));
+        cache.put_membership(cache.ticket(), "wsp_1", "usr_2", None);
+        assert_eq!(
+            cache.membership("wsp_1", "usr_1"),
+            Some(Some("admin".into()))
+        );
+        assert_eq!(cache.membership("wsp_1", "usr_2"), Some(None));
+
+        cache.apply(&Invalidation::Token("tok_2".into()));
+        assert!(cache.token(&[1; 32]).is_some());
+        assert!(cache.token(&[2; 32]).is_none());
+
+        cache.apply(&Invalidation::User("usr_1".into()));
+        assert!(cache.token(&[1; 32]).is_none());
+        assert!(cache.membership("wsp_1", "usr_1").is_none());
+        assert!(cache.token(&[3; 32]).is_some());
+        assert_eq!(cache.membership("wsp_1", "usr_2"), Some(None));
+
+        cache.apply(&Invalidation::Membership("wsp_1".into(), "usr_2".into()));
+        assert!(cache.membership("wsp_1", "usr_2").is_none());
+        assert_eq!(cache.cached_tokens(), 1);
+
+        cache.apply(&Invalidation::All);
+        assert_eq!(cache.cached_tokens(), 0);
     }
 }

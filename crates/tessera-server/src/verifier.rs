@@ -123,6 +123,7 @@ impl Verifier {
         let found = match self.cache.token(&cache_key) {
             Some(cached) => cached,
             None => {
+                let ticket = self.cache.ticket();
                 let fetched = self
                     .store
                     .find_token_by_hash(&candidates)
@@ -132,7 +133,7 @@ impl Verifier {
                     Some(f) => Some(Arc::new(self.prepare(f)?)),
                     None => None,
                 };
-                self.cache.put_token(cache_key, found.clone());
+                self.cache.put_token(ticket, cache_key, found.clone());
                 found
             }
         }
@@ -244,13 +245,14 @@ impl Verifier {
         if let Some(cached) = self.cache.membership(workspace_id, user_id) {
             return Ok(cached);
         }
+        let ticket = self.cache.ticket();
         let role = self
             .store
             .membership(workspace_id, user_id)
             .await?
             .map(|m| m.role);
         self.cache
-            .put_membership(workspace_id, user_id, role.clone());
+            .put_membership(ticket, workspace_id, user_id, role.clone());
         Ok(role)
     }
 
