@@ -16,6 +16,8 @@ use time::OffsetDateTime;
 use tessera_core::PermissionSet;
 use tessera_store::{TokenRecord, User};
 
+use crate::usage::LastRecorded;
+
 /// A token as the verifier needs it, prepared once per cache fill: the
 /// record shared rather than copied per request, its permissions parsed.
 #[derive(Debug)]
@@ -27,6 +29,8 @@ pub struct CachedToken {
     /// The owning user (or agent), read when the entry was filled; a change
     /// of their status drops the entry.
     pub owner: Option<Arc<User>>,
+    /// What the usage buffer last heard of this token.
+    pub last_recorded: LastRecorded,
 }
 
 /// What changed, as published to every instance.
@@ -324,6 +328,7 @@ mod tests {
             permissions: None,
             secret_retires_at: None,
             owner: None,
+            last_recorded: LastRecorded::default(),
         })
     }
 

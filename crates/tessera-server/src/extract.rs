@@ -144,7 +144,7 @@ where
 }
 
 /// Who is on the other end of the connection, as far as we can tell.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ClientInfo {
     pub ip: Option<String>,
     pub user_agent: Option<String>,

@@ -3,8 +3,11 @@
 //! A token's "last used" may therefore lag by up to one interval (10 s by
 //! default); a crash loses at most that much usage, never a token.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+use foldhash::HashMap;
 
 use time::OffsetDateTime;
 
@@ -91,6 +94,29 @@ impl UsageBuffer {
     }
 }
 
+/// The last use of one token handed to the buffer: its second and its
+/// client, packed in one word that lives with the cached token. A busy token
+/// is verified many times a second by the same client, and "last used" is
+/// kept to the second, so only the first of those uses is news; the rest
+/// skip the buffer (its lock and its map) altogether.
+#[derive(Debug, Default)]
+pub struct LastRecorded(AtomicU64);
+
+impl LastRecorded {
+    /// Whether a use at `at` by `client` is news, noting it if so. Two
+    /// threads may both find a use new; the buffer keeps one entry per
+    /// address, so recording both costs nothing but the time.
+    pub fn is_news(&self, at: OffsetDateTime, client: &ClientInfo) -> bool {
+        let client_hash = foldhash::fast::FixedState::default().hash_one(client) as u32;
+        let stamp = (at.unix_timestamp() as u64) << 32 | u64::from(client_hash);
+        if self.0.load(Ordering::Relaxed) == stamp {
+            return false;
+        }
+        self.0.store(stamp, Ordering::Relaxed);
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +153,20 @@ mod tests {
         assert_eq!(uses.len(), 1);
         assert_eq!(uses[0].at, later);
         assert_eq!(uses[0].user_agent.as_deref(), Some("wget"));
+    }
+
+    #[test]
+    fn only_the_first_use_in_a_second_by_a_client_is_news() {
+        let last = LastRecorded::default();
+        let second = OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
+        let curl = client("10.0.0.1", "curl");
+        assert!(last.is_news(second, &curl));
+        assert!(!last.is_news(second + time::Duration::milliseconds(900), &curl));
+        assert!(last.is_news(second, &client("10.0.0.2", "curl")));
+        assert!(last.is_news(second, &client("10.0.0.2", "wget")));
+        assert!(last.is_news(
+            second + time::Duration::seconds(1),
+            &client("10.0.0.2", "wget")
+        ));
     }
 }

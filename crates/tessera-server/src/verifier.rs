@@ -202,7 +202,9 @@ impl Verifier {
             }
         }
 
-        self.usage.record(&record.id, now, request.client);
+        if found.last_recorded.is_news(now, request.client) {
+            self.usage.record(&record.id, now, request.client);
+        }
 
         Ok(Verified {
             identity,
@@ -234,6 +236,7 @@ impl Verifier {
             permissions,
             secret_retires_at: found.secret_retires_at,
             owner,
+            last_recorded: Default::default(),
         })
     }
 
