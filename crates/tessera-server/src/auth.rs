@@ -99,7 +99,7 @@ impl AppState {
     /// (`X-Workspace-Id` by default); an empty value names none.
     pub fn workspace_header<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
         headers
-            .get(self.config.auth.workspace_header.as_str())
+            .get(self.config.auth.workspace_header.name())
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty())
     }

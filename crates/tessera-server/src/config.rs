@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use axum::http::HeaderName;
 use serde::Deserialize;
 
 use tessera_core::expiry::{ExpiryPolicy, Lifetime, Preset};
@@ -49,7 +50,7 @@ pub struct AuthConfig {
     /// A cookie that may carry a token (Groo's `session`); none by default.
     pub token_cookie: Option<String>,
     /// The header that selects a workspace for a personal token.
-    pub workspace_header: String,
+    pub workspace_header: ConfiguredHeader,
     /// Name 401 reasons (`token_expired`, …) instead of `token_invalid`.
     pub reveal_failure_reasons: bool,
     /// How long a browser sign-in lasts.
@@ -634,10 +635,41 @@ pub fn parse_duration(key: &str, value: &str) -> Result<Duration, ConfigError> {
     Ok(Duration::from_millis(millis))
 }
 
-fn validate_header_name(key: &str, value: String) -> Result<String, ConfigError> {
-    axum::http::HeaderName::from_bytes(value.as_bytes())
-        .map(|_| value.clone())
-        .map_err(|_| value_error(key, format!("\"{value}\" is not a valid HTTP header name")))
+/// A header name as configured: parsed once, for the look-up on every
+/// request, and kept as written, for messages and pages.
+#[derive(Debug, Clone)]
+pub struct ConfiguredHeader {
+    name: HeaderName,
+    written: String,
+}
+
+impl ConfiguredHeader {
+    pub fn name(&self) -> &HeaderName {
+        &self.name
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.written
+    }
+}
+
+impl fmt::Display for ConfiguredHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.written)
+    }
+}
+
+fn validate_header_name(key: &str, value: String) -> Result<ConfiguredHeader, ConfigError> {
+    match HeaderName::from_bytes(value.as_bytes()) {
+        Ok(name) => Ok(ConfiguredHeader {
+            name,
+            written: value,
+        }),
+        Err(_) => Err(value_error(
+            key,
+            format!("\"{value}\" is not a valid HTTP header name"),
+        )),
+    }
 }
 
 fn validate_cookie_name(key: &str, value: String) -> Result<String, ConfigError> {

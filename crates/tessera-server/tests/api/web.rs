@@ -544,7 +544,7 @@ async fn last_use_and_the_empty_state_are_shown(app: TestApp) {
     let (_, html) = page(&app, &b, "/settings/tokens").await;
     assert!(html.contains("id=\"empty-state\""), "{html}");
     assert!(html.contains("curl -H &quot;Authorization: Bearer tsr_pat_…&quot;"));
-    assert!(html.contains(&app.state.config.auth.workspace_header));
+    assert!(html.contains(app.state.config.auth.workspace_header.as_str()));
     assert!(html.contains("/api/v1/me"));
 
     // Last use: the time, with the exact time and address in the title.
