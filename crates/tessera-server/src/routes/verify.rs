@@ -5,9 +5,9 @@
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -257,7 +257,7 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> AppRes
         })
         .await
         .map_err(|f| state.verify_failure(f))?;
-    Ok((StatusCode::OK, identity_headers(&verified)?).into_response())
+    identity_response(&verified)
 }
 
 const TOKEN_ID: HeaderName = HeaderName::from_static("x-tessera-token-id");
@@ -266,11 +266,18 @@ const WORKSPACE_ID: HeaderName = HeaderName::from_static("x-tessera-workspace-id
 const PERMISSIONS: HeaderName = HeaderName::from_static("x-tessera-permissions");
 const TOKEN_KIND: HeaderName = HeaderName::from_static("x-tessera-token-kind");
 
-fn identity_headers(v: &Verified) -> AppResult<HeaderMap> {
-    let mut headers = HeaderMap::with_capacity(8);
+/// 200 with the identity headers, written straight into the response (one
+/// header map, sized once).
+fn identity_response(v: &Verified) -> AppResult<Response> {
+    let mut response = Response::new(Body::empty());
+    let headers = response.headers_mut();
+    headers.reserve(8);
     let mut put = |name: HeaderName, value: &str| -> AppResult<()> {
-        let value =
-            HeaderValue::from_str(value).map_err(|_| AppError::denied(Denial::Malformed, false))?;
+        let value = if value.is_empty() {
+            HeaderValue::from_static("")
+        } else {
+            HeaderValue::from_str(value).map_err(|_| AppError::denied(Denial::Malformed, false))?
+        };
         headers.insert(name, value);
         Ok(())
     };
@@ -282,5 +289,5 @@ fn identity_headers(v: &Verified) -> AppResult<HeaderMap> {
     )?;
     put(PERMISSIONS, &v.identity.grants.listed().join(" "))?;
     put(TOKEN_KIND, &v.record.kind)?;
-    Ok(headers)
+    Ok(response)
 }
