@@ -16,14 +16,24 @@ pub fn random(len: usize) -> String {
 
 /// Encodes `value` in exactly `width` characters, most significant first,
 /// left-padded with `0`. Panics in debug builds if the value does not fit.
-pub fn encode_fixed(mut value: u64, width: usize) -> String {
+pub fn encode_fixed(value: u64, width: usize) -> String {
     let mut out = vec![b'0'; width];
+    encode_fixed_into(value, &mut out);
+    String::from_utf8(out).expect("alphabet is ASCII")
+}
+
+/// [`encode_fixed`] into a buffer whose length is the width.
+pub fn encode_fixed_into(mut value: u64, out: &mut [u8]) {
     for slot in out.iter_mut().rev() {
         *slot = ALPHABET[(value % 62) as usize];
         value /= 62;
     }
-    debug_assert_eq!(value, 0, "value does not fit in {width} base62 characters");
-    String::from_utf8(out).expect("alphabet is ASCII")
+    debug_assert_eq!(
+        value,
+        0,
+        "value does not fit in {} base62 characters",
+        out.len()
+    );
 }
 
 pub fn is_base62(s: &str) -> bool {

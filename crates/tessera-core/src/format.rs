@@ -80,10 +80,16 @@ pub fn generate(shape: &TokenShape, id: &str) -> PlaintextToken {
 
 /// The CRC32 of `prefix + secret` in fixed-width base62.
 pub fn checksum(prefix_and_secret: &str) -> String {
-    base62::encode_fixed(
+    String::from_utf8(checksum_bytes(prefix_and_secret).to_vec()).expect("base62 is ASCII")
+}
+
+fn checksum_bytes(prefix_and_secret: &str) -> [u8; CHECKSUM_LEN] {
+    let mut out = [0; CHECKSUM_LEN];
+    base62::encode_fixed_into(
         u64::from(crc32fast::hash(prefix_and_secret.as_bytes())),
-        CHECKSUM_LEN,
-    )
+        &mut out,
+    );
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -123,26 +129,38 @@ pub fn parse<'a>(input: &'a str, shapes: &[TokenShape]) -> Result<ParsedToken<'a
     if input.len() > MAX_TOKEN_LEN {
         return Err(ParseError::TooLong);
     }
-    let mut candidates: Vec<usize> = (0..shapes.len())
-        .filter(|&i| starts_with_prefix(input, &shapes[i]))
-        .collect();
-    candidates.sort_by_key(|&i| std::cmp::Reverse(shapes[i].prefix.len()));
-
-    let mut first_error = ParseError::UnknownPrefix;
-    for (n, &i) in candidates.iter().enumerate() {
-        match parse_as(input, &shapes[i]) {
-            Ok(id_part) => {
-                return Ok(ParsedToken {
-                    shape_index: i,
-                    token: input,
-                    id_part,
-                })
+    // Longest prefix first (`groo_pat_` before `groo_`), shapes of equal
+    // prefix length in the order given; the first candidate's error is the
+    // one reported. No allocation: this runs on every presented token.
+    let mut first_error = None;
+    let mut shorter_than = usize::MAX;
+    while let Some(len) = shapes
+        .iter()
+        .filter(|s| s.prefix.len() < shorter_than && starts_with_prefix(input, s))
+        .map(|s| s.prefix.len())
+        .max()
+    {
+        let same_length = shapes
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.prefix.len() == len && starts_with_prefix(input, s));
+        for (i, shape) in same_length {
+            match parse_as(input, shape) {
+                Ok(id_part) => {
+                    return Ok(ParsedToken {
+                        shape_index: i,
+                        token: input,
+                        id_part,
+                    })
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
-            Err(e) if n == 0 => first_error = e,
-            Err(_) => {}
         }
+        shorter_than = len;
     }
-    Err(first_error)
+    Err(first_error.unwrap_or(ParseError::UnknownPrefix))
 }
 
 fn starts_with_prefix(input: &str, shape: &TokenShape) -> bool {
@@ -165,8 +183,8 @@ fn parse_as<'a>(input: &'a str, shape: &TokenShape) -> Result<Option<&'a str>, P
                 return Err(ParseError::WrongCharset);
             }
             let split = input.len() - CHECKSUM_LEN;
-            let expected = checksum(&input[..split]);
-            if !crate::hash::constant_time_eq(expected.as_bytes(), &input.as_bytes()[split..]) {
+            let expected = checksum_bytes(&input[..split]);
+            if !crate::hash::constant_time_eq(&expected, &input.as_bytes()[split..]) {
                 return Err(ParseError::BadChecksum);
             }
             Ok(None)
