@@ -170,7 +170,7 @@ impl Caller {
     pub fn user(&self) -> Option<&User> {
         match self {
             Caller::Session { user, .. } => Some(user),
-            Caller::Token(v) => v.owner.as_deref(),
+            Caller::Token(v) => v.owner(),
         }
     }
 
@@ -181,7 +181,7 @@ impl Caller {
     pub fn token_id(&self) -> Option<&str> {
         match self {
             Caller::Session { .. } => None,
-            Caller::Token(v) => Some(&v.record.id),
+            Caller::Token(v) => Some(&v.record().id),
         }
     }
 
@@ -200,16 +200,11 @@ impl Caller {
         match self {
             Caller::Session { user, .. } => user.username.clone(),
             Caller::Token(v) => match v.identity.owner {
-                OwnerType::User => v
-                    .owner
-                    .as_ref()
-                    .map(|u| u.username.clone())
-                    .unwrap_or_default(),
-                OwnerType::Workspace => format!("api key \"{}\"", v.record.name),
+                OwnerType::User => v.owner().map(|u| u.username.clone()).unwrap_or_default(),
+                OwnerType::Workspace => format!("api key \"{}\"", v.record().name),
                 OwnerType::Agent => format!(
                     "agent \"{}\"",
-                    v.owner
-                        .as_ref()
+                    v.owner()
                         .map(|u| u.display_name.as_str())
                         .unwrap_or_default()
                 ),
@@ -237,7 +232,7 @@ impl Caller {
         let user = self.require_user()?;
         let full_authority = match self {
             Caller::Session { .. } => true,
-            Caller::Token(v) => v.record.permissions.is_none(),
+            Caller::Token(v) => v.record().permissions.is_none(),
         };
         if user.is_admin && full_authority {
             Ok(user)
@@ -261,7 +256,7 @@ impl Caller {
     /// own expiry (a token cannot outlive the one that made it).
     pub fn expiry_ceiling(&self) -> Option<time::OffsetDateTime> {
         match self {
-            Caller::Token(v) => v.record.expires_at,
+            Caller::Token(v) => v.record().expires_at,
             Caller::Session { .. } => None,
         }
     }

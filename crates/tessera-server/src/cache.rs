@@ -18,17 +18,17 @@ use tessera_store::{TokenRecord, User};
 
 use crate::usage::LastRecorded;
 
-/// A token as the verifier needs it, prepared once per cache fill: the
-/// record shared rather than copied per request, its permissions parsed.
+/// A token as the verifier needs it, prepared once per cache fill (its
+/// permissions parsed) and shared, not copied, by every request it serves.
 #[derive(Debug)]
 pub struct CachedToken {
-    pub record: Arc<TokenRecord>,
+    pub record: TokenRecord,
     pub permissions: Option<PermissionSet>,
     /// When the presented secret stops working because of a rotation.
     pub secret_retires_at: Option<OffsetDateTime>,
     /// The owning user (or agent), read when the entry was filled; a change
     /// of their status drops the entry.
-    pub owner: Option<Arc<User>>,
+    pub owner: Option<User>,
     /// What the usage buffer last heard of this token.
     pub last_recorded: LastRecorded,
 }
@@ -303,7 +303,7 @@ mod tests {
 
     fn token(id: &str, user_id: &str) -> Arc<CachedToken> {
         Arc::new(CachedToken {
-            record: Arc::new(TokenRecord {
+            record: TokenRecord {
                 id: id.into(),
                 kind: "pat".into(),
                 user_id: Some(user_id.into()),
@@ -324,7 +324,7 @@ mod tests {
                 revoked_by: None,
                 revoked_reason: None,
                 rotated_at: None,
-            }),
+            },
             permissions: None,
             secret_retires_at: None,
             owner: None,

@@ -29,9 +29,19 @@ use crate::usage::UsageBuffer;
 #[derive(Debug, Clone)]
 pub struct Verified {
     pub identity: Identity,
-    pub record: Arc<TokenRecord>,
+    /// The token as the cache holds it, shared rather than copied.
+    token: Arc<CachedToken>,
+}
+
+impl Verified {
+    pub fn record(&self) -> &TokenRecord {
+        &self.token.record
+    }
+
     /// The owning user of a personal token, or the agent of an agent token.
-    pub owner: Option<Arc<User>>,
+    pub fn owner(&self) -> Option<&User> {
+        self.token.owner.as_ref()
+    }
 }
 
 #[derive(Debug)]
@@ -138,14 +148,14 @@ impl Verifier {
             }
         }
         .ok_or(deny(Denial::Unknown))?;
-        let record = found.record.clone();
+        let record = &found.record;
         tracing::Span::current().record("token_id", record.id.as_str());
         // A kind removed from the configuration no longer authenticates anything.
         let kind = self.kinds.get(&record.kind).ok_or(deny(Denial::Unknown))?;
 
         // A personal token's user, or an agent token's agent: its status
         // (suspension, removal) is checked on every request.
-        let owner = found.owner.clone();
+        let owner = found.owner.as_ref();
         let facts = TokenFacts {
             token_id: &record.id,
             kind,
@@ -183,7 +193,7 @@ impl Verifier {
         let identity = match outcome {
             Ok(identity) => identity,
             Err(Denial::ReuseDetected) => {
-                self.revoke_leaked_family(&record, request.client).await?;
+                self.revoke_leaked_family(record, request.client).await?;
                 return Err(deny(Denial::ReuseDetected));
             }
             Err(denial) => {
@@ -208,8 +218,7 @@ impl Verifier {
 
         Ok(Verified {
             identity,
-            record,
-            owner,
+            token: found,
         })
     }
 
@@ -230,9 +239,9 @@ impl Verifier {
             .get(&found.record.kind)
             .is_some_and(|k| matches!(k.owner, OwnerType::User | OwnerType::Agent));
         // Read with the token, in the same query.
-        let owner = found.owner.filter(|_| owned).map(Arc::new);
+        let owner = found.owner.filter(|_| owned);
         Ok(CachedToken {
-            record: Arc::new(found.record),
+            record: found.record,
             permissions,
             secret_retires_at: found.secret_retires_at,
             owner,

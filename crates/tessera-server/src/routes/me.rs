@@ -45,20 +45,20 @@ async fn me(State(state): State<AppState>, caller: Caller) -> AppResult<Json<Val
             "expires_at": rfc3339(session.expires_at),
         }),
         Caller::Token(v) => json!({
-            "kind": v.record.kind,
-            "id": v.record.id,
-            "name": v.record.name,
+            "kind": v.record().kind,
+            "id": v.record().id,
+            "name": v.record().name,
             "workspace_id": v.identity.workspace_id,
             "permissions": v.identity.grants.listed(),
-            "narrowed_to": v.record.permissions,
-            "expires_at": v.record.expires_at.map(rfc3339),
+            "narrowed_to": v.record().permissions,
+            "expires_at": v.record().expires_at.map(rfc3339),
         }),
     };
     let agent = match &caller {
         Caller::Token(v) if v.identity.owner == OwnerType::Agent => json!({
-            "id": v.record.user_id,
-            "name": v.owner.as_ref().map(|u| u.display_name.clone()),
-            "workspace_id": v.record.workspace_id,
+            "id": v.record().user_id,
+            "name": v.owner().map(|u| u.display_name.clone()),
+            "workspace_id": v.record().workspace_id,
             "role": memberships.first().map(|m| m.role.clone()),
         }),
         _ => Value::Null,
@@ -69,11 +69,11 @@ async fn me(State(state): State<AppState>, caller: Caller) -> AppResult<Json<Val
         _ => caller.user().map(UserView::from),
     };
     let api_key = match &caller {
-        Caller::Token(v) if v.record.user_id.is_none() => json!({
-            "id": v.record.id,
-            "name": v.record.name,
-            "workspace_id": v.record.workspace_id,
-            "role": v.record.role,
+        Caller::Token(v) if v.record().user_id.is_none() => json!({
+            "id": v.record().id,
+            "name": v.record().name,
+            "workspace_id": v.record().workspace_id,
+            "role": v.record().role,
         }),
         _ => Value::Null,
     };

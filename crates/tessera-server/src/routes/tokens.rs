@@ -116,7 +116,7 @@ pub async fn create_personal(
     };
     if let (Some(asked), Caller::Token(calling)) = (&workspace_id, caller) {
         if calling
-            .record
+            .record()
             .workspace_id
             .as_ref()
             .is_some_and(|bound| bound != asked)
@@ -143,7 +143,7 @@ pub async fn create_personal(
         None => match caller {
             // A narrowed token passes its narrowing on: it cannot mint a wider one.
             Caller::Token(v) => v
-                .record
+                .record()
                 .permissions
                 .as_ref()
                 .map(|p| lifecycle::permission_list("permissions", p))
@@ -199,7 +199,7 @@ async fn grantable(
         .flat_map(|set| set.iter().cloned())
         .collect();
     if let Caller::Token(v) = caller {
-        if let Some(narrowing) = &v.record.permissions {
+        if let Some(narrowing) = &v.record().permissions {
             allowed = allowed.intersection(&lifecycle::permission_list("permissions", narrowing)?);
         }
     }
@@ -336,7 +336,7 @@ pub async fn rotate(
 ) -> AppResult<Response> {
     let expiry = lifecycle::expiry_request(body.expires_in.as_deref(), body.expires_at.as_deref())?;
     let ceiling = match caller {
-        Caller::Token(v) if v.record.id != record.id => v.record.expires_at,
+        Caller::Token(v) if v.record().id != record.id => v.record().expires_at,
         _ => None,
     };
     let issued = state
@@ -353,7 +353,7 @@ pub async fn rotate(
 
 fn presented_token(caller: &Caller) -> AppResult<&TokenRecord> {
     match caller {
-        Caller::Token(v) => Ok(&v.record),
+        Caller::Token(v) => Ok(v.record()),
         Caller::Session { .. } => Err(AppError::Invalid(
             "/api/v1/tokens/self is about the token in use: send one with `Authorization: Bearer`."
                 .into(),

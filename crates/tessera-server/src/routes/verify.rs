@@ -59,9 +59,9 @@ async fn verify(
     Ok(match outcome {
         Ok(v) => Json(Valid {
             valid: true,
-            token_id: &v.record.id,
-            kind: &v.record.kind,
-            name: &v.record.name,
+            token_id: &v.record().id,
+            kind: &v.record().kind,
+            name: &v.record().name,
             user_id: v.identity.user_id.as_deref(),
             workspace_id: v.identity.workspace_id.as_deref(),
             permissions: v.identity.grants.listed(),
@@ -204,12 +204,12 @@ async fn introspect(
         Ok(v) => json!({
             "active": true,
             "scope": v.identity.grants.listed().join(" "),
-            "sub": v.identity.user_id.clone().unwrap_or_else(|| v.record.id.clone()),
-            "username": v.owner.as_ref().map(|u| u.username.clone()),
-            "token_type": v.record.kind,
-            "exp": v.record.expires_at.map(|t| t.unix_timestamp()),
-            "iat": v.record.created_at.unix_timestamp(),
-            "jti": v.record.id,
+            "sub": v.identity.user_id.clone().unwrap_or_else(|| v.record().id.clone()),
+            "username": v.owner().map(|u| u.username.clone()),
+            "token_type": v.record().kind,
+            "exp": v.record().expires_at.map(|t| t.unix_timestamp()),
+            "iat": v.record().created_at.unix_timestamp(),
+            "jti": v.record().id,
             "workspace_id": v.identity.workspace_id,
         }),
         Err(VerifyFailure::Denied { .. }) => json!({ "active": false }),
@@ -281,13 +281,13 @@ fn identity_response(v: &Verified) -> AppResult<Response> {
         headers.insert(name, value);
         Ok(())
     };
-    put(TOKEN_ID, &v.record.id)?;
+    put(TOKEN_ID, &v.record().id)?;
     put(USER_ID, v.identity.user_id.as_deref().unwrap_or(""))?;
     put(
         WORKSPACE_ID,
         v.identity.workspace_id.as_deref().unwrap_or(""),
     )?;
     put(PERMISSIONS, &v.identity.grants.listed().join(" "))?;
-    put(TOKEN_KIND, &v.record.kind)?;
+    put(TOKEN_KIND, &v.record().kind)?;
     Ok(response)
 }
