@@ -7,12 +7,15 @@
 
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
 
 use quick_cache::Equivalent;
 use time::OffsetDateTime;
 
+use tessera_core::policy::Identity;
 use tessera_core::PermissionSet;
 use tessera_store::{TokenRecord, User};
 
@@ -31,6 +34,9 @@ pub struct CachedToken {
     pub owner: Option<User>,
     /// What the usage buffer last heard of this token.
     pub last_recorded: LastRecorded,
+    /// An answer encoded for this token, with the identity it describes
+    /// (see [`Verified::answer`](crate::verifier::Verified::answer)).
+    pub answer: OnceLock<(Identity, Bytes)>,
 }
 
 /// What changed, as published to every instance.
@@ -329,6 +335,7 @@ mod tests {
             secret_retires_at: None,
             owner: None,
             last_recorded: LastRecorded::default(),
+            answer: OnceLock::new(),
         })
     }
 

@@ -8,6 +8,7 @@
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::json;
@@ -41,6 +42,25 @@ impl Verified {
     /// The owning user of a personal token, or the agent of an agent token.
     pub fn owner(&self) -> Option<&User> {
         self.token.owner.as_ref()
+    }
+
+    /// `encode`'s answer, made once per cached token: a token is usually
+    /// verified again and again with the same outcome. It is kept with the
+    /// identity it describes and reused only for that identity; a token
+    /// acting in another workspace, or under a changed role, is encoded
+    /// afresh.
+    pub fn answer(&self, encode: impl FnOnce(&Verified) -> Bytes) -> Bytes {
+        if let Some((identity, answer)) = self.token.answer.get() {
+            if *identity == self.identity {
+                return answer.clone();
+            }
+        }
+        let answer = encode(self);
+        let _ = self
+            .token
+            .answer
+            .set((self.identity.clone(), answer.clone()));
+        answer
     }
 }
 
@@ -246,6 +266,7 @@ impl Verifier {
             secret_retires_at: found.secret_retires_at,
             owner,
             last_recorded: Default::default(),
+            answer: Default::default(),
         })
     }
 

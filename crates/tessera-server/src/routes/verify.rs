@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -57,17 +57,20 @@ async fn verify(
         .await;
     let reveal = state.config.auth.reveal_failure_reasons;
     Ok(match outcome {
-        Ok(v) => Json(Valid {
-            valid: true,
-            token_id: &v.record().id,
-            kind: &v.record().kind,
-            name: &v.record().name,
-            user_id: v.identity.user_id.as_deref(),
-            workspace_id: v.identity.workspace_id.as_deref(),
-            permissions: v.identity.grants.listed(),
-            expires_at: v.identity.expires_at.map(rfc3339),
-        })
-        .into_response(),
+        Ok(v) => json_response(v.answer(|v| {
+            serde_json::to_vec(&Valid {
+                valid: true,
+                token_id: &v.record().id,
+                kind: &v.record().kind,
+                name: &v.record().name,
+                user_id: v.identity.user_id.as_deref(),
+                workspace_id: v.identity.workspace_id.as_deref(),
+                permissions: v.identity.grants.listed(),
+                expires_at: v.identity.expires_at.map(rfc3339),
+            })
+            .expect("a verify answer serialises")
+            .into()
+        })),
         Err(VerifyFailure::Denied {
             denial,
             retry_after: None,
@@ -139,6 +142,15 @@ fn invalid_answer(denial: Denial, reveal: bool) -> Response {
     ANSWERS
         .get_or_init(|| DenialAnswers::encode(|denial, reveal| Invalid::new(denial, reveal, None)))
         .response(StatusCode::OK, denial, reveal)
+}
+
+fn json_response(body: Bytes) -> Response {
+    let mut response = Response::new(Body::from(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 /// A valid answer, written straight from the verified token (the hot path

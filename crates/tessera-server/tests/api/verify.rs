@@ -53,6 +53,11 @@ async fn a_valid_token_verifies_with_its_identity(app: TestApp) {
         answer["permissions"],
         json!(["api:read", "api:write", "tokens:manage"])
     );
+    // Each question gets the answer for the identity it asks about, however
+    // the answers before it were kept.
+    let answer = app.verify(json!({ "token": token })).await;
+    assert!(answer["workspace_id"].is_null(), "{answer}");
+    assert_eq!(answer["permissions"], json!([]));
 
     // An API key verifies as its workspace's, with its fixed role and no user.
     let owner = app.user("owner").await;
