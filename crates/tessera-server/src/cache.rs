@@ -11,6 +11,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use axum::http::HeaderValue;
 
 use quick_cache::Equivalent;
 use time::OffsetDateTime;
@@ -34,9 +35,19 @@ pub struct CachedToken {
     pub owner: Option<User>,
     /// What the usage buffer last heard of this token.
     pub last_recorded: LastRecorded,
-    /// An answer encoded for this token, with the identity it describes
-    /// (see [`Verified::answer`](crate::verifier::Verified::answer)).
-    pub answer: OnceLock<(Identity, Bytes)>,
+    /// Answers encoded for this token, each kept with the identity it
+    /// describes (see [`Verified::kept`](crate::verifier::Verified::kept)).
+    pub answers: KeptAnswers,
+}
+
+/// What the verification surfaces encode for a token, once per cache fill.
+#[derive(Debug, Default)]
+pub struct KeptAnswers {
+    /// The verify API's `{"valid": true, …}` body.
+    pub verify_body: OnceLock<(Identity, Bytes)>,
+    /// Forward-auth's identity header values, in the order it sends them;
+    /// `None` if one cannot be a header value.
+    pub identity_headers: OnceLock<(Identity, Option<[HeaderValue; 5]>)>,
 }
 
 /// What changed, as published to every instance.
@@ -335,7 +346,7 @@ mod tests {
             secret_retires_at: None,
             owner: None,
             last_recorded: LastRecorded::default(),
-            answer: OnceLock::new(),
+            answers: KeptAnswers::default(),
         })
     }
 

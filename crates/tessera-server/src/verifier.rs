@@ -6,9 +6,8 @@
 //! → per-token rate limit → usage buffer → identity or denial.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use axum::body::Bytes;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::json;
@@ -20,7 +19,7 @@ use tessera_core::{PermissionSet, RoleMap, TokenHasher};
 use tessera_store::{FoundToken, Revocation, Store, StoreError, TokenRecord, User};
 
 use crate::audit::{self, Actor, Target};
-use crate::cache::{CachedToken, Invalidation, VerifyCache};
+use crate::cache::{CachedToken, Invalidation, KeptAnswers, VerifyCache};
 use crate::config::{Config, RateLimit};
 use crate::extract::ClientInfo;
 use crate::metrics::Metrics;
@@ -45,21 +44,23 @@ impl Verified {
     }
 
     /// `encode`'s answer, made once per cached token: a token is usually
-    /// verified again and again with the same outcome. It is kept with the
-    /// identity it describes and reused only for that identity; a token
-    /// acting in another workspace, or under a changed role, is encoded
-    /// afresh.
-    pub fn answer(&self, encode: impl FnOnce(&Verified) -> Bytes) -> Bytes {
-        if let Some((identity, answer)) = self.token.answer.get() {
+    /// verified again and again with the same outcome. `slot` names where
+    /// the answer is kept, with the identity it describes; it is reused only
+    /// for that identity, so a token acting in another workspace, or under a
+    /// changed role, is encoded afresh.
+    pub fn kept<T: Clone>(
+        &self,
+        slot: impl FnOnce(&KeptAnswers) -> &OnceLock<(Identity, T)>,
+        encode: impl FnOnce(&Verified) -> T,
+    ) -> T {
+        let slot = slot(&self.token.answers);
+        if let Some((identity, answer)) = slot.get() {
             if *identity == self.identity {
                 return answer.clone();
             }
         }
         let answer = encode(self);
-        let _ = self
-            .token
-            .answer
-            .set((self.identity.clone(), answer.clone()));
+        let _ = slot.set((self.identity.clone(), answer.clone()));
         answer
     }
 }
@@ -266,7 +267,7 @@ impl Verifier {
             secret_retires_at: found.secret_retires_at,
             owner,
             last_recorded: Default::default(),
-            answer: Default::default(),
+            answers: Default::default(),
         })
     }
 

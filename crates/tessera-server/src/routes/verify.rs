@@ -57,20 +57,23 @@ async fn verify(
         .await;
     let reveal = state.config.auth.reveal_failure_reasons;
     Ok(match outcome {
-        Ok(v) => json_response(v.answer(|v| {
-            serde_json::to_vec(&Valid {
-                valid: true,
-                token_id: &v.record().id,
-                kind: &v.record().kind,
-                name: &v.record().name,
-                user_id: v.identity.user_id.as_deref(),
-                workspace_id: v.identity.workspace_id.as_deref(),
-                permissions: v.identity.grants.listed(),
-                expires_at: v.identity.expires_at.map(rfc3339),
-            })
-            .expect("a verify answer serialises")
-            .into()
-        })),
+        Ok(v) => json_response(v.kept(
+            |kept| &kept.verify_body,
+            |v| {
+                serde_json::to_vec(&Valid {
+                    valid: true,
+                    token_id: &v.record().id,
+                    kind: &v.record().kind,
+                    name: &v.record().name,
+                    user_id: v.identity.user_id.as_deref(),
+                    workspace_id: v.identity.workspace_id.as_deref(),
+                    permissions: v.identity.grants.listed(),
+                    expires_at: v.identity.expires_at.map(rfc3339),
+                })
+                .expect("a verify answer serialises")
+                .into()
+            },
+        )),
         Err(VerifyFailure::Denied {
             denial,
             retry_after: None,
@@ -279,27 +282,33 @@ const PERMISSIONS: HeaderName = HeaderName::from_static("x-tessera-permissions")
 const TOKEN_KIND: HeaderName = HeaderName::from_static("x-tessera-token-kind");
 
 /// 200 with the identity headers, written straight into the response (one
-/// header map, sized once).
+/// header map, sized once) from values made once per cached token.
 fn identity_response(v: &Verified) -> AppResult<Response> {
+    let values = v
+        .kept(|kept| &kept.identity_headers, identity_header_values)
+        .ok_or_else(|| AppError::denied(Denial::Malformed, false))?;
     let mut response = Response::new(Body::empty());
     let headers = response.headers_mut();
     headers.reserve(8);
-    let mut put = |name: HeaderName, value: &str| -> AppResult<()> {
-        let value = if value.is_empty() {
-            HeaderValue::from_static("")
-        } else {
-            HeaderValue::from_str(value).map_err(|_| AppError::denied(Denial::Malformed, false))?
-        };
+    for (name, value) in IDENTITY_HEADERS.into_iter().zip(values) {
         headers.insert(name, value);
-        Ok(())
-    };
-    put(TOKEN_ID, &v.record().id)?;
-    put(USER_ID, v.identity.user_id.as_deref().unwrap_or(""))?;
-    put(
-        WORKSPACE_ID,
-        v.identity.workspace_id.as_deref().unwrap_or(""),
-    )?;
-    put(PERMISSIONS, &v.identity.grants.listed().join(" "))?;
-    put(TOKEN_KIND, &v.record().kind)?;
+    }
     Ok(response)
+}
+
+const IDENTITY_HEADERS: [HeaderName; 5] =
+    [TOKEN_ID, USER_ID, WORKSPACE_ID, PERMISSIONS, TOKEN_KIND];
+
+/// The values of [`IDENTITY_HEADERS`]; `None` if one cannot be sent as a
+/// header (none of ours can fail: ids, kind names and permissions are
+/// plain ASCII).
+fn identity_header_values(v: &Verified) -> Option<[HeaderValue; 5]> {
+    let value = |text: &str| HeaderValue::from_str(text).ok();
+    Some([
+        value(&v.record().id)?,
+        value(v.identity.user_id.as_deref().unwrap_or(""))?,
+        value(v.identity.workspace_id.as_deref().unwrap_or(""))?,
+        value(&v.identity.grants.listed().join(" "))?,
+        value(&v.record().kind)?,
+    ])
 }
