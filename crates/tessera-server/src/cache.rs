@@ -16,7 +16,7 @@ use axum::http::HeaderValue;
 use quick_cache::Equivalent;
 use time::OffsetDateTime;
 
-use tessera_core::policy::Identity;
+use tessera_core::policy::Grants;
 use tessera_core::PermissionSet;
 use tessera_store::{TokenRecord, User};
 
@@ -35,19 +35,32 @@ pub struct CachedToken {
     pub owner: Option<User>,
     /// What the usage buffer last heard of this token.
     pub last_recorded: LastRecorded,
-    /// Answers encoded for this token, each kept with the identity it
-    /// describes (see [`Verified::kept`](crate::verifier::Verified::kept)).
-    pub answers: KeptAnswers,
+    /// Answers encoded for this token, kept for the requests after the
+    /// first (see [`Verified::kept`](crate::verifier::Verified::kept));
+    /// `None` when the cache is off, since then no request comes after.
+    pub answers: Option<KeptAnswers>,
 }
 
 /// What the verification surfaces encode for a token, once per cache fill.
+/// Each answer is boxed: most cached tokens are only ever asked one way,
+/// and an empty slot should cost a pointer, not the answer's size.
 #[derive(Debug, Default)]
 pub struct KeptAnswers {
     /// The verify API's `{"valid": true, …}` body.
-    pub verify_body: OnceLock<(Identity, Bytes)>,
+    pub verify_body: OnceLock<Box<Kept<Bytes>>>,
     /// Forward-auth's identity header values, in the order it sends them;
     /// `None` if one cannot be a header value.
-    pub identity_headers: OnceLock<(Identity, Option<[HeaderValue; 5]>)>,
+    pub identity_headers: OnceLock<Box<Kept<Option<[HeaderValue; 5]>>>>,
+}
+
+/// An answer and the part of the identity it was made for that can vary
+/// between requests for one cached token: the workspace it acts in and
+/// what it holds there. (The rest of an identity is the token's record.)
+#[derive(Debug)]
+pub struct Kept<T> {
+    pub workspace_id: Option<String>,
+    pub grants: Grants,
+    pub answer: T,
 }
 
 /// What changed, as published to every instance.
@@ -346,7 +359,7 @@ mod tests {
             secret_retires_at: None,
             owner: None,
             last_recorded: LastRecorded::default(),
-            answers: KeptAnswers::default(),
+            answers: Some(KeptAnswers::default()),
         })
     }
 

@@ -19,7 +19,7 @@ use tessera_core::{PermissionSet, RoleMap, TokenHasher};
 use tessera_store::{FoundToken, Revocation, Store, StoreError, TokenRecord, User};
 
 use crate::audit::{self, Actor, Target};
-use crate::cache::{CachedToken, Invalidation, KeptAnswers, VerifyCache};
+use crate::cache::{CachedToken, Invalidation, Kept, KeptAnswers, VerifyCache};
 use crate::config::{Config, RateLimit};
 use crate::extract::ClientInfo;
 use crate::metrics::Metrics;
@@ -45,22 +45,31 @@ impl Verified {
 
     /// `encode`'s answer, made once per cached token: a token is usually
     /// verified again and again with the same outcome. `slot` names where
-    /// the answer is kept, with the identity it describes; it is reused only
-    /// for that identity, so a token acting in another workspace, or under a
-    /// changed role, is encoded afresh.
+    /// the answer is kept, with the workspace and grants it was made for; it
+    /// is reused only for those, so a token acting in another workspace, or
+    /// under a changed role, is encoded afresh.
     pub fn kept<T: Clone>(
         &self,
-        slot: impl FnOnce(&KeptAnswers) -> &OnceLock<(Identity, T)>,
+        slot: impl FnOnce(&KeptAnswers) -> &OnceLock<Box<Kept<T>>>,
         encode: impl FnOnce(&Verified) -> T,
     ) -> T {
-        let slot = slot(&self.token.answers);
-        if let Some((identity, answer)) = slot.get() {
-            if *identity == self.identity {
-                return answer.clone();
+        let Some(answers) = &self.token.answers else {
+            return encode(self);
+        };
+        let slot = slot(answers);
+        if let Some(kept) = slot.get() {
+            if kept.workspace_id == self.identity.workspace_id
+                && kept.grants == self.identity.grants
+            {
+                return kept.answer.clone();
             }
         }
         let answer = encode(self);
-        let _ = slot.set((self.identity.clone(), answer.clone()));
+        let _ = slot.set(Box::new(Kept {
+            workspace_id: self.identity.workspace_id.clone(),
+            grants: self.identity.grants.clone(),
+            answer: answer.clone(),
+        }));
         answer
     }
 }
@@ -267,7 +276,7 @@ impl Verifier {
             secret_retires_at: found.secret_retires_at,
             owner,
             last_recorded: Default::default(),
-            answers: Default::default(),
+            answers: self.cache.enabled().then(KeptAnswers::default),
         })
     }
 
