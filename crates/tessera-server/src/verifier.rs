@@ -152,11 +152,11 @@ impl Verifier {
         &self,
         request: VerifyRequest<'_>,
     ) -> Result<Verified, VerifyFailure> {
-        let now = OffsetDateTime::now_utc();
         let (_, parsed) = self.kinds.parse(request.token).map_err(|e| {
             tracing::debug!(reason = %e, "token refused before look-up");
             deny(Denial::Malformed)
         })?;
+        let now = OffsetDateTime::now_utc();
 
         let candidates = self.hasher.candidates(parsed.token);
         let cache_key = candidates[0].digest;
