@@ -17,7 +17,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -55,6 +55,22 @@ const FOUND_HEAD: &str = "SELECT t.*, s.digest AS secret_digest, s.key_id AS sec
      u.updated_at AS owner_updated_at, u.agent_workspace_id AS owner_agent_workspace_id \
      FROM token_secrets s JOIN tokens t ON t.id = s.token_id \
      LEFT JOIN users u ON u.id = t.user_id";
+
+/// The found-token query's text for these candidates (as sqlx's listing
+/// builds it), made once per candidate count: the direct read runs on every
+/// cache miss and needs only the text, not a builder with bound values.
+fn found_sql(candidates: &[TokenHash]) -> std::borrow::Cow<'static, str> {
+    static BY_COUNT: [OnceLock<String>; 4] = [const { OnceLock::new() }; 4];
+    let build = || Listing::<Sqlite>::secrets(FOUND_HEAD, TIME, candidates).into_sql();
+    match candidates
+        .len()
+        .checked_sub(1)
+        .and_then(|i| BY_COUNT.get(i))
+    {
+        Some(text) => text.get_or_init(build).as_str().into(),
+        None => build().into(),
+    }
+}
 
 /// A membership by its key: read directly (rusqlite) by the verifier and,
 /// on fallback, through sqlx.
@@ -481,12 +497,11 @@ impl Store for SqliteStore {
         if candidates.is_empty() {
             return Ok(None);
         }
-        let mut query = Listing::<Sqlite>::secrets(FOUND_HEAD, TIME, candidates);
         // The verifier's read on every cache miss (every request, cache off).
         let direct = self.direct.read("find_token_by_hash", |conn| {
             // The same SQL as sqlx's below; its placeholders are the
             // candidates' digests, in order.
-            let mut statement = conn.prepare_cached(query.sql())?;
+            let mut statement = conn.prepare_cached(&found_sql(candidates))?;
             let digests = candidates.iter().map(|c| &c.digest[..]);
             let rows = statement
                 .query_map(rusqlite::params_from_iter(digests), FoundRow::from_rusqlite)?
@@ -496,7 +511,7 @@ impl Store for SqliteStore {
         let rows = match direct {
             Some(rows) => rows,
             None => {
-                query
+                Listing::<Sqlite>::secrets(FOUND_HEAD, TIME, candidates)
                     .build_query_as::<FoundRow>()
                     .fetch_all(&self.reader)
                     .await?
