@@ -49,10 +49,7 @@ fn verifier(c: &mut Criterion) {
             .expect("token");
         (state, issued.token.expose().to_owned(), database)
     });
-    let client = ClientInfo {
-        ip: Some("127.0.0.1".into()),
-        user_agent: None,
-    };
+    let client = ClientInfo::new(Some("127.0.0.1"), None);
     let request = |token: &str| {
         let state = state.clone();
         let token = token.to_owned();

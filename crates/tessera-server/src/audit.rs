@@ -89,8 +89,8 @@ pub async fn append(
                 .and_then(|t| t.workspace_id.map(str::to_owned)),
             target_type: target.as_ref().map(|t| t.kind.to_owned()),
             target_id: target.as_ref().map(|t| t.id.to_owned()),
-            client_ip: actor.client.ip.clone(),
-            user_agent: actor.client.user_agent.clone(),
+            client_ip: actor.client.ip().map(str::to_owned),
+            user_agent: actor.client.user_agent().map(str::to_owned),
             details,
         };
         tracing::info!(

@@ -32,21 +32,21 @@ impl UsageBuffer {
         let new_use = || TokenUsage {
             token_id: token_id.to_owned(),
             at,
-            ip: client.ip.clone(),
-            user_agent: client.user_agent.clone(),
+            ip: client.ip().map(str::to_owned),
+            user_agent: client.user_agent().map(str::to_owned),
         };
         let Some(uses) = pending.get_mut(token_id) else {
             pending.insert(token_id.to_owned(), vec![new_use()]);
             return;
         };
-        if let Some(latest) = uses.last_mut().filter(|u| u.ip == client.ip) {
+        if let Some(latest) = uses.last_mut().filter(|u| u.ip.as_deref() == client.ip()) {
             latest.at = at;
-            if latest.user_agent != client.user_agent {
-                latest.user_agent.clone_from(&client.user_agent);
+            if latest.user_agent.as_deref() != client.user_agent() {
+                latest.user_agent = client.user_agent().map(str::to_owned);
             }
             return;
         }
-        uses.retain(|u| u.ip != client.ip);
+        uses.retain(|u| u.ip.as_deref() != client.ip());
         uses.push(new_use());
         if uses.len() > LAST_USED_IPS_KEPT {
             uses.remove(0);
@@ -122,10 +122,7 @@ mod tests {
     use super::*;
 
     fn client(ip: &str, user_agent: &str) -> ClientInfo {
-        ClientInfo {
-            ip: Some(ip.into()),
-            user_agent: Some(user_agent.into()),
-        }
+        ClientInfo::new(Some(ip), Some(user_agent))
     }
 
     #[test]
