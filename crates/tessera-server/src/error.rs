@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -149,16 +149,19 @@ impl DenialAnswers {
 
     /// The answer as a JSON response with `status`.
     pub(crate) fn response(&self, status: StatusCode, denial: Denial, reveal: bool) -> Response {
-        (
-            status,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            self.get(denial, reveal),
-        )
-            .into_response()
+        json_response(status, self.get(denial, reveal))
     }
+}
+
+/// A JSON body encoded ahead of the request, as a response with `status`.
+pub(crate) fn json_response(status: StatusCode, body: Bytes) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 impl IntoResponse for AppError {

@@ -157,7 +157,7 @@ pub struct ClientInfo {
 const USER_AGENT_KEPT: usize = 256;
 
 impl ClientInfo {
-    /// A client described by hand (the CLI, tests, benches).
+    /// A client described by hand (tests, benches).
     pub fn new(ip: Option<&str>, user_agent: Option<&str>) -> Self {
         ClientInfo {
             ip: ip.map(Arc::from),

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 use tessera_core::policy::Denial;
 
 use crate::auth::{presented_credential, Presented};
-use crate::error::{AppError, AppResult, DenialAnswers};
+use crate::error::{json_response, AppError, AppResult, DenialAnswers};
 use crate::extract::ClientInfo;
 use crate::lifecycle::rfc3339;
 use crate::state::AppState;
@@ -57,23 +57,26 @@ async fn verify(
         .await;
     let reveal = state.config.auth.reveal_failure_reasons;
     Ok(match outcome {
-        Ok(v) => json_response(v.kept(
-            |kept| &kept.verify_body,
-            |v| {
-                serde_json::to_vec(&Valid {
-                    valid: true,
-                    token_id: &v.record().id,
-                    kind: &v.record().kind,
-                    name: &v.record().name,
-                    user_id: v.identity.user_id.as_deref(),
-                    workspace_id: v.identity.workspace_id.as_deref(),
-                    permissions: v.identity.grants.listed(),
-                    expires_at: v.identity.expires_at.map(rfc3339),
-                })
-                .expect("a verify answer serialises")
-                .into()
-            },
-        )),
+        Ok(v) => json_response(
+            StatusCode::OK,
+            v.kept(
+                |kept| &kept.verify_body,
+                |v| {
+                    serde_json::to_vec(&Valid {
+                        valid: true,
+                        token_id: &v.record().id,
+                        kind: &v.record().kind,
+                        name: &v.record().name,
+                        user_id: v.identity.user_id.as_deref(),
+                        workspace_id: v.identity.workspace_id.as_deref(),
+                        permissions: v.identity.grants.listed(),
+                        expires_at: v.identity.expires_at.map(rfc3339),
+                    })
+                    .expect("a verify answer serialises")
+                    .into()
+                },
+            ),
+        ),
         Err(VerifyFailure::Denied {
             denial,
             retry_after: None,
@@ -145,15 +148,6 @@ fn invalid_answer(denial: Denial, reveal: bool) -> Response {
     ANSWERS
         .get_or_init(|| DenialAnswers::encode(|denial, reveal| Invalid::new(denial, reveal, None)))
         .response(StatusCode::OK, denial, reveal)
-}
-
-fn json_response(body: Bytes) -> Response {
-    let mut response = Response::new(Body::from(body));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
 }
 
 /// A valid answer, written straight from the verified token (the hot path
@@ -275,12 +269,6 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> AppRes
     identity_response(&verified)
 }
 
-const TOKEN_ID: HeaderName = HeaderName::from_static("x-tessera-token-id");
-const USER_ID: HeaderName = HeaderName::from_static("x-tessera-user-id");
-const WORKSPACE_ID: HeaderName = HeaderName::from_static("x-tessera-workspace-id");
-const PERMISSIONS: HeaderName = HeaderName::from_static("x-tessera-permissions");
-const TOKEN_KIND: HeaderName = HeaderName::from_static("x-tessera-token-kind");
-
 /// 200 with the identity headers, written straight into the response (one
 /// header map, sized once) from values made once per cached token.
 fn identity_response(v: &Verified) -> AppResult<Response> {
@@ -296,8 +284,13 @@ fn identity_response(v: &Verified) -> AppResult<Response> {
     Ok(response)
 }
 
-const IDENTITY_HEADERS: [HeaderName; 5] =
-    [TOKEN_ID, USER_ID, WORKSPACE_ID, PERMISSIONS, TOKEN_KIND];
+const IDENTITY_HEADERS: [HeaderName; 5] = [
+    HeaderName::from_static("x-tessera-token-id"),
+    HeaderName::from_static("x-tessera-user-id"),
+    HeaderName::from_static("x-tessera-workspace-id"),
+    HeaderName::from_static("x-tessera-permissions"),
+    HeaderName::from_static("x-tessera-token-kind"),
+];
 
 /// The values of [`IDENTITY_HEADERS`]; `None` if one cannot be sent as a
 /// header (none of ours can fail: ids, kind names and permissions are
