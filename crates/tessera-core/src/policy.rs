@@ -256,7 +256,9 @@ pub fn select_workspace<'a>(
 
 /// Decides. `membership_role` is the owner's (the user's or the agent's)
 /// role in the selected workspace now (`None`: not a member); it is ignored
-/// for workspace-owned keys.
+/// for workspace-owned keys. The decision is [`check_standing`] then
+/// [`grant`]: the verifier calls the two itself, so that it can keep the
+/// second's answer.
 pub fn evaluate(
     token: &TokenFacts<'_>,
     request: &RequestFacts<'_>,
@@ -264,6 +266,13 @@ pub fn evaluate(
     roles: &RoleMap,
     now: OffsetDateTime,
 ) -> Result<Identity, Denial> {
+    check_standing(token, now)?;
+    grant(token, request, membership_role, roles)
+}
+
+/// Whether the token may act at all at `now`: not revoked, its secret not
+/// retired by a rotation, not expired, and its owner (if it has one) active.
+pub fn check_standing(token: &TokenFacts<'_>, now: OffsetDateTime) -> Result<(), Denial> {
     if token.revoked {
         return Err(Denial::Revoked);
     }
@@ -277,7 +286,19 @@ pub fn evaluate(
     if owned_by_someone && token.owner_status != Some(UserStatus::Active) {
         return Err(Denial::OwnerInactive);
     }
+    Ok(())
+}
 
+/// What a token in good standing holds for this request: the workspace it
+/// acts in and its permissions there, and whether that covers what the
+/// request needs. Nothing here depends on the time, so the same facts,
+/// request, role and role map always give the same answer.
+pub fn grant(
+    token: &TokenFacts<'_>,
+    request: &RequestFacts<'_>,
+    membership_role: Option<&str>,
+    roles: &RoleMap,
+) -> Result<Identity, Denial> {
     let workspace = select_workspace(token, request)?;
     let grants = match (token.kind.owner, workspace) {
         (OwnerType::Workspace, Some(_)) => {

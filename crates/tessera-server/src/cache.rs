@@ -16,7 +16,7 @@ use axum::http::HeaderValue;
 use quick_cache::Equivalent;
 use time::OffsetDateTime;
 
-use tessera_core::policy::Grants;
+use tessera_core::policy::{Identity, RequestFacts};
 use tessera_core::PermissionSet;
 use tessera_store::{TokenRecord, User};
 
@@ -35,32 +35,72 @@ pub struct CachedToken {
     pub owner: Option<User>,
     /// What the usage buffer last heard of this token.
     pub last_recorded: LastRecorded,
-    /// Answers encoded for this token, kept for the requests after the
-    /// first (see [`Verified::kept`](crate::verifier::Verified::kept));
-    /// `None` when the cache is off, since then no request comes after.
-    pub answers: Option<KeptAnswers>,
+    /// The grant made for the first question asked of this token since it
+    /// was cached, and the answers encoded from it; `None` when the cache is
+    /// off, since then no request comes after. A token is usually asked the
+    /// same question again and again: the verifier checks the token's
+    /// standing (expiry, revocation) every time, but its grant is a pure
+    /// function of the question, so it is worked out and encoded once.
+    pub kept: Option<OnceLock<KeptGrant>>,
 }
 
-/// What the verification surfaces encode for a token, once per cache fill.
-/// Each answer is boxed: most cached tokens are only ever asked one way,
-/// and an empty slot should cost a pointer, not the answer's size.
-#[derive(Debug, Default)]
-pub struct KeptAnswers {
+/// A question asked of a cached token and the grant it was answered with.
+/// A question that differs in any part (the workspace asked for, the
+/// permissions needed, the owner's role there now) is answered afresh.
+#[derive(Debug)]
+pub struct KeptGrant {
+    workspace_header: Option<Box<str>>,
+    required: Box<[String]>,
+    membership_role: Option<Box<str>>,
+    identity: Arc<Identity>,
     /// The verify API's `{"valid": true, …}` body.
-    pub verify_body: OnceLock<Box<Kept<Bytes>>>,
+    pub verify_body: OnceLock<Bytes>,
     /// Forward-auth's identity header values, in the order it sends them;
     /// `None` if one cannot be a header value.
-    pub identity_headers: OnceLock<Box<Kept<Option<[HeaderValue; 5]>>>>,
+    pub identity_headers: OnceLock<Option<[HeaderValue; 5]>>,
 }
 
-/// An answer and the part of the identity it was made for that can vary
-/// between requests for one cached token: the workspace it acts in and
-/// what it holds there. (The rest of an identity is the token's record.)
-#[derive(Debug)]
-pub struct Kept<T> {
-    pub workspace_id: Option<String>,
-    pub grants: Grants,
-    pub answer: T,
+impl CachedToken {
+    /// The kept grant, if it answered exactly this question.
+    pub fn kept_grant(
+        &self,
+        request: &RequestFacts<'_>,
+        membership_role: Option<&str>,
+    ) -> Option<Arc<Identity>> {
+        let kept = self.kept.as_ref()?.get()?;
+        let same_question = kept.workspace_header.as_deref() == request.workspace_header
+            && *kept.required == *request.required
+            && kept.membership_role.as_deref() == membership_role;
+        same_question.then(|| kept.identity.clone())
+    }
+
+    /// Keeps a grant for the questions after this one, if none is kept yet.
+    pub fn keep_grant(
+        &self,
+        request: &RequestFacts<'_>,
+        membership_role: Option<&str>,
+        identity: &Arc<Identity>,
+    ) {
+        if let Some(kept) = &self.kept {
+            let _ = kept.set(KeptGrant {
+                workspace_header: request.workspace_header.map(Box::from),
+                required: request.required.into(),
+                membership_role: membership_role.map(Box::from),
+                identity: identity.clone(),
+                verify_body: OnceLock::new(),
+                identity_headers: OnceLock::new(),
+            });
+        }
+    }
+
+    /// The kept grant whose identity this is: the one whose answers may be
+    /// reused for it.
+    pub fn kept_for(&self, identity: &Arc<Identity>) -> Option<&KeptGrant> {
+        self.kept
+            .as_ref()?
+            .get()
+            .filter(|kept| Arc::ptr_eq(&kept.identity, identity))
+    }
 }
 
 /// What changed, as published to every instance.
@@ -359,7 +399,7 @@ mod tests {
             secret_retires_at: None,
             owner: None,
             last_recorded: LastRecorded::default(),
-            answers: Some(KeptAnswers::default()),
+            kept: Some(OnceLock::new()),
         })
     }
 
@@ -435,5 +475,49 @@ mod tests {
 
         cache.apply(&Invalidation::All);
         assert_eq!(cache.cached_tokens(), 0);
+    }
+
+    #[test]
+    fn a_kept_grant_answers_only_the_question_it_was_made_for() {
+        let token = token("tok_1", "usr_1");
+        let identity = Arc::new(Identity {
+            token_id: "tok_1".into(),
+            kind: "pat".into(),
+            owner: tessera_core::kind::OwnerType::User,
+            user_id: Some("usr_1".into()),
+            workspace_id: Some("wsp_1".into()),
+            grants: tessera_core::policy::Grants::Personal { narrowing: None },
+            expires_at: None,
+        });
+        let needs = ["api:read".to_string()];
+        let asked = RequestFacts {
+            workspace_header: Some("wsp_1"),
+            required: &needs,
+        };
+        assert!(token.kept_grant(&asked, Some("member")).is_none());
+        token.keep_grant(&asked, Some("member"), &identity);
+
+        let kept = token.kept_grant(&asked, Some("member")).unwrap();
+        assert!(Arc::ptr_eq(&kept, &identity));
+        assert!(token.kept_for(&kept).is_some());
+        // Another workspace, other needs or another role now: not kept.
+        let elsewhere = RequestFacts {
+            workspace_header: Some("wsp_2"),
+            required: &needs,
+        };
+        let needing_nothing = RequestFacts {
+            workspace_header: Some("wsp_1"),
+            required: &[],
+        };
+        assert!(token.kept_grant(&elsewhere, Some("member")).is_none());
+        assert!(token.kept_grant(&needing_nothing, Some("member")).is_none());
+        assert!(token.kept_grant(&asked, Some("viewer")).is_none());
+        assert!(token.kept_grant(&asked, None).is_none());
+
+        // The first grant stays; a later one is not kept, nor its answers.
+        let other = Arc::new(Identity::clone(&identity));
+        token.keep_grant(&elsewhere, Some("member"), &other);
+        assert!(token.kept_grant(&elsewhere, Some("member")).is_none());
+        assert!(token.kept_for(&other).is_none());
     }
 }

@@ -19,7 +19,7 @@ use tessera_core::{PermissionSet, RoleMap, TokenHasher};
 use tessera_store::{FoundToken, Revocation, Store, StoreError, TokenRecord, User};
 
 use crate::audit::{self, Actor, Target};
-use crate::cache::{CachedToken, Invalidation, Kept, KeptAnswers, VerifyCache};
+use crate::cache::{CachedToken, Invalidation, KeptGrant, VerifyCache};
 use crate::config::{Config, RateLimit};
 use crate::extract::ClientInfo;
 use crate::metrics::Metrics;
@@ -28,7 +28,9 @@ use crate::usage::UsageBuffer;
 /// A token that passed: who it acts for, and the records behind that.
 #[derive(Debug, Clone)]
 pub struct Verified {
-    pub identity: Identity,
+    /// Shared with the cached token's kept grant when the question was the
+    /// one it keeps.
+    pub identity: Arc<Identity>,
     /// The token as the cache holds it, shared rather than copied.
     token: Arc<CachedToken>,
 }
@@ -43,34 +45,19 @@ impl Verified {
         self.token.owner.as_ref()
     }
 
-    /// `encode`'s answer, made once per cached token: a token is usually
-    /// verified again and again with the same outcome. `slot` names where
-    /// the answer is kept, with the workspace and grants it was made for; it
-    /// is reused only for those, so a token acting in another workspace, or
-    /// under a changed role, is encoded afresh.
+    /// `encode`'s answer, made once per kept grant: a token is usually
+    /// verified again and again with the same outcome. `slot` names where in
+    /// the kept grant the answer lives. An identity that is not the kept
+    /// grant's (another question, or the cache off) is encoded afresh.
     pub fn kept<T: Clone>(
         &self,
-        slot: impl FnOnce(&KeptAnswers) -> &OnceLock<Box<Kept<T>>>,
+        slot: impl FnOnce(&KeptGrant) -> &OnceLock<T>,
         encode: impl FnOnce(&Verified) -> T,
     ) -> T {
-        let Some(answers) = &self.token.answers else {
-            return encode(self);
-        };
-        let slot = slot(answers);
-        if let Some(kept) = slot.get() {
-            if kept.workspace_id == self.identity.workspace_id
-                && kept.grants == self.identity.grants
-            {
-                return kept.answer.clone();
-            }
+        match self.token.kept_for(&self.identity) {
+            Some(kept) => slot(kept).get_or_init(|| encode(self)).clone(),
+            None => encode(self),
         }
-        let answer = encode(self);
-        let _ = slot.set(Box::new(Kept {
-            workspace_id: self.identity.workspace_id.clone(),
-            grants: self.identity.grants.clone(),
-            answer: answer.clone(),
-        }));
-        answer
     }
 }
 
@@ -95,6 +82,12 @@ fn deny(denial: Denial) -> VerifyFailure {
         denial,
         retry_after: None,
     }
+}
+
+/// A found token turned away by policy, noted in the log by id.
+fn refused(record: &TokenRecord, denial: Denial) -> VerifyFailure {
+    tracing::info!(token_id = %record.id, reason = denial.code(), "token refused");
+    deny(denial)
 }
 
 /// What is asked of a presented token.
@@ -203,6 +196,15 @@ impl Verifier {
             required: request.required,
         };
 
+        match policy::check_standing(&facts, now) {
+            Ok(()) => {}
+            Err(Denial::ReuseDetected) => {
+                self.revoke_leaked_family(record, request.client).await?;
+                return Err(deny(Denial::ReuseDetected));
+            }
+            Err(denial) => return Err(refused(record, denial)),
+        }
+
         // Membership is fetched only when a personal (or agent) token acts in
         // a workspace: its grants are the owner's role there now.
         let membership_role = match (kind.owner, policy::select_workspace(&facts, &request_facts)) {
@@ -212,23 +214,16 @@ impl Verifier {
             },
             _ => None,
         };
+        let membership_role = membership_role.as_deref();
 
-        let outcome = policy::evaluate(
-            &facts,
-            &request_facts,
-            membership_role.as_deref(),
-            &self.roles,
-            now,
-        );
-        let identity = match outcome {
-            Ok(identity) => identity,
-            Err(Denial::ReuseDetected) => {
-                self.revoke_leaked_family(record, request.client).await?;
-                return Err(deny(Denial::ReuseDetected));
-            }
-            Err(denial) => {
-                tracing::info!(token_id = %record.id, reason = denial.code(), "token refused");
-                return Err(deny(denial));
+        let identity = match found.kept_grant(&request_facts, membership_role) {
+            Some(identity) => identity,
+            None => {
+                let identity = policy::grant(&facts, &request_facts, membership_role, &self.roles)
+                    .map(Arc::new)
+                    .map_err(|denial| refused(record, denial))?;
+                found.keep_grant(&request_facts, membership_role, &identity);
+                identity
             }
         };
 
@@ -276,7 +271,7 @@ impl Verifier {
             secret_retires_at: found.secret_retires_at,
             owner,
             last_recorded: Default::default(),
-            answers: self.cache.enabled().then(KeptAnswers::default),
+            kept: self.cache.enabled().then(OnceLock::new),
         })
     }
 

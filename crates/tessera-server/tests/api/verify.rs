@@ -15,6 +15,7 @@ on_both_stores!(
     introspection_answers_rfc7662_and_only_active_false_otherwise,
     forward_auth_passes_the_identity_in_headers,
     forward_auth_refuses_missing_malformed_revoked_and_insufficient_tokens,
+    an_answer_kept_for_a_token_never_outlives_its_expiry,
 );
 
 /// Alice, a member of acme (api:read, api:write, tokens:manage), and Vera,
@@ -373,4 +374,27 @@ async fn forward_auth_refuses_missing_malformed_revoked_and_insufficient_tokens(
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+}
+
+/// The verifier keeps a token's grant and its encoded answers between
+/// requests; the token's standing is still checked on every one.
+async fn an_answer_kept_for_a_token_never_outlives_its_expiry(app: TestApp) {
+    let alice = app.user("alice").await;
+    let soon = (time::OffsetDateTime::now_utc() + time::Duration::seconds(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let created = app
+        .create_token(&alice, json!({ "name": "brief", "expires_at": soon }))
+        .await;
+    let token = created["token"].as_str().unwrap();
+    for _ in 0..3 {
+        assert_eq!(app.verify(json!({ "token": token })).await["valid"], true);
+        let response = forward(&app, "").bearer_auth(token).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(app.verify(json!({ "token": token })).await["valid"], false);
+    let response = forward(&app, "").bearer_auth(token).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
