@@ -12,6 +12,7 @@
 //! precision PostgreSQL keeps, so a record reads back exactly as stored.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sqlx::query::{Query, QueryAs, QueryScalar};
 use sqlx::{Database, Encode, Type};
@@ -294,7 +295,38 @@ pub(crate) trait FromRusqlite: Sized {
     fn from_columns(columns: &mut Columns<'_, '_>) -> rusqlite::Result<Self>;
 
     fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Self::from_columns(&mut Columns { row, next: 0 })
+        Self::from_columns(&mut Columns::by_name(row))
+    }
+
+    /// Like [`from_rusqlite`](Self::from_rusqlite), for a query run again
+    /// and again: once one of its rows has had every field at the position
+    /// after the one before, `layout` says so and later rows are read by
+    /// position alone. A query's columns cannot move while it runs: its
+    /// text is fixed and the schema is migrated before any read.
+    fn from_rusqlite_in(layout: &Layout, row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        if layout.0.load(Ordering::Relaxed) {
+            return Self::from_columns(&mut Columns {
+                by_position: true,
+                ..Columns::by_name(row)
+            });
+        }
+        let mut columns = Columns::by_name(row);
+        let value = Self::from_columns(&mut columns)?;
+        if columns.in_order {
+            layout.0.store(true, Ordering::Relaxed);
+        }
+        Ok(value)
+    }
+}
+
+/// Whether one query's columns are known to come in its row struct's field
+/// order (see [`FromRusqlite::from_rusqlite_in`]).
+#[derive(Debug, Default)]
+pub(crate) struct Layout(AtomicBool);
+
+impl Layout {
+    pub const fn new() -> Self {
+        Layout(AtomicBool::new(false))
     }
 }
 
@@ -303,19 +335,40 @@ pub(crate) trait FromRusqlite: Sized {
 /// verifier's 32-column row, on every request, that was a tenth of the
 /// server's time. Row structs list their fields in their query's column
 /// order, so the column after the one read last is tried first; any other
-/// column is still found by its name.
+/// column is still found by its name. Even that check reads each column's
+/// name from SQLite and validates it as UTF-8; a query whose layout is
+/// confirmed skips it.
 pub(crate) struct Columns<'a, 'r> {
     row: &'a rusqlite::Row<'r>,
     next: usize,
+    by_position: bool,
+    /// Whether every field so far was found where it was first looked for.
+    in_order: bool,
 }
 
-impl Columns<'_, '_> {
+impl<'a, 'r> Columns<'a, 'r> {
+    fn by_name(row: &'a rusqlite::Row<'r>) -> Self {
+        Columns {
+            row,
+            next: 0,
+            by_position: false,
+            in_order: true,
+        }
+    }
+
     pub fn get<T: rusqlite::types::FromSql>(&mut self, name: &str) -> rusqlite::Result<T> {
-        let statement: &rusqlite::Statement<'_> = self.row.as_ref();
-        let index = match statement.column_name(self.next) {
-            // Names compare as rusqlite compares them.
-            Ok(next) if next.eq_ignore_ascii_case(name) => self.next,
-            _ => statement.column_index(name)?,
+        let index = if self.by_position {
+            self.next
+        } else {
+            let statement: &rusqlite::Statement<'_> = self.row.as_ref();
+            match statement.column_name(self.next) {
+                // Names compare as rusqlite compares them.
+                Ok(next) if next.eq_ignore_ascii_case(name) => self.next,
+                _ => {
+                    self.in_order = false;
+                    statement.column_index(name)?
+                }
+            }
         };
         self.next = index + 1;
         self.row.get(index)
@@ -572,11 +625,12 @@ pub(crate) fn pick_found(
     rows: Vec<FoundRow>,
     candidates: &[TokenHash],
 ) -> StoreResult<Option<FoundToken>> {
-    let found = rows
+    let mut found = rows
         .into_iter()
         .map(FoundSecret::try_from)
         .collect::<StoreResult<Vec<_>>>()?;
-    Ok(pick_from(&found, candidates))
+    // One look-up's rows are its own: the pick is moved out, not copied.
+    Ok(position(&found, candidates).map(|i| found.swap_remove(i).token))
 }
 
 /// A secret as found, with the key it was stored under: the rows of one
@@ -603,11 +657,15 @@ impl TryFrom<FoundRow> for FoundSecret {
 
 /// See [`pick_found`].
 pub(crate) fn pick_from(found: &[FoundSecret], candidates: &[TokenHash]) -> Option<FoundToken> {
+    position(found, candidates).map(|i| found[i].token.clone())
+}
+
+/// Where the secret of the first candidate that was found is.
+fn position(found: &[FoundSecret], candidates: &[TokenHash]) -> Option<usize> {
     candidates.iter().find_map(|c| {
         found
             .iter()
-            .find(|f| f.token.digest == c.digest && f.key_id == c.key_id)
-            .map(|f| f.token.clone())
+            .position(|f| f.token.digest == c.digest && f.key_id == c.key_id)
     })
 }
 
@@ -844,6 +902,42 @@ mod tests {
         assert_eq!(groups[1].0, "tok_1");
         let at: Vec<_> = groups[1].1.iter().map(|u| u.at).collect();
         assert_eq!(at, [batch[0].at, batch[2].at]);
+    }
+
+    #[test]
+    fn a_layout_is_trusted_only_once_a_row_came_in_field_order() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let expected = Membership {
+            workspace_id: "wsp_1".into(),
+            user_id: "usr_1".into(),
+            role: "admin".into(),
+            created_at: T0,
+            updated_at: T0 + Duration::microseconds(1),
+        };
+        let times = (micros(T0), micros(T0) + 1);
+        let read = |sql: &str, layout: &Layout| {
+            let row = conn
+                .query_row(sql, times, |row| {
+                    MembershipRow::from_rusqlite_in(layout, row)
+                })
+                .unwrap();
+            Membership::try_from(row).unwrap()
+        };
+        let layout = Layout::new();
+        let shuffled = "SELECT ?2 AS updated_at, 'admin' AS role, 'usr_1' AS user_id, \
+                        ?1 AS created_at, 'wsp_1' AS workspace_id";
+        assert_eq!(read(shuffled, &layout), expected);
+        assert!(
+            !layout.0.load(Ordering::Relaxed),
+            "read by name, not trusted"
+        );
+
+        let in_order = "SELECT 'wsp_1' AS workspace_id, 'usr_1' AS user_id, 'admin' AS role, \
+                        ?1 AS created_at, ?2 AS updated_at";
+        assert_eq!(read(in_order, &layout), expected);
+        assert!(layout.0.load(Ordering::Relaxed));
+        // Trusted: read by position, with the same answer.
+        assert_eq!(read(in_order, &layout), expected);
     }
 
     #[test]

@@ -72,6 +72,10 @@ fn found_sql(candidates: &[TokenHash]) -> std::borrow::Cow<'static, str> {
     }
 }
 
+/// The found-token query's columns, whatever the number of candidates: they
+/// are [`FOUND_HEAD`]'s, in [`FoundRow`]'s order.
+static FOUND_LAYOUT: Layout = Layout::new();
+
 /// A membership by its key: read directly (rusqlite) by the verifier and,
 /// on fallback, through sqlx.
 const MEMBERSHIP_SELECT: &str = "SELECT * FROM memberships WHERE workspace_id = ? AND user_id = ?";
@@ -504,7 +508,9 @@ impl Store for SqliteStore {
             let mut statement = conn.prepare_cached(&found_sql(candidates))?;
             let digests = candidates.iter().map(|c| &c.digest[..]);
             let rows = statement
-                .query_map(rusqlite::params_from_iter(digests), FoundRow::from_rusqlite)?
+                .query_map(rusqlite::params_from_iter(digests), |row| {
+                    FoundRow::from_rusqlite_in(&FOUND_LAYOUT, row)
+                })?
                 .collect::<rusqlite::Result<Vec<_>>>();
             rows
         });
