@@ -289,6 +289,22 @@ pub fn check_standing(token: &TokenFacts<'_>, now: OffsetDateTime) -> Result<(),
     Ok(())
 }
 
+/// Until when [`check_standing`] passes for this token: `None` if it never
+/// does (revoked, or its owner inactive), `Some(None)` if nothing ends it
+/// but a change to the token, else `Some(Some(t))`: it passes before `t`.
+/// A token's standing changes with time only at that moment, so the
+/// verifier can work it out once per cached token.
+pub fn stands_until(token: &TokenFacts<'_>) -> Option<Option<OffsetDateTime>> {
+    let owned_by_someone = matches!(token.kind.owner, OwnerType::User | OwnerType::Agent);
+    if token.revoked || (owned_by_someone && token.owner_status != Some(UserStatus::Active)) {
+        return None;
+    }
+    Some(match (token.expires_at, token.secret_retires_at) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
+}
+
 /// What a token in good standing holds for this request: the workspace it
 /// acts in and its permissions there, and whether that covers what the
 /// request needs. Nothing here depends on the time, so the same facts,
@@ -561,5 +577,46 @@ mod tests {
         }
         assert_eq!(Denial::Expired.public_code(true), "token_expired");
         assert_eq!(Denial::NotAMember.public_code(false), "not_a_member");
+    }
+
+    mod standing {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn at(minutes: i64) -> OffsetDateTime {
+            NOW + Duration::minutes(minutes)
+        }
+
+        proptest! {
+            /// `stands_until` says exactly when `check_standing` passes.
+            #[test]
+            fn stands_until_agrees_with_check_standing(
+                api_key in any::<bool>(),
+                revoked in any::<bool>(),
+                status in prop::option::of(0..3usize),
+                expires in prop::option::of(-5..5i64),
+                retires in prop::option::of(-5..5i64),
+                now in -6..6i64,
+            ) {
+                let kind = if api_key {
+                    CredentialKind::default_api_key()
+                } else {
+                    CredentialKind::default_pat()
+                };
+                let token = TokenFacts {
+                    revoked,
+                    owner_status: status.map(|i| {
+                        [UserStatus::Active, UserStatus::Suspended, UserStatus::Removed][i]
+                    }),
+                    expires_at: expires.map(at),
+                    secret_retires_at: retires.map(at),
+                    ..facts(&kind)
+                };
+                let now = at(now);
+                let stands = stands_until(&token)
+                    .is_some_and(|until| until.is_none_or(|t| now < t));
+                prop_assert_eq!(stands, check_standing(&token, now).is_ok());
+            }
+        }
     }
 }

@@ -190,7 +190,7 @@ impl Caller {
     pub fn token_workspace(&self) -> Option<&str> {
         match self {
             Caller::Session { .. } => None,
-            Caller::Token(v) => v.identity.workspace_id.as_deref(),
+            Caller::Token(v) => v.identity().workspace_id.as_deref(),
         }
     }
 
@@ -199,7 +199,7 @@ impl Caller {
     pub fn label(&self) -> String {
         match self {
             Caller::Session { user, .. } => user.username.clone(),
-            Caller::Token(v) => match v.identity.owner {
+            Caller::Token(v) => match v.identity().owner {
                 OwnerType::User => v.owner().map(|u| u.username.clone()).unwrap_or_default(),
                 OwnerType::Workspace => format!("api key \"{}\"", v.record().name),
                 OwnerType::Agent => format!(
@@ -216,10 +216,10 @@ impl Caller {
     /// an agent is not a person (it has no personal tokens of its own).
     pub fn require_user(&self) -> AppResult<&User> {
         match self {
-            Caller::Token(v) if v.identity.owner == OwnerType::Workspace => Err(AppError::Forbidden(
+            Caller::Token(v) if v.identity().owner == OwnerType::Workspace => Err(AppError::Forbidden(
                 "An API key cannot manage personal tokens: use a personal access token or sign in.".into(),
             )),
-            Caller::Token(v) if v.identity.owner == OwnerType::Agent => Err(AppError::Forbidden(
+            Caller::Token(v) if v.identity().owner == OwnerType::Agent => Err(AppError::Forbidden(
                 "An agent token cannot manage personal tokens: use a personal access token or sign in.".into(),
             )),
             _ => self.user().ok_or(AppError::Unauthenticated),
@@ -248,7 +248,7 @@ impl Caller {
     pub fn holds(&self, permission: &str) -> bool {
         match self {
             Caller::Session { .. } => true,
-            Caller::Token(v) => v.identity.grants.holds(permission),
+            Caller::Token(v) => v.identity().grants.holds(permission),
         }
     }
 
@@ -282,7 +282,7 @@ impl Caller {
                     .cloned()
                     .unwrap_or_default())
             }
-            Caller::Token(v) => match (&v.identity.workspace_id, &v.identity.grants) {
+            Caller::Token(v) => match (&v.identity().workspace_id, &v.identity().grants) {
                 (None, _) => Err(state.deny(Denial::WorkspaceRequired)),
                 (Some(selected), Grants::Workspace(set)) if selected == workspace_id => {
                     Ok(set.clone())

@@ -16,16 +16,34 @@ use axum::http::HeaderValue;
 use quick_cache::Equivalent;
 use time::OffsetDateTime;
 
-use tessera_core::policy::{Identity, RequestFacts};
+use tessera_core::kind::CredentialKind;
+use tessera_core::policy::{Identity, RequestFacts, TokenFacts};
 use tessera_core::PermissionSet;
 use tessera_store::{TokenRecord, User};
 
 use crate::usage::LastRecorded;
 
 /// A token as the verifier needs it, prepared once per cache fill (its
-/// permissions parsed) and shared, not copied, by every request it serves.
+/// permissions parsed, its standing worked out) and shared, not copied, by
+/// every request it serves.
+///
+/// The fields every verification reads come first and stay in this order
+/// (`repr(C)`), beside the `Arc`'s counts: with thousands of tokens in use,
+/// each verification's cost is mostly the cache lines it touches.
 #[derive(Debug)]
+#[repr(C)]
 pub struct CachedToken {
+    /// [`stands_until`](tessera_core::policy::stands_until) for this token.
+    pub stands_until: Option<Option<OffsetDateTime>>,
+    /// What the usage buffer last heard of this token.
+    pub last_recorded: LastRecorded,
+    /// The grant made for the first question asked of this token since it
+    /// was cached, and the answers encoded from it; `None` when the cache is
+    /// off, since then no request comes after. A token is usually asked the
+    /// same question again and again: its standing is checked every time,
+    /// but its grant is a pure function of the question, so it is worked
+    /// out and encoded once.
+    pub kept: Option<OnceLock<KeptGrant>>,
     pub record: TokenRecord,
     pub permissions: Option<PermissionSet>,
     /// When the presented secret stops working because of a rotation.
@@ -33,15 +51,6 @@ pub struct CachedToken {
     /// The owning user (or agent), read when the entry was filled; a change
     /// of their status drops the entry.
     pub owner: Option<User>,
-    /// What the usage buffer last heard of this token.
-    pub last_recorded: LastRecorded,
-    /// The grant made for the first question asked of this token since it
-    /// was cached, and the answers encoded from it; `None` when the cache is
-    /// off, since then no request comes after. A token is usually asked the
-    /// same question again and again: the verifier checks the token's
-    /// standing (expiry, revocation) every time, but its grant is a pure
-    /// function of the question, so it is worked out and encoded once.
-    pub kept: Option<OnceLock<KeptGrant>>,
 }
 
 /// A question asked of a cached token and the grant it was answered with.
@@ -52,54 +61,96 @@ pub struct KeptGrant {
     workspace_header: Option<Box<str>>,
     required: Box<[String]>,
     membership_role: Option<Box<str>>,
-    identity: Arc<Identity>,
     /// The verify API's `{"valid": true, …}` body.
     pub verify_body: OnceLock<Bytes>,
     /// Forward-auth's identity header values, in the order it sends them;
     /// `None` if one cannot be a header value.
     pub identity_headers: OnceLock<Option<[HeaderValue; 5]>>,
+    pub identity: Identity,
+}
+
+impl KeptGrant {
+    /// Whether this grant answers a request with this workspace header that
+    /// needs these permissions (the owner's role is for the caller to check).
+    pub fn answers(&self, workspace_header: Option<&str>, required: &[String]) -> bool {
+        self.workspace_header.as_deref() == workspace_header && *self.required == *required
+    }
+
+    /// The owner's role in the workspace the grant was made with, if it was
+    /// made with one.
+    pub fn membership_role(&self) -> Option<&str> {
+        self.membership_role.as_deref()
+    }
 }
 
 impl CachedToken {
-    /// The kept grant, if it answered exactly this question.
-    pub fn kept_grant(
-        &self,
-        request: &RequestFacts<'_>,
-        membership_role: Option<&str>,
-    ) -> Option<Arc<Identity>> {
-        let kept = self.kept.as_ref()?.get()?;
-        let same_question = kept.workspace_header.as_deref() == request.workspace_header
-            && *kept.required == *request.required
-            && kept.membership_role.as_deref() == membership_role;
-        same_question.then(|| kept.identity.clone())
+    /// What the policy reads of this token, as `kind`.
+    pub fn facts<'a>(&'a self, kind: &'a CredentialKind) -> TokenFacts<'a> {
+        facts(
+            &self.record,
+            kind,
+            self.permissions.as_ref(),
+            self.secret_retires_at,
+            self.owner.as_ref(),
+        )
     }
 
-    /// Keeps a grant for the questions after this one, if none is kept yet.
+    /// Whether [`check_standing`](tessera_core::policy::check_standing) passes at `now`.
+    pub fn stands_at(&self, now: OffsetDateTime) -> bool {
+        self.stands_until
+            .is_some_and(|until| until.is_none_or(|t| now < t))
+    }
+
+    pub fn kept_grant(&self) -> Option<&KeptGrant> {
+        self.kept.as_ref()?.get()
+    }
+
+    /// Keeps a grant for the requests after this one, if none is kept yet;
+    /// otherwise (or with the cache off) hands the identity back.
     pub fn keep_grant(
         &self,
         request: &RequestFacts<'_>,
         membership_role: Option<&str>,
-        identity: &Arc<Identity>,
-    ) {
-        if let Some(kept) = &self.kept {
-            let _ = kept.set(KeptGrant {
-                workspace_header: request.workspace_header.map(Box::from),
-                required: request.required.into(),
-                membership_role: membership_role.map(Box::from),
-                identity: identity.clone(),
-                verify_body: OnceLock::new(),
-                identity_headers: OnceLock::new(),
-            });
-        }
+        identity: Identity,
+    ) -> Option<Identity> {
+        let Some(kept) = &self.kept else {
+            return Some(identity);
+        };
+        kept.set(KeptGrant {
+            workspace_header: request.workspace_header.map(Box::from),
+            required: request.required.into(),
+            membership_role: membership_role.map(Box::from),
+            verify_body: OnceLock::new(),
+            identity_headers: OnceLock::new(),
+            identity,
+        })
+        .err()
+        .map(|refused| refused.identity)
     }
+}
 
-    /// The kept grant whose identity this is: the one whose answers may be
-    /// reused for it.
-    pub fn kept_for(&self, identity: &Arc<Identity>) -> Option<&KeptGrant> {
-        self.kept
-            .as_ref()?
-            .get()
-            .filter(|kept| Arc::ptr_eq(&kept.identity, identity))
+/// What the policy reads of a token: its record, kind and narrowing, and
+/// its presented secret's and owner's state.
+pub fn facts<'a>(
+    record: &'a TokenRecord,
+    kind: &'a CredentialKind,
+    permissions: Option<&'a PermissionSet>,
+    secret_retires_at: Option<OffsetDateTime>,
+    owner: Option<&User>,
+) -> TokenFacts<'a> {
+    TokenFacts {
+        token_id: &record.id,
+        kind,
+        user_id: record.user_id.as_deref(),
+        workspace_id: record.workspace_id.as_deref(),
+        permissions,
+        role: record.role.as_deref(),
+        expires_at: record.expires_at,
+        revoked: record.revoked_at.is_some(),
+        secret_retires_at,
+        // A personal token's user, or an agent token's agent: its status
+        // (suspension, removal) is checked on every request.
+        owner_status: owner.map(|u| u.status),
     }
 }
 
@@ -398,6 +449,7 @@ mod tests {
             permissions: None,
             secret_retires_at: None,
             owner: None,
+            stands_until: Some(None),
             last_recorded: LastRecorded::default(),
             kept: Some(OnceLock::new()),
         })
@@ -480,7 +532,7 @@ mod tests {
     #[test]
     fn a_kept_grant_answers_only_the_question_it_was_made_for() {
         let token = token("tok_1", "usr_1");
-        let identity = Arc::new(Identity {
+        let identity = Identity {
             token_id: "tok_1".into(),
             kind: "pat".into(),
             owner: tessera_core::kind::OwnerType::User,
@@ -488,36 +540,47 @@ mod tests {
             workspace_id: Some("wsp_1".into()),
             grants: tessera_core::policy::Grants::Personal { narrowing: None },
             expires_at: None,
-        });
+        };
         let needs = ["api:read".to_string()];
         let asked = RequestFacts {
             workspace_header: Some("wsp_1"),
             required: &needs,
         };
-        assert!(token.kept_grant(&asked, Some("member")).is_none());
-        token.keep_grant(&asked, Some("member"), &identity);
+        assert!(token.kept_grant().is_none());
+        assert!(token
+            .keep_grant(&asked, Some("member"), identity.clone())
+            .is_none());
 
-        let kept = token.kept_grant(&asked, Some("member")).unwrap();
-        assert!(Arc::ptr_eq(&kept, &identity));
-        assert!(token.kept_for(&kept).is_some());
-        // Another workspace, other needs or another role now: not kept.
+        let kept = token.kept_grant().unwrap();
+        assert_eq!(kept.identity, identity);
+        assert_eq!(kept.membership_role(), Some("member"));
+        assert!(kept.answers(Some("wsp_1"), &needs));
+        // Another workspace, other needs: not this grant's question.
+        assert!(!kept.answers(Some("wsp_2"), &needs));
+        assert!(!kept.answers(None, &needs));
+        assert!(!kept.answers(Some("wsp_1"), &[]));
+
+        // The first grant stays; a later one is handed back.
         let elsewhere = RequestFacts {
             workspace_header: Some("wsp_2"),
             required: &needs,
         };
-        let needing_nothing = RequestFacts {
-            workspace_header: Some("wsp_1"),
-            required: &[],
-        };
-        assert!(token.kept_grant(&elsewhere, Some("member")).is_none());
-        assert!(token.kept_grant(&needing_nothing, Some("member")).is_none());
-        assert!(token.kept_grant(&asked, Some("viewer")).is_none());
-        assert!(token.kept_grant(&asked, None).is_none());
+        assert_eq!(
+            token.keep_grant(&elsewhere, Some("member"), identity.clone()),
+            Some(identity)
+        );
+        assert!(token.kept_grant().unwrap().answers(Some("wsp_1"), &needs));
+    }
 
-        // The first grant stays; a later one is not kept, nor its answers.
-        let other = Arc::new(Identity::clone(&identity));
-        token.keep_grant(&elsewhere, Some("member"), &other);
-        assert!(token.kept_grant(&elsewhere, Some("member")).is_none());
-        assert!(token.kept_for(&other).is_none());
+    #[test]
+    fn a_token_stands_only_before_its_end() {
+        let mut token = Arc::into_inner(token("tok_1", "usr_1")).unwrap();
+        let noon = OffsetDateTime::UNIX_EPOCH + time::Duration::hours(12);
+        assert!(token.stands_at(noon));
+        token.stands_until = Some(Some(noon));
+        assert!(token.stands_at(noon - time::Duration::seconds(1)));
+        assert!(!token.stands_at(noon));
+        token.stands_until = None;
+        assert!(!token.stands_at(noon - time::Duration::days(1)));
     }
 }

@@ -14,12 +14,12 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use tessera_core::kind::{KindSet, OwnerType};
-use tessera_core::policy::{self, Denial, Identity, RequestFacts, TokenFacts};
+use tessera_core::policy::{self, Denial, Identity, RequestFacts};
 use tessera_core::{PermissionSet, RoleMap, TokenHasher};
 use tessera_store::{FoundToken, Revocation, Store, StoreError, TokenRecord, User};
 
 use crate::audit::{self, Actor, Target};
-use crate::cache::{CachedToken, Invalidation, KeptGrant, VerifyCache};
+use crate::cache::{self, CachedToken, Invalidation, KeptGrant, VerifyCache};
 use crate::config::{Config, RateLimit};
 use crate::extract::ClientInfo;
 use crate::metrics::Metrics;
@@ -28,14 +28,29 @@ use crate::usage::UsageBuffer;
 /// A token that passed: who it acts for, and the records behind that.
 #[derive(Debug, Clone)]
 pub struct Verified {
-    /// Shared with the cached token's kept grant when the question was the
-    /// one it keeps.
-    pub identity: Arc<Identity>,
     /// The token as the cache holds it, shared rather than copied.
     token: Arc<CachedToken>,
+    identity: Answered,
+}
+
+/// Where a verified identity lives.
+#[derive(Debug, Clone)]
+enum Answered {
+    /// In the token's kept grant: the question was the one it keeps.
+    Kept,
+    /// Made for this request alone.
+    Made(Arc<Identity>),
 }
 
 impl Verified {
+    /// Who is acting, in which workspace, with what.
+    pub fn identity(&self) -> &Identity {
+        match &self.identity {
+            Answered::Kept => &self.kept_grant().identity,
+            Answered::Made(identity) => identity,
+        }
+    }
+
     pub fn record(&self) -> &TokenRecord {
         &self.token.record
     }
@@ -47,17 +62,23 @@ impl Verified {
 
     /// `encode`'s answer, made once per kept grant: a token is usually
     /// verified again and again with the same outcome. `slot` names where in
-    /// the kept grant the answer lives. An identity that is not the kept
-    /// grant's (another question, or the cache off) is encoded afresh.
+    /// the kept grant the answer lives. An identity made for one request
+    /// (another question, or the cache off) is encoded afresh.
     pub fn kept<T: Clone>(
         &self,
         slot: impl FnOnce(&KeptGrant) -> &OnceLock<T>,
         encode: impl FnOnce(&Verified) -> T,
     ) -> T {
-        match self.token.kept_for(&self.identity) {
-            Some(kept) => slot(kept).get_or_init(|| encode(self)).clone(),
-            None => encode(self),
+        match self.identity {
+            Answered::Kept => slot(self.kept_grant()).get_or_init(|| encode(self)).clone(),
+            Answered::Made(_) => encode(self),
         }
+    }
+
+    fn kept_grant(&self) -> &KeptGrant {
+        self.token
+            .kept_grant()
+            .expect("an identity answered from a kept grant has one")
     }
 }
 
@@ -171,26 +192,84 @@ impl Verifier {
             }
         }
         .ok_or(deny(Denial::Unknown))?;
+        let span = tracing::Span::current();
+        if !span.is_disabled() {
+            span.record("token_id", found.record.id.as_str());
+        }
+
+        let verified = if self.recalls(&found, &request, now) {
+            Verified {
+                token: found,
+                identity: Answered::Kept,
+            }
+        } else {
+            self.decide(found, &request, now).await?
+        };
+        let record = verified.record();
+
+        if let Some(limiter) = &self.limiter {
+            if let Err(not_until) = limiter.check_key(&record.id) {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                return Err(VerifyFailure::Denied {
+                    denial: Denial::RateLimited,
+                    retry_after: Some(wait.as_secs().max(1)),
+                });
+            }
+        }
+
+        if verified.token.last_recorded.is_news(now, request.client) {
+            self.usage.record(&record.id, now, request.client);
+        }
+        Ok(verified)
+    }
+
+    /// Whether the question is the one this token's kept grant answers, and
+    /// the grant still holds: the token stands now, and a grant made with
+    /// the owner's role in a workspace finds the same role cached there.
+    /// Anything else is decided in full.
+    fn recalls(
+        &self,
+        found: &CachedToken,
+        request: &VerifyRequest<'_>,
+        now: OffsetDateTime,
+    ) -> bool {
+        let Some(kept) = found.kept_grant() else {
+            return false;
+        };
+        if !found.stands_at(now) || !kept.answers(request.workspace_header, request.required) {
+            return false;
+        }
+        match kept.membership_role() {
+            None => true,
+            Some(role) => {
+                let identity = &kept.identity;
+                match (&identity.workspace_id, &identity.user_id) {
+                    (Some(workspace_id), Some(user_id)) => {
+                        self.cache
+                            .membership(workspace_id, user_id)
+                            .flatten()
+                            .as_deref()
+                            == Some(role)
+                    }
+                    _ => false,
+                }
+            }
+        }
+    }
+
+    /// The full decision: the token's standing (revoking a leaked family),
+    /// the owner's role where it acts in a workspace, and the grant, which
+    /// is kept for the next request that asks the same.
+    async fn decide(
+        &self,
+        found: Arc<CachedToken>,
+        request: &VerifyRequest<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Verified, VerifyFailure> {
         let record = &found.record;
-        tracing::Span::current().record("token_id", record.id.as_str());
         // A kind removed from the configuration no longer authenticates anything.
         let kind = self.kinds.get(&record.kind).ok_or(deny(Denial::Unknown))?;
-
-        // A personal token's user, or an agent token's agent: its status
-        // (suspension, removal) is checked on every request.
-        let owner = found.owner.as_ref();
-        let facts = TokenFacts {
-            token_id: &record.id,
-            kind,
-            user_id: record.user_id.as_deref(),
-            workspace_id: record.workspace_id.as_deref(),
-            permissions: found.permissions.as_ref(),
-            role: record.role.as_deref(),
-            expires_at: record.expires_at,
-            revoked: record.revoked_at.is_some(),
-            secret_retires_at: found.secret_retires_at,
-            owner_status: owner.as_ref().map(|u| u.status),
-        };
+        let facts = found.facts(kind);
         let request_facts = RequestFacts {
             workspace_header: request.workspace_header,
             required: request.required,
@@ -216,34 +295,15 @@ impl Verifier {
         };
         let membership_role = membership_role.as_deref();
 
-        let identity = match found.kept_grant(&request_facts, membership_role) {
-            Some(identity) => identity,
-            None => {
-                let identity = policy::grant(&facts, &request_facts, membership_role, &self.roles)
-                    .map(Arc::new)
-                    .map_err(|denial| refused(record, denial))?;
-                found.keep_grant(&request_facts, membership_role, &identity);
-                identity
-            }
+        let identity = policy::grant(&facts, &request_facts, membership_role, &self.roles)
+            .map_err(|denial| refused(record, denial))?;
+        let identity = match found.keep_grant(&request_facts, membership_role, identity) {
+            None => Answered::Kept,
+            Some(identity) => Answered::Made(Arc::new(identity)),
         };
-
-        if let Some(limiter) = &self.limiter {
-            if let Err(not_until) = limiter.check_key(&record.id) {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                return Err(VerifyFailure::Denied {
-                    denial: Denial::RateLimited,
-                    retry_after: Some(wait.as_secs().max(1)),
-                });
-            }
-        }
-
-        if found.last_recorded.is_news(now, request.client) {
-            self.usage.record(&record.id, now, request.client);
-        }
-
         Ok(Verified {
-            identity,
             token: found,
+            identity,
         })
     }
 
@@ -259,19 +319,28 @@ impl Verifier {
             .map(PermissionSet::parse_all)
             .transpose()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let owned = self
-            .kinds
-            .get(&found.record.kind)
-            .is_some_and(|k| matches!(k.owner, OwnerType::User | OwnerType::Agent));
+        let kind = self.kinds.get(&found.record.kind);
+        let owned = kind.is_some_and(|k| matches!(k.owner, OwnerType::User | OwnerType::Agent));
         // Read with the token, in the same query.
         let owner = found.owner.filter(|_| owned);
+        // A kind no longer configured never stands; `decide` says why.
+        let stands_until = kind.and_then(|kind| {
+            policy::stands_until(&cache::facts(
+                &found.record,
+                kind,
+                permissions.as_ref(),
+                found.secret_retires_at,
+                owner.as_ref(),
+            ))
+        });
         Ok(CachedToken {
+            stands_until,
+            last_recorded: Default::default(),
+            kept: self.cache.enabled().then(OnceLock::new),
             record: found.record,
             permissions,
             secret_retires_at: found.secret_retires_at,
             owner,
-            last_recorded: Default::default(),
-            kept: self.cache.enabled().then(OnceLock::new),
         })
     }
 

@@ -48,14 +48,14 @@ async fn me(State(state): State<AppState>, caller: Caller) -> AppResult<Json<Val
             "kind": v.record().kind,
             "id": v.record().id,
             "name": v.record().name,
-            "workspace_id": v.identity.workspace_id,
-            "permissions": v.identity.grants.listed(),
+            "workspace_id": v.identity().workspace_id,
+            "permissions": v.identity().grants.listed(),
             "narrowed_to": v.record().permissions,
             "expires_at": v.record().expires_at.map(rfc3339),
         }),
     };
     let agent = match &caller {
-        Caller::Token(v) if v.identity.owner == OwnerType::Agent => json!({
+        Caller::Token(v) if v.identity().owner == OwnerType::Agent => json!({
             "id": v.record().user_id,
             "name": v.owner().map(|u| u.display_name.clone()),
             "workspace_id": v.record().workspace_id,
@@ -65,7 +65,7 @@ async fn me(State(state): State<AppState>, caller: Caller) -> AppResult<Json<Val
     };
     // An agent is described as the agent, not as a person.
     let user = match &caller {
-        Caller::Token(v) if v.identity.owner == OwnerType::Agent => None,
+        Caller::Token(v) if v.identity().owner == OwnerType::Agent => None,
         _ => caller.user().map(UserView::from),
     };
     let api_key = match &caller {

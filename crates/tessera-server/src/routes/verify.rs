@@ -67,10 +67,10 @@ async fn verify(
                         token_id: &v.record().id,
                         kind: &v.record().kind,
                         name: &v.record().name,
-                        user_id: v.identity.user_id.as_deref(),
-                        workspace_id: v.identity.workspace_id.as_deref(),
-                        permissions: v.identity.grants.listed(),
-                        expires_at: v.identity.expires_at.map(rfc3339),
+                        user_id: v.identity().user_id.as_deref(),
+                        workspace_id: v.identity().workspace_id.as_deref(),
+                        permissions: v.identity().grants.listed(),
+                        expires_at: v.identity().expires_at.map(rfc3339),
                     })
                     .expect("a verify answer serialises")
                     .into()
@@ -212,14 +212,14 @@ async fn introspect(
     Ok(Json(match outcome {
         Ok(v) => json!({
             "active": true,
-            "scope": v.identity.grants.listed().join(" "),
-            "sub": v.identity.user_id.clone().unwrap_or_else(|| v.record().id.clone()),
+            "scope": v.identity().grants.listed().join(" "),
+            "sub": v.identity().user_id.clone().unwrap_or_else(|| v.record().id.clone()),
             "username": v.owner().map(|u| u.username.clone()),
             "token_type": v.record().kind,
             "exp": v.record().expires_at.map(|t| t.unix_timestamp()),
             "iat": v.record().created_at.unix_timestamp(),
             "jti": v.record().id,
-            "workspace_id": v.identity.workspace_id,
+            "workspace_id": v.identity().workspace_id,
         }),
         Err(VerifyFailure::Denied { .. }) => json!({ "active": false }),
         Err(VerifyFailure::Store(e)) => return Err(e.into()),
@@ -297,11 +297,11 @@ const IDENTITY_HEADERS: [HeaderName; 5] = [
 /// plain ASCII). The five are slices of one buffer: a kept answer is one
 /// allocation, and sending it bumps one reference count five times.
 fn identity_header_values(v: &Verified) -> Option<[HeaderValue; 5]> {
-    let permissions = v.identity.grants.listed().join(" ");
+    let permissions = v.identity().grants.listed().join(" ");
     let texts = [
         v.record().id.as_str(),
-        v.identity.user_id.as_deref().unwrap_or(""),
-        v.identity.workspace_id.as_deref().unwrap_or(""),
+        v.identity().user_id.as_deref().unwrap_or(""),
+        v.identity().workspace_id.as_deref().unwrap_or(""),
         permissions.as_str(),
         v.record().kind.as_str(),
     ];
