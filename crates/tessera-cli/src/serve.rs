@@ -20,7 +20,11 @@ pub struct ServeArgs {
 pub async fn open(args: &ConfigArgs) -> anyhow::Result<AppState> {
     let config = args.load()?;
     let url = config.database_url.clone();
-    let store = tessera_store::connect(&url)
+    // With the verify cache off, every verification reads the store.
+    let options = tessera_store::ConnectOptions {
+        map_sqlite_file: !config.cache.enabled,
+    };
+    let store = tessera_store::connect_with(&url, options)
         .await
         .with_context(|| format!("cannot open the database {url}"))?;
     store

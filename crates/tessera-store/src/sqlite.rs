@@ -98,6 +98,11 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if missing) the database file. Does not migrate.
     pub async fn connect(url: &DatabaseUrl) -> StoreResult<Self> {
+        Self::connect_with(url, ConnectOptions::default()).await
+    }
+
+    pub async fn connect_with(url: &DatabaseUrl, options: ConnectOptions) -> StoreResult<Self> {
+        let map_file = options.map_sqlite_file;
         let DatabaseUrl::Sqlite { path } = url else {
             return Err(StoreError::Unavailable(format!(
                 "{} is not a SQLite database",
@@ -133,7 +138,7 @@ impl SqliteStore {
         Ok(Self {
             reader,
             writer,
-            direct: DirectReads::new(path),
+            direct: DirectReads::new(path, map_file),
         })
     }
 
@@ -898,6 +903,8 @@ const DIRECT_IDLE_MAX: usize = 8;
 /// connection is closed.
 struct DirectReads {
     path: PathBuf,
+    /// Whether connections map the file (see [`ConnectOptions`]).
+    map_file: bool,
     /// Off for good once the database proves not to be a WAL file, or a
     /// connection to it cannot be opened.
     enabled: AtomicBool,
@@ -916,11 +923,12 @@ pub struct DirectReadCounts {
 }
 
 impl DirectReads {
-    fn new(path: &Path) -> Self {
+    fn new(path: &Path, map_file: bool) -> Self {
         // An in-memory database is one per connection: nothing to share.
         let in_memory = path.as_os_str().is_empty() || path == Path::new(":memory:");
         Self {
             path: path.to_owned(),
+            map_file,
             enabled: AtomicBool::new(!in_memory),
             idle: Mutex::new(Vec::new()),
             served: AtomicU64::new(0),
@@ -975,7 +983,7 @@ impl DirectReads {
         if idle.is_some() {
             return idle;
         }
-        match open_direct(&self.path) {
+        match open_direct(&self.path, self.map_file) {
             Ok(Some(conn)) => Some(conn),
             Ok(None) => {
                 self.turn_off("the database is not in WAL mode");
@@ -1009,7 +1017,7 @@ impl DirectReads {
 /// A read-only connection to the file at `path`, opened as sqlx opens it
 /// (a URI or a plain name, private cache); `None` when the database is not
 /// in WAL mode, where a reader could wait on the writer.
-fn open_direct(path: &Path) -> rusqlite::Result<Option<rusqlite::Connection>> {
+fn open_direct(path: &Path, map_file: bool) -> rusqlite::Result<Option<rusqlite::Connection>> {
     use rusqlite::OpenFlags;
     let conn = rusqlite::Connection::open_with_flags(
         path,
@@ -1020,6 +1028,12 @@ fn open_direct(path: &Path) -> rusqlite::Result<Option<rusqlite::Connection>> {
     )?;
     conn.busy_timeout(DIRECT_BUSY_TIMEOUT)?;
     conn.pragma_update(None, "query_only", "ON")?;
+    if map_file {
+        // As much of the file as SQLite allows (its compile-time limit, 2 GB
+        // by default); the rest is read as usual. SQLite answers the size set.
+        let _mapped: i64 =
+            conn.query_row("PRAGMA mmap_size = 1099511627776", [], |row| row.get(0))?;
+    }
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
     Ok(mode.eq_ignore_ascii_case("wal").then_some(conn))
 }
@@ -1042,11 +1056,15 @@ mod tests {
     }
 
     async fn store() -> Fixture {
+        store_with(ConnectOptions::default()).await
+    }
+
+    async fn store_with(options: ConnectOptions) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let url = DatabaseUrl::Sqlite {
             path: dir.path().join("direct.db"),
         };
-        let store = SqliteStore::connect(&url).await.unwrap();
+        let store = SqliteStore::connect_with(&url, options).await.unwrap();
         store.migrate().await.unwrap();
         Fixture { store, _dir: dir }
     }
@@ -1106,7 +1124,38 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn direct_reads_answer_as_sqlx_does() {
-        let Fixture { store, _dir } = store().await;
+        let unmapped = store().await;
+        let mapped_size: i64 = unmapped
+            .store
+            .direct
+            .read("test", |conn| {
+                conn.query_row("PRAGMA mmap_size", [], |r| r.get(0))
+            })
+            .unwrap();
+        assert_eq!(mapped_size, 0, "not mapped unless asked");
+        direct_reads_answer_as_sqlx_does_on(unmapped).await;
+    }
+
+    /// With the file mapped into memory (the verify cache off), the same.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn direct_reads_of_a_mapped_file_answer_as_sqlx_does() {
+        let mapped = store_with(ConnectOptions {
+            map_sqlite_file: true,
+        })
+        .await;
+        let mapped_size: i64 = mapped
+            .store
+            .direct
+            .read("test", |conn| {
+                conn.query_row("PRAGMA mmap_size", [], |r| r.get(0))
+            })
+            .unwrap();
+        assert!(mapped_size > 0, "the file is mapped");
+        direct_reads_answer_as_sqlx_does_on(mapped).await;
+    }
+
+    async fn direct_reads_answer_as_sqlx_does_on(fixture: Fixture) {
+        let Fixture { store, _dir } = fixture;
         let alice = store
             .create_user(&NewUser {
                 id: "usr_alice".into(),
@@ -1232,7 +1281,7 @@ mod tests {
 
     #[test]
     fn direct_reads_are_only_for_a_wal_file() {
-        assert!(!DirectReads::new(Path::new(":memory:"))
+        assert!(!DirectReads::new(Path::new(":memory:"), false)
             .enabled
             .load(Ordering::Relaxed));
 
@@ -1241,16 +1290,16 @@ mod tests {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch("PRAGMA journal_mode = DELETE; CREATE TABLE t (x INTEGER);")
             .unwrap();
-        let direct = DirectReads::new(&path);
+        let direct = DirectReads::new(&path, false);
         assert_eq!(direct.read("test", |_| Ok(())), None);
         assert!(!direct.enabled.load(Ordering::Relaxed), "off for good");
 
-        let missing = DirectReads::new(&dir.path().join("missing.db"));
+        let missing = DirectReads::new(&dir.path().join("missing.db"), false);
         assert_eq!(missing.read("test", |_| Ok(())), None);
         assert!(!missing.enabled.load(Ordering::Relaxed));
 
         conn.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
-        let wal = DirectReads::new(&path);
+        let wal = DirectReads::new(&path, false);
         let n: i64 = wal
             .read("test", |conn| {
                 conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
