@@ -49,8 +49,9 @@ pub struct CachedToken {
     /// When the presented secret stops working because of a rotation.
     pub secret_retires_at: Option<OffsetDateTime>,
     /// The owning user (or agent), read when the entry was filled; a change
-    /// of their status drops the entry.
-    pub owner: Option<User>,
+    /// of their status drops the entry. Shared by the owner's cached tokens
+    /// (see [`VerifyCache::share_owner`]).
+    pub owner: Option<Arc<User>>,
 }
 
 /// A question asked of a cached token and the grant it was answered with.
@@ -91,7 +92,7 @@ impl CachedToken {
             kind,
             self.permissions.as_ref(),
             self.secret_retires_at,
-            self.owner.as_ref(),
+            self.owner.as_deref(),
         )
     }
 
@@ -213,6 +214,8 @@ pub struct FillTicket(u64);
 pub struct VerifyCache {
     enabled: bool,
     tokens: TtlCache<Digest, Arc<CachedToken>>,
+    /// The owners of cached tokens, by user id, as last read.
+    owners: quick_cache::sync::Cache<String, Arc<User>>,
     unknown: TtlCache<Digest, ()>,
     memberships: TtlCache<(String, String), Option<String>>,
     /// Counts the changes applied: a fill that read the store before a
@@ -226,6 +229,7 @@ impl VerifyCache {
         VerifyCache {
             enabled: settings.enabled,
             tokens: TtlCache::new(capacity, settings.ttl),
+            owners: quick_cache::sync::Cache::new(capacity.max(1)),
             unknown: TtlCache::new(capacity, settings.negative_ttl),
             memberships: TtlCache::new(capacity, settings.ttl),
             changes: AtomicU64::new(0),
@@ -245,6 +249,25 @@ impl VerifyCache {
             return Some(Some(found));
         }
         self.unknown.get(digest).map(|()| None)
+    }
+
+    /// The owner just read with a token, as one copy shared by all of that
+    /// owner's cached tokens: a user with thousands of tokens would otherwise
+    /// be held thousands of times. The copy kept is reused only while it
+    /// equals what was just read, so sharing never hands out an older
+    /// reading (a suspension, say) than the store's.
+    pub fn share_owner(&self, read: User) -> Arc<User> {
+        if !self.enabled {
+            return Arc::new(read);
+        }
+        if let Some(kept) = self.owners.get(&read.id) {
+            if *kept == read {
+                return kept;
+            }
+        }
+        let read = Arc::new(read);
+        self.owners.insert(read.id.clone(), read.clone());
+        read
     }
 
     /// To take before reading what [`put_token`](Self::put_token) or
@@ -302,6 +325,7 @@ impl VerifyCache {
         match change {
             Invalidation::Token(id) => self.tokens.retain(|_, found| found.record.id != *id),
             Invalidation::User(id) => {
+                self.owners.remove(id);
                 self.tokens
                     .retain(|_, found| found.record.user_id.as_deref() != Some(id.as_str()));
                 self.memberships.retain(|(_, user), _| user != id);
@@ -316,6 +340,7 @@ impl VerifyCache {
                 }
             }
             Invalidation::All => {
+                self.owners.clear();
                 self.tokens.clear();
                 self.unknown.clear();
                 self.memberships.clear();
@@ -582,5 +607,37 @@ mod tests {
         assert!(!token.stands_at(noon));
         token.stands_until = None;
         assert!(!token.stands_at(noon - time::Duration::days(1)));
+    }
+
+    #[test]
+    fn an_owner_is_shared_only_while_it_reads_the_same() {
+        let on = cache(true, Duration::from_secs(60), Duration::from_secs(2));
+        let alice = User {
+            id: "usr_1".into(),
+            username: "alice".into(),
+            display_name: "Alice".into(),
+            password_hash: "$argon2id$hash".into(),
+            is_admin: false,
+            status: tessera_core::policy::UserStatus::Active,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            updated_at: OffsetDateTime::UNIX_EPOCH,
+            agent_workspace_id: None,
+        };
+        let first = on.share_owner(alice.clone());
+        assert!(Arc::ptr_eq(&first, &on.share_owner(alice.clone())));
+
+        let suspended = User {
+            status: tessera_core::policy::UserStatus::Suspended,
+            ..alice.clone()
+        };
+        let later = on.share_owner(suspended.clone());
+        assert_eq!(*later, suspended, "the newer reading wins");
+        assert!(Arc::ptr_eq(&later, &on.share_owner(suspended)));
+
+        let off = cache(false, Duration::from_secs(60), Duration::from_secs(2));
+        assert!(!Arc::ptr_eq(
+            &off.share_owner(alice.clone()),
+            &off.share_owner(alice)
+        ));
     }
 }

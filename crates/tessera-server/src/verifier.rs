@@ -57,7 +57,7 @@ impl Verified {
 
     /// The owning user of a personal token, or the agent of an agent token.
     pub fn owner(&self) -> Option<&User> {
-        self.token.owner.as_ref()
+        self.token.owner.as_deref()
     }
 
     /// `encode`'s answer, made once per kept grant: a token is usually
@@ -322,7 +322,10 @@ impl Verifier {
         let kind = self.kinds.get(&found.record.kind);
         let owned = kind.is_some_and(|k| matches!(k.owner, OwnerType::User | OwnerType::Agent));
         // Read with the token, in the same query.
-        let owner = found.owner.filter(|_| owned);
+        let owner = found
+            .owner
+            .filter(|_| owned)
+            .map(|owner| self.cache.share_owner(owner));
         // A kind no longer configured never stands; `decide` says why.
         let stands_until = kind.and_then(|kind| {
             policy::stands_until(&cache::facts(
@@ -330,7 +333,7 @@ impl Verifier {
                 kind,
                 permissions.as_ref(),
                 found.secret_retires_at,
-                owner.as_ref(),
+                owner.as_deref(),
             ))
         });
         Ok(CachedToken {
