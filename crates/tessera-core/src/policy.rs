@@ -282,11 +282,16 @@ pub fn check_standing(token: &TokenFacts<'_>, now: OffsetDateTime) -> Result<(),
     if token.expires_at.is_some_and(|t| now >= t) {
         return Err(Denial::Expired);
     }
-    let owned_by_someone = matches!(token.kind.owner, OwnerType::User | OwnerType::Agent);
-    if owned_by_someone && token.owner_status != Some(UserStatus::Active) {
+    if owner_inactive(token) {
         return Err(Denial::OwnerInactive);
     }
     Ok(())
+}
+
+/// Whether the token has an owner (a user or an agent) who is not active.
+fn owner_inactive(token: &TokenFacts<'_>) -> bool {
+    matches!(token.kind.owner, OwnerType::User | OwnerType::Agent)
+        && token.owner_status != Some(UserStatus::Active)
 }
 
 /// Until when [`check_standing`] passes for this token: `None` if it never
@@ -295,8 +300,7 @@ pub fn check_standing(token: &TokenFacts<'_>, now: OffsetDateTime) -> Result<(),
 /// A token's standing changes with time only at that moment, so the
 /// verifier can work it out once per cached token.
 pub fn stands_until(token: &TokenFacts<'_>) -> Option<Option<OffsetDateTime>> {
-    let owned_by_someone = matches!(token.kind.owner, OwnerType::User | OwnerType::Agent);
-    if token.revoked || (owned_by_someone && token.owner_status != Some(UserStatus::Active)) {
+    if token.revoked || owner_inactive(token) {
         return None;
     }
     Some(match (token.expires_at, token.secret_retires_at) {

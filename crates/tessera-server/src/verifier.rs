@@ -239,22 +239,19 @@ impl Verifier {
         if !found.stands_at(now) || !kept.answers(request.workspace_header, request.required) {
             return false;
         }
-        match kept.membership_role() {
-            None => true,
-            Some(role) => {
-                let identity = &kept.identity;
-                match (&identity.workspace_id, &identity.user_id) {
-                    (Some(workspace_id), Some(user_id)) => {
-                        self.cache
-                            .membership(workspace_id, user_id)
-                            .flatten()
-                            .as_deref()
-                            == Some(role)
-                    }
-                    _ => false,
-                }
-            }
-        }
+        let Some(role) = kept.membership_role() else {
+            return true;
+        };
+        let (Some(workspace_id), Some(user_id)) =
+            (&kept.identity.workspace_id, &kept.identity.user_id)
+        else {
+            return false;
+        };
+        self.cache
+            .membership(workspace_id, user_id)
+            .flatten()
+            .as_deref()
+            == Some(role)
     }
 
     /// The full decision: the token's standing (revoking a leaked family),
