@@ -904,9 +904,9 @@ mod tests {
         assert_eq!(at, [batch[0].at, batch[2].at]);
     }
 
-    #[test]
-    fn a_layout_is_trusted_only_once_a_row_came_in_field_order() {
-        let conn = rusqlite::Connection::open_in_memory().unwrap();
+    /// The membership the row-reading tests select, and its two times (bound
+    /// as `?1` and `?2`).
+    fn selected_membership() -> (Membership, (i64, i64)) {
         let expected = Membership {
             workspace_id: "wsp_1".into(),
             user_id: "usr_1".into(),
@@ -914,7 +914,17 @@ mod tests {
             created_at: T0,
             updated_at: T0 + Duration::microseconds(1),
         };
-        let times = (micros(T0), micros(T0) + 1);
+        (expected, (micros(T0), micros(T0) + 1))
+    }
+
+    /// A query selecting that membership, its columns in field order.
+    const MEMBERSHIP_IN_ORDER: &str = "SELECT 'wsp_1' AS workspace_id, 'usr_1' AS user_id, \
+                                       'admin' AS role, ?1 AS created_at, ?2 AS updated_at";
+
+    #[test]
+    fn a_layout_is_trusted_only_once_a_row_came_in_field_order() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let (expected, times) = selected_membership();
         let read = |sql: &str, layout: &Layout| {
             let row = conn
                 .query_row(sql, times, |row| {
@@ -932,28 +942,18 @@ mod tests {
             "read by name, not trusted"
         );
 
-        let in_order = "SELECT 'wsp_1' AS workspace_id, 'usr_1' AS user_id, 'admin' AS role, \
-                        ?1 AS created_at, ?2 AS updated_at";
-        assert_eq!(read(in_order, &layout), expected);
+        assert_eq!(read(MEMBERSHIP_IN_ORDER, &layout), expected);
         assert!(layout.0.load(Ordering::Relaxed));
         // Trusted: read by position, with the same answer.
-        assert_eq!(read(in_order, &layout), expected);
+        assert_eq!(read(MEMBERSHIP_IN_ORDER, &layout), expected);
     }
 
     #[test]
     fn rusqlite_rows_are_read_by_column_name_in_any_order() {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
-        let expected = Membership {
-            workspace_id: "wsp_1".into(),
-            user_id: "usr_1".into(),
-            role: "admin".into(),
-            created_at: T0,
-            updated_at: T0 + Duration::microseconds(1),
-        };
-        let (created, updated) = (micros(T0), micros(T0) + 1);
+        let (expected, (created, updated)) = selected_membership();
         for sql in [
-            "SELECT 'wsp_1' AS workspace_id, 'usr_1' AS user_id, 'admin' AS role, \
-             ?1 AS created_at, ?2 AS updated_at",
+            MEMBERSHIP_IN_ORDER,
             "SELECT ?2 AS updated_at, 'admin' AS ROLE, 'x' AS other, 'usr_1' AS user_id, \
              ?1 AS created_at, 'wsp_1' AS workspace_id",
         ] {

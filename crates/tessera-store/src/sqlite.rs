@@ -1125,14 +1125,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn direct_reads_answer_as_sqlx_does() {
         let unmapped = store().await;
-        let mapped_size: i64 = unmapped
-            .store
-            .direct
-            .read("test", |conn| {
-                conn.query_row("PRAGMA mmap_size", [], |r| r.get(0))
-            })
-            .unwrap();
-        assert_eq!(mapped_size, 0, "not mapped unless asked");
+        assert_eq!(mapped_size(&unmapped), 0, "not mapped unless asked");
         direct_reads_answer_as_sqlx_does_on(unmapped).await;
     }
 
@@ -1143,15 +1136,19 @@ mod tests {
             map_sqlite_file: true,
         })
         .await;
-        let mapped_size: i64 = mapped
+        assert!(mapped_size(&mapped) > 0, "the file is mapped");
+        direct_reads_answer_as_sqlx_does_on(mapped).await;
+    }
+
+    /// How much of the file a direct connection maps (`PRAGMA mmap_size`).
+    fn mapped_size(fixture: &Fixture) -> i64 {
+        fixture
             .store
             .direct
             .read("test", |conn| {
                 conn.query_row("PRAGMA mmap_size", [], |r| r.get(0))
             })
-            .unwrap();
-        assert!(mapped_size > 0, "the file is mapped");
-        direct_reads_answer_as_sqlx_does_on(mapped).await;
+            .unwrap()
     }
 
     async fn direct_reads_answer_as_sqlx_does_on(fixture: Fixture) {

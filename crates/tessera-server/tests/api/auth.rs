@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{code, send, Backend, TestApp};
+use crate::helpers::{code, one_second_from_now, send, Backend, TestApp};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -46,9 +46,7 @@ async fn refused_tokens(app: &TestApp) -> Vec<(&'static str, String)> {
     let bob = app.user("bob").await;
     let unknown =
         tessera_core::format::generate(&app.state.config.kinds.get("pat").unwrap().shape(), "x");
-    let soon = (time::OffsetDateTime::now_utc() + time::Duration::seconds(1))
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap();
+    let soon = one_second_from_now();
     let expiring = app
         .create_token(&alice, json!({ "name": "brief", "expires_at": soon }))
         .await;

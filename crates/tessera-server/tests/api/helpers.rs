@@ -450,6 +450,14 @@ pub fn code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("<no error code>")
 }
 
+/// An `expires_at` one second from now (RFC 3339): a token that expires
+/// while the test waits.
+pub fn one_second_from_now() -> String {
+    (time::OffsetDateTime::now_utc() + time::Duration::seconds(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
 /// The longest lifetime `kind` offers: "never" where allowed, so that tokens
 /// a test token creates are not capped by it.
 fn longest_expiry(kind: &tessera_core::kind::CredentialKind) -> tessera_core::ExpiryRequest {

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{code, send, TestApp};
+use crate::helpers::{code, one_second_from_now, send, TestApp};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -157,9 +157,7 @@ async fn expiry_comes_from_presets_or_a_date_within_the_maximum(app: TestApp) {
 
 async fn expired_tokens_stay_listed_as_expired(app: TestApp) {
     let alice = app.user("alice").await;
-    let soon = (time::OffsetDateTime::now_utc() + time::Duration::seconds(1))
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap();
+    let soon = one_second_from_now();
     let created = app
         .create_token(&alice, json!({ "name": "brief", "expires_at": soon }))
         .await;

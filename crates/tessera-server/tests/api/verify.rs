@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{code, send, TestApp, TestUser};
+use crate::helpers::{code, one_second_from_now, send, TestApp, TestUser};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -380,9 +380,7 @@ async fn forward_auth_refuses_missing_malformed_revoked_and_insufficient_tokens(
 /// requests; the token's standing is still checked on every one.
 async fn an_answer_kept_for_a_token_never_outlives_its_expiry(app: TestApp) {
     let alice = app.user("alice").await;
-    let soon = (time::OffsetDateTime::now_utc() + time::Duration::seconds(1))
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap();
+    let soon = one_second_from_now();
     let created = app
         .create_token(&alice, json!({ "name": "brief", "expires_at": soon }))
         .await;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{code, send, TestApp, TestUser};
+use crate::helpers::{code, one_second_from_now, send, TestApp, TestUser};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -276,9 +276,7 @@ async fn each_token_shows_name_last_4_created_last_used_and_expiration_status(ap
     let used = app
         .create_token(&gina, json!({ "name": "docs build" }))
         .await;
-    let soon = (time::OffsetDateTime::now_utc() + time::Duration::seconds(1))
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap();
+    let soon = one_second_from_now();
     let brief = app
         .create_token(&gina, json!({ "name": "brief", "expires_at": soon }))
         .await;

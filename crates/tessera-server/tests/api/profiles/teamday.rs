@@ -8,7 +8,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    browser, code, page, post_form, send, shown_secret, Backend, TestApp, TestUser,
+    browser, code, one_second_from_now, page, post_form, send, shown_secret, Backend, TestApp,
+    TestUser,
 };
 use crate::on_both_stores;
 use tessera_server::config::RateLimit;
@@ -410,9 +411,7 @@ async fn use_separate_tokens_per_integration(app: TestApp) {
 // was revoked"
 async fn invalid_or_expired_token_is_401(app: TestApp) {
     let (_, dana) = organisation(&app).await;
-    let soon = (time::OffsetDateTime::now_utc() + time::Duration::seconds(1))
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap();
+    let soon = one_second_from_now();
     let brief = app
         .create_token(&dana, json!({ "name": "brief", "expires_at": soon }))
         .await;
