@@ -209,15 +209,26 @@ impl AppState {
             expires_at,
             hash: self.config.hasher.hash(secret),
         };
-        let limit = (kind.owner == OwnerType::User)
-            .then_some(self.config.limits.max_active_tokens_per_user);
-        let record = self.store.insert_token(&new, limit).await.map_err(|e| match e {
-            StoreError::LimitReached => AppError::Invalid(format!(
-                "You already hold {} active tokens, the most this deployment allows: revoke one first.",
-                self.config.limits.max_active_tokens_per_user
-            )),
-            other => other.into(),
-        })?;
+        // A person, and each agent, may hold at most this many active
+        // tokens; a workspace's API keys are managed by its admins instead.
+        let max = self.config.limits.max_active_tokens_per_user;
+        let holder = match kind.owner {
+            OwnerType::User => Some("You already hold"),
+            OwnerType::Agent => Some("This agent already holds"),
+            OwnerType::Workspace => None,
+        };
+        let limit = holder.map(|_| max);
+        let record = self
+            .store
+            .insert_token(&new, limit)
+            .await
+            .map_err(|e| match e {
+                StoreError::LimitReached => AppError::Invalid(format!(
+                    "{} {max} active tokens, the most this deployment allows: revoke one first.",
+                    holder.unwrap_or("The owner already holds")
+                )),
+                other => other.into(),
+            })?;
 
         self.invalidate(Invalidation::Created(hex::encode(new.hash.digest)))
             .await;

@@ -42,7 +42,7 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create, list))
-        .routes(routes!(change_role, remove))
+        .routes(routes!(show, change_role, remove))
         .routes(routes!(create_token, list_tokens))
         .routes(routes!(revoke_token))
 }
@@ -205,6 +205,25 @@ async fn list(
     let agents = state.store.list_agents(&workspace_id, &page).await?;
     let items: Vec<AgentView> = agents.into_iter().map(AgentView::from).collect();
     Ok(Json(List::paged(items, &page, |a| &a.id)))
+}
+
+#[utoipa::path(get, path = "/api/v1/workspaces/{wid}/agents/{agent_id}", tag = "agents", params(("wid" = String, Path), ("agent_id" = String, Path)),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The agent, with its role now", body = AgentView),
+        (status = 403, body = crate::error::ErrorBody),
+        (status = 404, description = "No agent of this workspace has this id (or it was removed)", body = crate::error::ErrorBody),
+    ))]
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath((workspace_id, agent_id)): AppPath<(String, String)>,
+) -> AppResult<Json<AgentView>> {
+    caller
+        .require_in(&state, &workspace_id, API_KEYS_MANAGE)
+        .await?;
+    let agent = workspace_agent(&state, &workspace_id, &agent_id).await?;
+    Ok(Json(AgentView::from(agent)))
 }
 
 #[utoipa::path(patch, path = "/api/v1/workspaces/{wid}/agents/{agent_id}", tag = "agents", params(("wid" = String, Path), ("agent_id" = String, Path)),

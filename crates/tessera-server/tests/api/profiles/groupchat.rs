@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use crate::helpers::{code, send, TestApp, TestUser};
+use crate::helpers::{code, send, Backend, TestApp, TestUser};
 use crate::on_both_stores;
 
 on_both_stores!(profile = "groupchat";
@@ -44,6 +44,8 @@ on_both_stores!(profile = "groupchat";
     agent_tokens_survive_the_removal_of_the_member_who_created_them,
     agent_token_creation_is_limited_to_what_the_creator_holds,
     agent_endpoints_answer_bad_input_with_the_error_body,
+    one_agent_is_shown_to_those_who_manage_its_workspace_agents,
+    each_agent_holds_at_most_the_active_token_limit,
 );
 
 // --- helpers ---------------------------------------------------------------------------------
@@ -897,6 +899,111 @@ async fn removing_or_suspending_the_agent_stops_its_tokens_at_once(app: TestApp)
     let (status, body) = send(in_workspace(&app, Method::DELETE, &path, &alice, &w)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(code(&body), "not_found");
+}
+
+// One agent, as the list shows it, to those who may manage the workspace's
+// agents; anyone else's look-up (another workspace's admin, a member without
+// api_keys:manage) learns nothing, and a removed agent is gone.
+async fn one_agent_is_shown_to_those_who_manage_its_workspace_agents(app: TestApp) {
+    let (w, alice) = workspace_with_admin(&app).await;
+    let carol = app.member("carol", &w, "member").await;
+    let agent = create_agent(&app, &w, &alice, "Triage bot", "member").await;
+    let agent_id = s(&agent["id"]);
+    let path = format!("/api/v1/workspaces/{w}/agents/{agent_id}");
+
+    let (status, shown) = send(in_workspace(&app, Method::GET, &path, &alice, &w)).await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    assert_eq!(shown, agent);
+    let listed = listed(
+        &app,
+        &alice,
+        &w,
+        &format!("/api/v1/workspaces/{w}/agents"),
+        &agent["id"],
+    )
+    .await;
+    assert_eq!(shown, listed);
+
+    let (status, body) = send(in_workspace(&app, Method::GET, &path, &carol, &w)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(code(&body), "permission_denied");
+    let globex = app.workspace("Globex").await;
+    let bob = app.member("bob", &globex, "admin").await;
+    let elsewhere = format!("/api/v1/workspaces/{globex}/agents/{agent_id}");
+    let (status, body) = send(in_workspace(&app, Method::GET, &elsewhere, &bob, &globex)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(code(&body), "not_found");
+    for unknown in ["usr_0000000000000000000000", "nope", "%00"] {
+        let (status, body) = send(in_workspace(
+            &app,
+            Method::GET,
+            &format!("/api/v1/workspaces/{w}/agents/{unknown}"),
+            &alice,
+            &w,
+        ))
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{unknown}: {body}");
+        assert_eq!(code(&body), "not_found");
+    }
+
+    let (status, _) = send(in_workspace(&app, Method::DELETE, &path, &alice, &w)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = send(in_workspace(&app, Method::GET, &path, &alice, &w)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+// `limits.max_active_tokens_per_user` holds for each agent as for each
+// person: a service account cannot pile up credentials without bound. The
+// agent's count is its own, not its creator's.
+async fn each_agent_holds_at_most_the_active_token_limit(app: TestApp) {
+    let backend: Backend = app.backend;
+    drop(app);
+    let Some(app) = TestApp::with_profile_and(backend, "groupchat", |config| {
+        config.limits.max_active_tokens_per_user = 2;
+    })
+    .await
+    else {
+        return;
+    };
+    let (w, alice) = workspace_with_admin(&app).await;
+    let agent = create_agent(&app, &w, &alice, "bot", "member").await;
+    let agent_id = s(&agent["id"]);
+    let tokens = format!("/api/v1/workspaces/{w}/agents/{agent_id}/tokens");
+    create_agent_token(&app, &w, &alice, agent_id, json!({ "name": "one" })).await;
+    let second = create_agent_token(&app, &w, &alice, agent_id, json!({ "name": "two" })).await;
+
+    let (status, body) = send(
+        in_workspace(&app, Method::POST, &tokens, &alice, &w).json(&json!({ "name": "three" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        s(&body["error"]["message"]),
+        "This agent already holds 2 active tokens, the most this deployment allows: revoke one first."
+    );
+    let (_, list) = send(in_workspace(&app, Method::GET, &tokens, &alice, &w)).await;
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        2,
+        "nothing was written"
+    );
+
+    // Another agent, and alice herself, count their own tokens.
+    let other = create_agent(&app, &w, &alice, "other bot", "member").await;
+    create_agent_token(&app, &w, &alice, s(&other["id"]), json!({ "name": "one" })).await;
+    app.create_token(&alice, json!({ "name": "CLI" })).await;
+
+    // Revoking one frees a place.
+    let (status, _) = send(in_workspace(
+        &app,
+        Method::DELETE,
+        &format!("{tokens}/{}", s(&second["id"])),
+        &alice,
+        &w,
+    ))
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    create_agent_token(&app, &w, &alice, agent_id, json!({ "name": "three" })).await;
 }
 
 // "Workspace API keys … Shared integrations, team automations": like keys,
