@@ -1,5 +1,6 @@
 //! `GET /metrics`: Prometheus text. A handful of counters kept in atomics;
-//! enough to alert on refusals, rate limiting and usage-flush trouble.
+//! enough to alert on refusals, rate limiting and usage-flush trouble, and
+//! to see how much of the verification load the cache answers.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -12,6 +13,7 @@ use tessera_core::Denial;
 pub struct Metrics {
     verified: StripedCounter,
     denied: [StripedCounter; Denial::ALL.len()],
+    lookups: [StripedCounter; Lookup::ALL.len()],
     store_errors: AtomicU64,
     usage_flushes: AtomicU64,
     usage_flush_failures: AtomicU64,
@@ -24,6 +26,11 @@ impl Metrics {
 
     pub fn denied(&self, denial: Denial) {
         self.denied[denial.index()].add_one();
+    }
+
+    /// Where the verifier found a well-formed token's record.
+    pub fn looked_up(&self, lookup: Lookup) {
+        self.lookups[lookup as usize].add_one();
     }
 
     pub fn store_error(&self) {
@@ -64,6 +71,20 @@ impl Metrics {
                 counter.sum()
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP tessera_verify_lookups_total Well-formed tokens presented, by what answered the look-up: \
+             the cache (a token, or a hash recently found unknown) or the store (a miss, an expired entry, or the cache off)."
+        );
+        let _ = writeln!(out, "# TYPE tessera_verify_lookups_total counter");
+        for lookup in Lookup::ALL {
+            let _ = writeln!(
+                out,
+                "tessera_verify_lookups_total{{answered_by=\"{}\"}} {}",
+                lookup.label(),
+                self.lookups[lookup as usize].sum()
+            );
+        }
         let _ = writeln!(out, "# HELP tessera_store_errors_total Verifications that failed closed because the store could not answer.");
         let _ = writeln!(out, "# TYPE tessera_store_errors_total counter");
         let _ = writeln!(
@@ -93,6 +114,29 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE tessera_usage_pending_tokens gauge");
         let _ = writeln!(out, "tessera_usage_pending_tokens {pending_usage}");
         out
+    }
+}
+
+/// What answered the verifier's look-up of a token's hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// The cache held the token.
+    CachedToken,
+    /// The cache knew the hash as unknown (briefly, and never past a create).
+    CachedUnknown,
+    /// The store was read.
+    Store,
+}
+
+impl Lookup {
+    pub const ALL: [Lookup; 3] = [Lookup::CachedToken, Lookup::CachedUnknown, Lookup::Store];
+
+    fn label(self) -> &'static str {
+        match self {
+            Lookup::CachedToken => "cache",
+            Lookup::CachedUnknown => "cache_unknown",
+            Lookup::Store => "store",
+        }
     }
 }
 
@@ -141,6 +185,18 @@ mod tests {
         assert!(text.contains("tessera_verifications_total{outcome=\"valid\"} 1"));
         assert!(text.contains("tessera_verifications_total{outcome=\"token_expired\"} 2"));
         assert!(text.contains("tessera_usage_pending_tokens 3"));
+    }
+
+    #[test]
+    fn renders_lookups_by_what_answered() {
+        let m = Metrics::default();
+        m.looked_up(Lookup::Store);
+        m.looked_up(Lookup::CachedToken);
+        m.looked_up(Lookup::CachedToken);
+        let text = m.render(0);
+        assert!(text.contains("tessera_verify_lookups_total{answered_by=\"cache\"} 2"));
+        assert!(text.contains("tessera_verify_lookups_total{answered_by=\"cache_unknown\"} 0"));
+        assert!(text.contains("tessera_verify_lookups_total{answered_by=\"store\"} 1"));
     }
 
     #[test]

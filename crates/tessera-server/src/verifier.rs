@@ -22,7 +22,7 @@ use crate::audit::{self, Actor, Target};
 use crate::cache::{self, CachedToken, Invalidation, KeptGrant, VerifyCache};
 use crate::config::{Config, RateLimit};
 use crate::extract::ClientInfo;
-use crate::metrics::Metrics;
+use crate::metrics::{Lookup, Metrics};
 use crate::usage::UsageBuffer;
 
 /// A token that passed: who it acts for, and the records behind that.
@@ -175,8 +175,15 @@ impl Verifier {
         let candidates = self.hasher.candidates(parsed.token);
         let cache_key = candidates[0].digest;
         let found = match self.cache.token(&cache_key) {
-            Some(cached) => cached,
+            Some(cached) => {
+                self.metrics.looked_up(match cached {
+                    Some(_) => Lookup::CachedToken,
+                    None => Lookup::CachedUnknown,
+                });
+                cached
+            }
             None => {
+                self.metrics.looked_up(Lookup::Store);
                 let ticket = self.cache.ticket();
                 let fetched = self
                     .store

@@ -16,6 +16,7 @@ on_both_stores!(
     forward_auth_passes_the_identity_in_headers,
     forward_auth_refuses_missing_malformed_revoked_and_insufficient_tokens,
     an_answer_kept_for_a_token_never_outlives_its_expiry,
+    the_metrics_say_what_answered_each_lookup,
 );
 
 /// Alice, a member of acme (api:read, api:write, tokens:manage), and Vera,
@@ -395,4 +396,51 @@ async fn an_answer_kept_for_a_token_never_outlives_its_expiry(app: TestApp) {
     assert_eq!(app.verify(json!({ "token": token })).await["valid"], false);
     let response = forward(&app, "").bearer_auth(token).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// `tessera_verify_lookups_total` by `answered_by`: cache, cache_unknown, store.
+async fn lookups(app: &TestApp) -> [u64; 3] {
+    let text = app
+        .request(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    ["cache", "cache_unknown", "store"].map(|by| {
+        let prefix = format!("tessera_verify_lookups_total{{answered_by=\"{by}\"}} ");
+        text.lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in {text}"))
+            .parse()
+            .unwrap()
+    })
+}
+
+// An operator sees how much of the load the cache answers: a token's first
+// verification reads the store and the next is a hit; an unknown token is
+// looked up once, then briefly known as unknown. Malformed tokens never get
+// as far as a look-up.
+async fn the_metrics_say_what_answered_each_lookup(app: TestApp) {
+    let alice = app.user("alice").await;
+    let created = app.create_token(&alice, json!({ "name": "gateway" })).await;
+    let token = created["token"].as_str().unwrap();
+    let unknown =
+        tessera_core::format::generate(&app.state.config.kinds.get("pat").unwrap().shape(), "x");
+
+    let [cache, cache_unknown, store] = lookups(&app).await;
+    for _ in 0..2 {
+        assert_eq!(app.verify(json!({ "token": token })).await["valid"], true);
+        let answer = app.verify(json!({ "token": unknown.expose() })).await;
+        assert_eq!(answer["valid"], false);
+    }
+    assert_eq!(
+        app.verify(json!({ "token": "garbage" })).await["valid"],
+        false
+    );
+    assert_eq!(
+        lookups(&app).await,
+        [cache + 1, cache_unknown + 1, store + 2]
+    );
 }
