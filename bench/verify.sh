@@ -13,7 +13,10 @@
 # floors measured (on the case's own server) just before and just after it;
 # the median round is reported, with every round's ratio. The "scripted
 # floor" row is /healthz driven by the token script: what wrk's own
-# per-request Lua costs on the shared cores.
+# per-request Lua costs on the shared cores. "store reads" counts the
+# look-ups the store answered during a run: cache misses, and entries past
+# the cache's 10 s TTL (a case's rounds start 10 s apart, floor between, so
+# each round begins by reading its 10,000 tokens again).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOKENS=${TOKENS:-1000000}
@@ -66,10 +69,18 @@ server_ticks() {
   local pid; pid=$(ss -ltnp "sport = :$port" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
   awk '{print $14 + $15}' "/proc/$pid/stat"
 }
-# One wrk run; sets rps, p50, p99, errors and cpu_per_request.
+# Store look-ups the server has made so far (tessera_verify_lookups_total
+# answered by the store): cache misses, expired entries, or every look-up with
+# the cache off.
+store_lookups() {
+  local base=${1%/*}
+  curl -fs "${base%/api/v1}/metrics" | awk -F'} ' '/^tessera_verify_lookups_total\{answered_by="store"/ {print $2}'
+}
+# One wrk run; sets rps, p50, p99, errors, cpu_per_request and store_reads.
 measure() { # tokens-file mode url
   local tokens=$1 mode=$2 url=$3 out
   local ticks_before; ticks_before=$(server_ticks "$url")
+  local lookups_before; lookups_before=$(store_lookups "$url")
   if [ -n "$tokens" ]; then
     out=$(TOKENS_FILE="$tokens" MODE="$mode" wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/tokens.lua "$url")
   else
@@ -81,10 +92,11 @@ measure() { # tokens-file mode url
   errors=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
   cpu_per_request=$(awk -v a="$ticks_before" -v b="$(server_ticks "$url")" -v n="$(awk '/requests in/ {print $1}' <<<"$out")" \
     -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", (b - a) / hz * 1e6 / n}')
+  store_reads=$(( $(store_lookups "$url") - lookups_before ))
 }
 row() { # label ratio-text
-  printf '%-58s %10.0f req/s  %-30s p50 %-8s p99 %-8s non-2xx %-7s server CPU %s us/req\n' \
-    "$1" "$rps" "$2" "$p50" "$p99" "${errors:-0}" "$cpu_per_request"
+  printf '%-58s %10.0f req/s  %-30s p50 %-8s p99 %-8s non-2xx %-7s server CPU %s us/req  store reads %s\n' \
+    "$1" "$rps" "$2" "$p50" "$p99" "${errors:-0}" "$cpu_per_request" "$store_reads"
 }
 # The floor moves by a fifth from one minute to the next on a shared
 # machine, so it is measured again around every case, on the case's own
@@ -103,7 +115,7 @@ case_run() { # label tokens-file mode url base-url
   for round in $(seq 1 "$ROUNDS"); do
     local before=$floor_rps
     measure "$2" "$3" "$4"
-    local case_line="$rps $p50 $p99 ${errors:-0} $cpu_per_request"
+    local case_line="$rps $p50 $p99 ${errors:-0} $cpu_per_request $store_reads"
     floor "$5"
     awk -v a="${case_line%% *}" -v b="$before" -v c="$floor_rps" -v rest="$case_line" \
       'BEGIN {printf "%.1f %s\n", 200 * a / (b + c), rest}' >>"$rounds_file"
@@ -112,7 +124,7 @@ case_run() { # label tokens-file mode url base-url
   local median all
   median=$(sort -n "$rounds_file" | awk -v n="$ROUNDS" 'NR == int((n + 1) / 2)')
   all=$(awk '{printf "%s%s", sep, $1; sep = " / "}' "$rounds_file")
-  read -r ratio rps p50 p99 errors cpu_per_request <<<"$median"
+  read -r ratio rps p50 p99 errors cpu_per_request store_reads <<<"$median"
   row "$label" "$(printf '%5.1f%% of floor (%s)' "$ratio" "$all")"
 }
 
