@@ -212,21 +212,21 @@ impl AppState {
         // A person, and each agent, may hold at most this many active
         // tokens; a workspace's API keys are managed by its admins instead.
         let max = self.config.limits.max_active_tokens_per_user;
-        let holder = match kind.owner {
-            OwnerType::User => Some("You already hold"),
-            OwnerType::Agent => Some("This agent already holds"),
-            OwnerType::Workspace => None,
-        };
-        let limit = holder.map(|_| max);
+        let limit = (kind.owner != OwnerType::Workspace).then_some(max);
         let record = self
             .store
             .insert_token(&new, limit)
             .await
             .map_err(|e| match e {
-                StoreError::LimitReached => AppError::Invalid(format!(
-                    "{} {max} active tokens, the most this deployment allows: revoke one first.",
-                    holder.unwrap_or("The owner already holds")
-                )),
+                StoreError::LimitReached => {
+                    let holder = match kind.owner {
+                        OwnerType::Agent => "This agent already holds",
+                        _ => "You already hold",
+                    };
+                    AppError::Invalid(format!(
+                        "{holder} {max} active tokens, the most this deployment allows: revoke one first."
+                    ))
+                }
                 other => other.into(),
             })?;
 
