@@ -23,6 +23,14 @@ pub enum OwnerType {
 }
 
 impl OwnerType {
+    /// Whether a user record holds tokens of this kind: a person, or an
+    /// agent (a service account). Such tokens stop with their holder's
+    /// status, act with the holder's role, and count against the holder's
+    /// token limit; a workspace's API keys have no holder.
+    pub fn held_by_a_user(self) -> bool {
+        matches!(self, OwnerType::User | OwnerType::Agent)
+    }
+
     /// What a kind with this owner is called in messages.
     pub fn describe(self) -> &'static str {
         match self {

@@ -290,8 +290,7 @@ pub fn check_standing(token: &TokenFacts<'_>, now: OffsetDateTime) -> Result<(),
 
 /// Whether the token has an owner (a user or an agent) who is not active.
 fn owner_inactive(token: &TokenFacts<'_>) -> bool {
-    matches!(token.kind.owner, OwnerType::User | OwnerType::Agent)
-        && token.owner_status != Some(UserStatus::Active)
+    token.kind.owner.held_by_a_user() && token.owner_status != Some(UserStatus::Active)
 }
 
 /// Until when [`check_standing`] passes for this token: `None` if it never

@@ -180,10 +180,7 @@ impl AppState {
                 .await?
                 .ok_or_else(|| AppError::Invalid("workspace_id names no workspace.".into()))?;
         }
-        if request.permissions.is_some()
-            && !kind.allow_narrowing
-            && kind.owner != OwnerType::Workspace
-        {
+        if request.permissions.is_some() && !kind.allow_narrowing && kind.owner.held_by_a_user() {
             return Err(AppError::Invalid(format!(
                 "permissions: this deployment does not narrow tokens of kind \"{}\"; \
                  a token acts with its owner's role.",
@@ -212,7 +209,7 @@ impl AppState {
         // A person, and each agent, may hold at most this many active
         // tokens; a workspace's API keys are managed by its admins instead.
         let max = self.config.limits.max_active_tokens_per_user;
-        let limit = (kind.owner != OwnerType::Workspace).then_some(max);
+        let limit = kind.owner.held_by_a_user().then_some(max);
         let record = self
             .store
             .insert_token(&new, limit)

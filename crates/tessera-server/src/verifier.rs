@@ -324,7 +324,7 @@ impl Verifier {
             .transpose()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let kind = self.kinds.get(&found.record.kind);
-        let owned = kind.is_some_and(|k| matches!(k.owner, OwnerType::User | OwnerType::Agent));
+        let owned = kind.is_some_and(|k| k.owner.held_by_a_user());
         // Read with the token, in the same query.
         let owner = found
             .owner
