@@ -44,8 +44,7 @@ async fn no_credential_is_unauthenticated_with_a_challenge(app: TestApp) {
 async fn refused_tokens(app: &TestApp) -> Vec<(&'static str, String)> {
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
-    let unknown =
-        tessera_core::format::generate(&app.state.config.kinds.get("pat").unwrap().shape(), "x");
+    let unknown = app.unknown_pat();
     let soon = one_second_from_now();
     let expiring = app
         .create_token(&alice, json!({ "name": "brief", "expires_at": soon }))
@@ -63,7 +62,7 @@ async fn refused_tokens(app: &TestApp) -> Vec<(&'static str, String)> {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     vec![
         ("token_malformed", "tsr_pat_not-a-token".to_string()),
-        ("token_unknown", unknown.expose().to_string()),
+        ("token_unknown", unknown),
         (
             "token_expired",
             expiring["token"].as_str().unwrap().to_string(),

@@ -347,6 +347,15 @@ impl TestApp {
         answer
     }
 
+    /// A personal access token that parses and passes its checksum but was
+    /// never issued: it gets as far as the look-up, and is unknown there.
+    pub fn unknown_pat(&self) -> String {
+        let pat = self.state.config.kinds.get("pat").expect("a pat kind");
+        tessera_core::format::generate(&pat.shape(), "x")
+            .expose()
+            .to_owned()
+    }
+
     /// `POST /api/v1/verify` for `token`, needing `needs`: the 200 answer.
     pub async fn verify_needing(&self, token: &str, needs: &[&str]) -> Value {
         self.verify(json!({ "token": token, "permissions": needs }))
