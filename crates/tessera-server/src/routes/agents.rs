@@ -26,13 +26,13 @@ use tessera_core::kind::OwnerType;
 use tessera_core::permissions::API_KEYS_MANAGE;
 use tessera_core::policy::UserStatus;
 use tessera_core::PermissionSet;
-use tessera_store::{Agent, NewAgent, TokenRecord};
+use tessera_store::{Agent, NewAgent};
 
 use crate::audit::{Actor, Target};
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::extract::{AppJson, AppPath, AppQuery, ClientInfo};
-use crate::lifecycle::{self, IssueRequest};
+use crate::lifecycle::{self, IssueRequest, Issued};
 use crate::routes::api_keys::{no_more_than_held, role_permissions};
 use crate::routes::tokens::issued_response;
 use crate::routes::views::{IssuedView, TokenView};
@@ -122,18 +122,172 @@ fn role_field(state: &AppState, value: Option<&Value>) -> AppResult<(String, Per
     }
 }
 
-/// The workspace's agent with this id, unless removed; 404 otherwise. An id
-/// not shaped like one never reaches the store.
-async fn workspace_agent(state: &AppState, workspace_id: &str, id: &str) -> AppResult<Agent> {
-    if !looks_like(IdKind::User, id) {
-        return Err(AppError::NotFound);
+/// What a new agent token asks for, as the API's body or the settings
+/// page's form gave it.
+pub struct AgentTokenRequest<'a> {
+    pub name: Option<&'a Value>,
+    pub expires_in: Option<&'a str>,
+    pub expires_at: Option<&'a str>,
+    /// A narrowing of the agent's role; `None` acts with the whole role.
+    pub permissions: Option<&'a [String]>,
+    pub kind: Option<&'a str>,
+    /// The latest expiry the caller may give, as for any token it creates.
+    pub ceiling: Option<OffsetDateTime>,
+}
+
+/// What the API and the settings pages both do with agents. Each caller has
+/// already checked that the actor may manage the workspace's agents and
+/// passes what the actor `held` there, since nothing an agent holds may
+/// exceed it.
+impl AppState {
+    /// A new agent of `workspace_id` with `role`.
+    pub async fn create_agent(
+        &self,
+        actor: &Actor,
+        held: &PermissionSet,
+        workspace_id: &str,
+        name: Option<&Value>,
+        role: Option<&Value>,
+    ) -> AppResult<Agent> {
+        let name = lifecycle::name_field("Agent name", name)?;
+        let (role, grants) = role_field(self, role)?;
+        no_more_than_held(&grants, held)?;
+        // An agent is only of use with tokens: the deployment must issue them.
+        self.kind_for(None, OwnerType::Agent)?;
+        let agent = self
+            .store
+            .create_agent(&NewAgent {
+                id: new_id(IdKind::User),
+                name,
+                workspace_id: workspace_id.to_owned(),
+                role,
+                created_by: actor.user_id.clone(),
+                created_at: OffsetDateTime::now_utc(),
+            })
+            .await?;
+        self.audit(
+            actor,
+            "agent.create",
+            Some(agent_target(&agent)),
+            json!({ "name": agent.name, "role": agent.role }),
+        )
+        .await;
+        Ok(agent)
     }
-    state
-        .store
-        .agent(id)
-        .await?
-        .filter(|a| a.workspace_id == workspace_id && a.status != UserStatus::Removed)
-        .ok_or(AppError::NotFound)
+
+    /// The workspace's agent with this id, unless removed; 404 otherwise.
+    /// An id not shaped like one never reaches the store.
+    pub async fn workspace_agent(&self, workspace_id: &str, id: &str) -> AppResult<Agent> {
+        if !looks_like(IdKind::User, id) {
+            return Err(AppError::NotFound);
+        }
+        self.store
+            .agent(id)
+            .await?
+            .filter(|a| a.workspace_id == workspace_id && a.status != UserStatus::Removed)
+            .ok_or(AppError::NotFound)
+    }
+
+    /// Gives the agent another role; its tokens act with it from their next
+    /// request, on every instance. Returns the agent as it is now.
+    pub async fn change_agent_role(
+        &self,
+        actor: &Actor,
+        held: &PermissionSet,
+        agent: &Agent,
+        role: Option<&Value>,
+    ) -> AppResult<Agent> {
+        let (role, grants) = role_field(self, role)?;
+        no_more_than_held(&grants, held)?;
+        let previous = self
+            .apply_member_role(&agent.workspace_id, &agent.id, &role)
+            .await?;
+        self.audit(
+            actor,
+            "agent.role_change",
+            Some(agent_target(agent)),
+            json!({ "name": agent.name, "role": role, "previous_role": previous }),
+        )
+        .await;
+        self.workspace_agent(&agent.workspace_id, &agent.id).await
+    }
+
+    /// Removes the agent; returns how many of its tokens that revoked.
+    pub async fn remove_agent(&self, actor: &Actor, agent: &Agent) -> AppResult<usize> {
+        // As a user's removal: the status first (no token of the agent verifies
+        // from then on, on any instance), then its tokens and its membership.
+        let (_, revoked) = self
+            .apply_user_status(&agent.id, UserStatus::Removed, actor)
+            .await?;
+        self.audit(
+            actor,
+            "agent.remove",
+            Some(agent_target(agent)),
+            json!({ "name": agent.name, "revoked_tokens": revoked }),
+        )
+        .await;
+        Ok(revoked)
+    }
+
+    /// A new token for the agent, acting with its role (or a narrowing of
+    /// it), which the actor must hold too.
+    pub async fn issue_agent_token(
+        &self,
+        actor: &Actor,
+        held: &PermissionSet,
+        agent: &Agent,
+        request: AgentTokenRequest<'_>,
+    ) -> AppResult<Issued> {
+        let name = lifecycle::token_name(request.name)?;
+        let kind = self.kind_for(request.kind, OwnerType::Agent)?;
+        let expiry = lifecycle::expiry_request(request.expires_in, request.expires_at)?;
+        let role = agent_role(self, agent);
+        let permissions = request
+            .permissions
+            .map(|list| lifecycle::permission_list("permissions", list))
+            .transpose()?;
+        if let Some(asked) = &permissions {
+            let beyond = asked.missing_from(&role);
+            if !beyond.is_empty() {
+                let names: Vec<String> = beyond.iter().map(|p| p.to_string()).collect();
+                return Err(AppError::Invalid(format!(
+                    "permissions: you cannot grant {} — an agent token can only narrow its agent's role.",
+                    names.join(", ")
+                )));
+            }
+        }
+        // Whoever mints the token must hold what it will act with.
+        let acts_with = match &permissions {
+            Some(narrowing) => role.intersection(narrowing),
+            None => role,
+        };
+        no_more_than_held(&acts_with, held)?;
+        self.issue_token(
+            IssueRequest {
+                kind,
+                name,
+                expiry,
+                permissions,
+                role: None,
+                workspace_id: Some(agent.workspace_id.clone()),
+                user_id: Some(agent.id.clone()),
+                created_by: actor.user_id.clone(),
+                ceiling: request.ceiling,
+            },
+            actor,
+        )
+        .await
+    }
+}
+
+/// What the agent's role grants now (nothing, for a role no longer configured).
+pub fn agent_role(state: &AppState, agent: &Agent) -> PermissionSet {
+    agent
+        .role
+        .as_deref()
+        .and_then(|r| state.config.roles.get(r))
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn agent_target<'a>(agent: &'a Agent) -> Target<'a> {
@@ -161,31 +315,15 @@ async fn create(
     let held = caller
         .require_in(&state, &workspace_id, API_KEYS_MANAGE)
         .await?;
-    let name = lifecycle::name_field("Agent name", body.name.as_ref())?;
-    let (role, grants) = role_field(&state, body.role.as_ref())?;
-    // An agent may hold no more than its creator holds right now.
-    no_more_than_held(&grants, &held)?;
-    // An agent is only of use with tokens: the deployment must issue them.
-    state.kind_for(None, OwnerType::Agent)?;
     let agent = state
-        .store
-        .create_agent(&NewAgent {
-            id: new_id(IdKind::User),
-            name,
-            workspace_id,
-            role,
-            created_by: caller.user_id().map(str::to_owned),
-            created_at: OffsetDateTime::now_utc(),
-        })
-        .await?;
-    state
-        .audit(
+        .create_agent(
             &Actor::of(&caller, &client),
-            "agent.create",
-            Some(agent_target(&agent)),
-            json!({ "name": agent.name, "role": agent.role }),
+            &held,
+            &workspace_id,
+            body.name.as_ref(),
+            body.role.as_ref(),
         )
-        .await;
+        .await?;
     Ok((StatusCode::CREATED, Json(AgentView::from(agent))))
 }
 
@@ -222,7 +360,7 @@ async fn show(
     caller
         .require_in(&state, &workspace_id, API_KEYS_MANAGE)
         .await?;
-    let agent = workspace_agent(&state, &workspace_id, &agent_id).await?;
+    let agent = state.workspace_agent(&workspace_id, &agent_id).await?;
     Ok(Json(AgentView::from(agent)))
 }
 
@@ -242,21 +380,15 @@ async fn change_role(
     let held = caller
         .require_in(&state, &workspace_id, API_KEYS_MANAGE)
         .await?;
-    let agent = workspace_agent(&state, &workspace_id, &agent_id).await?;
-    let (role, grants) = role_field(&state, body.role.as_ref())?;
-    no_more_than_held(&grants, &held)?;
-    let previous = state
-        .apply_member_role(&workspace_id, &agent.id, &role)
-        .await?;
-    state
-        .audit(
+    let agent = state.workspace_agent(&workspace_id, &agent_id).await?;
+    let changed = state
+        .change_agent_role(
             &Actor::of(&caller, &client),
-            "agent.role_change",
-            Some(agent_target(&agent)),
-            json!({ "name": agent.name, "role": role, "previous_role": previous }),
+            &held,
+            &agent,
+            body.role.as_ref(),
         )
-        .await;
-    let changed = workspace_agent(&state, &workspace_id, &agent_id).await?;
+        .await?;
     Ok(Json(AgentView::from(changed)))
 }
 
@@ -272,21 +404,10 @@ async fn remove(
     caller
         .require_in(&state, &workspace_id, API_KEYS_MANAGE)
         .await?;
-    let agent = workspace_agent(&state, &workspace_id, &agent_id).await?;
-    let actor = Actor::of(&caller, &client);
-    // As a user's removal: the status first (no token of the agent verifies
-    // from then on, on any instance), then its tokens and its membership.
-    let (_, revoked) = state
-        .apply_user_status(&agent.id, UserStatus::Removed, &actor)
-        .await?;
+    let agent = state.workspace_agent(&workspace_id, &agent_id).await?;
     state
-        .audit(
-            &actor,
-            "agent.remove",
-            Some(agent_target(&agent)),
-            json!({ "name": agent.name, "revoked_tokens": revoked }),
-        )
-        .await;
+        .remove_agent(&Actor::of(&caller, &client), &agent)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -308,51 +429,20 @@ async fn create_token(
     let held = caller
         .require_in(&state, &workspace_id, API_KEYS_MANAGE)
         .await?;
-    let agent = workspace_agent(&state, &workspace_id, &agent_id).await?;
-    let name = lifecycle::token_name(body.name.as_ref())?;
-    let kind = state.kind_for(body.kind.as_deref(), OwnerType::Agent)?;
-    let expiry = lifecycle::expiry_request(body.expires_in.as_deref(), body.expires_at.as_deref())?;
-    let role = agent
-        .role
-        .as_deref()
-        .and_then(|r| state.config.roles.get(r))
-        .cloned()
-        .unwrap_or_default();
-    let permissions = body
-        .permissions
-        .as_deref()
-        .map(|list| lifecycle::permission_list("permissions", list))
-        .transpose()?;
-    if let Some(asked) = &permissions {
-        let beyond = asked.missing_from(&role);
-        if !beyond.is_empty() {
-            let names: Vec<String> = beyond.iter().map(|p| p.to_string()).collect();
-            return Err(AppError::Invalid(format!(
-                "permissions: you cannot grant {} — an agent token can only narrow its agent's role.",
-                names.join(", ")
-            )));
-        }
-    }
-    // Whoever mints the token must hold what it will act with.
-    let acts_with = match &permissions {
-        Some(narrowing) => role.intersection(narrowing),
-        None => role,
-    };
-    no_more_than_held(&acts_with, &held)?;
+    let agent = state.workspace_agent(&workspace_id, &agent_id).await?;
     let issued = state
-        .issue_token(
-            IssueRequest {
-                kind,
-                name,
-                expiry,
-                permissions,
-                role: None,
-                workspace_id: Some(workspace_id),
-                user_id: Some(agent.id.clone()),
-                created_by: caller.user_id().map(str::to_owned),
+        .issue_agent_token(
+            &Actor::of(&caller, &client),
+            &held,
+            &agent,
+            AgentTokenRequest {
+                name: body.name.as_ref(),
+                expires_in: body.expires_in.as_deref(),
+                expires_at: body.expires_at.as_deref(),
+                permissions: body.permissions.as_deref(),
+                kind: body.kind.as_deref(),
                 ceiling: caller.expiry_ceiling(),
             },
-            &Actor::of(&caller, &client),
         )
         .await?;
     Ok(issued_response(issued))
@@ -370,24 +460,9 @@ async fn list_tokens(
     caller
         .require_in(&state, &workspace_id, API_KEYS_MANAGE)
         .await?;
-    let agent = workspace_agent(&state, &workspace_id, &agent_id).await?;
+    let agent = state.workspace_agent(&workspace_id, &agent_id).await?;
     let page = query.page()?;
-    let tokens = TokenScope {
-        owner: OwnerType::Agent,
-        user_id: Some(&agent.id),
-        workspace_id: Some(&workspace_id),
-    };
-    Ok(Json(tokens.page(&state, &page).await?))
-}
-
-/// The agent's token with this id, or 404.
-async fn agent_token(state: &AppState, agent: &Agent, id: &str) -> AppResult<TokenRecord> {
-    let tokens = TokenScope {
-        owner: OwnerType::Agent,
-        user_id: Some(&agent.id),
-        workspace_id: None,
-    };
-    tokens.find(state, id).await
+    Ok(Json(TokenScope::agent(&agent).page(&state, &page).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/workspaces/{wid}/agents/{agent_id}/tokens/{token_id}", tag = "agents",
@@ -403,8 +478,8 @@ async fn revoke_token(
     caller
         .require_in(&state, &workspace_id, API_KEYS_MANAGE)
         .await?;
-    let agent = workspace_agent(&state, &workspace_id, &agent_id).await?;
-    let record = agent_token(&state, &agent, &token_id).await?;
+    let agent = state.workspace_agent(&workspace_id, &agent_id).await?;
+    let record = TokenScope::agent(&agent).find(&state, &token_id).await?;
     state
         .revoke(&record, &Actor::of(&caller, &client), "revoked")
         .await?;

@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 
 use tessera_core::ids::{looks_like, IdKind};
 use tessera_core::kind::OwnerType;
-use tessera_store::{Page, TokenFilter, TokenRecord};
+use tessera_store::{Agent, Page, TokenFilter, TokenRecord};
 
 use crate::error::{AppError, AppResult};
 use crate::routes::views::TokenView;
@@ -167,6 +167,15 @@ impl<'a> TokenScope<'a> {
             owner: OwnerType::Workspace,
             user_id: None,
             workspace_id: Some(workspace_id),
+        }
+    }
+
+    /// An agent's tokens.
+    pub fn agent(agent: &'a Agent) -> Self {
+        TokenScope {
+            owner: OwnerType::Agent,
+            user_id: Some(&agent.id),
+            workspace_id: Some(&agent.workspace_id),
         }
     }
 
