@@ -23,8 +23,8 @@ use crate::routes::TokenScope;
 use crate::state::AppState;
 use crate::web::forms::{OnceForms, Posted, Signed};
 use crate::web::layout::{
-    csrf_field, masked, page, preset_label, respond, respond_with_secret, rfc3339, secret_panel,
-    short_time, status_badge, Section, WebError,
+    csrf_field, expires_cell, last_used_cell, masked, page, preset_label, respond,
+    respond_with_secret, rfc3339, secret_panel, short_time, status_badge, Section, WebError,
 };
 use crate::web::tokens::confirm_page;
 
@@ -42,7 +42,7 @@ pub fn router() -> Router<AppState> {
 
 /// The workspace's name and what the signed-in member holds there; 403
 /// unless that includes `api_keys:manage`.
-async fn allowed(
+pub(crate) async fn allowed(
     state: &AppState,
     signed: &Signed,
     wid: &str,
@@ -63,7 +63,7 @@ async fn allowed(
 }
 
 /// The roles a member holding `held` may give a key: those granting no more.
-fn offered_roles(state: &AppState, held: &PermissionSet) -> Vec<String> {
+pub(crate) fn offered_roles(state: &AppState, held: &PermissionSet) -> Vec<String> {
     state
         .config
         .roles
@@ -127,13 +127,8 @@ async fn render(
                                     td data-label="Key" { code.masked { (masked(&k.display_prefix, &k.last4)) } }
                                     td data-label="Role" { (k.role.clone().unwrap_or_else(|| k.permissions.clone().unwrap_or_default().join(" "))) }
                                     td data-label="Created" { time datetime=(rfc3339(k.created_at)) { (short_time(k.created_at)) } }
-                                    td data-label="Last used" {
-                                        @if let Some(at) = k.last_used_at {
-                                            @let title = format!("{}{}", rfc3339(at), k.last_used_ip.as_deref().map(|ip| format!(" from {ip}")).unwrap_or_default());
-                                            time datetime=(rfc3339(at)) title=(title) { (short_time(at)) }
-                                        } @else { "Never" }
-                                    }
-                                    td data-label="Expires" { @if let Some(at) = k.expires_at { (short_time(at)) } @else { "Never" } }
+                                    td data-label="Last used" { (last_used_cell(k)) }
+                                    td data-label="Expires" { (expires_cell(k)) }
                                     td data-label="Status" { (status_badge(status)) }
                                     td data-label="Actions" {
                                         @if status == TokenStatus::Active {

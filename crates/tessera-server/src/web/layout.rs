@@ -6,7 +6,7 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use tessera_store::TokenStatus;
+use tessera_store::{TokenRecord, TokenStatus};
 
 use crate::error::AppError;
 use crate::web::forms::Signed;
@@ -166,6 +166,25 @@ pub fn status_badge(status: TokenStatus) -> Markup {
         TokenStatus::Revoked => "revoked",
     };
     html! { span class={ "badge " (name) } { (name) } }
+}
+
+/// When a token was last used (and from where, on hover), or "Never".
+pub fn last_used_cell(token: &TokenRecord) -> Markup {
+    html! {
+        @if let Some(at) = token.last_used_at {
+            @let title = format!("{}{}", rfc3339(at), token.last_used_ip.as_deref().map(|ip| format!(" from {ip}")).unwrap_or_default());
+            time datetime=(rfc3339(at)) title=(title) { (short_time(at)) }
+        } @else { "Never" }
+    }
+}
+
+/// When a token expires, or "Never".
+pub fn expires_cell(token: &TokenRecord) -> Markup {
+    html! {
+        @if let Some(at) = token.expires_at {
+            time datetime=(rfc3339(at)) { (short_time(at)) }
+        } @else { "Never" }
+    }
 }
 
 /// `prefix…last4`: enough to recognise a token, never enough to use it.

@@ -1,9 +1,10 @@
 //! The settings pages: server-rendered HTML (maud) for signing in, personal
-//! access tokens, workspace API keys and deployment administration. Every
-//! page goes through the same AppState methods as the API; the pages only
-//! decide who may ask and render the answer.
+//! access tokens, a workspace's API keys and agents, and deployment
+//! administration. Every page goes through the same AppState methods as the
+//! API; the pages only decide who may ask and render the answer.
 
 pub mod admin;
+pub mod agents;
 pub mod api_keys;
 pub mod forms;
 pub mod layout;
@@ -33,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .merge(login::router())
         .merge(tokens::router())
         .merge(api_keys::router())
+        .merge(agents::router())
         .merge(admin::router())
         .layer(axum::middleware::map_response(security_headers))
 }

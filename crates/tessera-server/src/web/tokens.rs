@@ -25,8 +25,8 @@ use crate::session::request_is_tls;
 use crate::state::AppState;
 use crate::web::forms::{Fields, OnceForms, Posted, Signed};
 use crate::web::layout::{
-    csrf_field, masked, page, preset_label, respond, respond_with_secret, rfc3339, secret_panel,
-    short_time, status_badge, Section, WebError,
+    csrf_field, expires_cell, last_used_cell, masked, page, preset_label, respond,
+    respond_with_secret, rfc3339, secret_panel, short_time, status_badge, Section, WebError,
 };
 
 pub fn router() -> Router<AppState> {
@@ -194,17 +194,8 @@ async fn render(
                                         td data-label="Name" .token-name { (t.name) }
                                         td data-label="Token" { code.masked { (masked(&t.display_prefix, &t.last4)) } }
                                         td data-label="Created" { time datetime=(rfc3339(t.created_at)) { (short_time(t.created_at)) } }
-                                        td data-label="Last used" {
-                                            @if let Some(at) = t.last_used_at {
-                                                @let title = format!("{}{}", rfc3339(at), t.last_used_ip.as_deref().map(|ip| format!(" from {ip}")).unwrap_or_default());
-                                                time datetime=(rfc3339(at)) title=(title) { (short_time(at)) }
-                                            } @else { "Never" }
-                                        }
-                                        td data-label="Expires" {
-                                            @if let Some(at) = t.expires_at {
-                                                time datetime=(rfc3339(at)) { (short_time(at)) }
-                                            } @else { "Never" }
-                                        }
+                                        td data-label="Last used" { (last_used_cell(t)) }
+                                        td data-label="Expires" { (expires_cell(t)) }
                                         td data-label="Status" { (status_badge(status)) }
                                         td data-label="Actions" {
                                             @if status == TokenStatus::Active {
@@ -601,6 +592,8 @@ async fn workspaces(State(state): State<AppState>, signed: Signed) -> Result<Res
     let list = memberships(&state, &signed.user.id)
         .await
         .map_err(|e| signed.error(e))?;
+    // Agents are offered only where the deployment issues their tokens.
+    let has_agents = state.kind_for(None, OwnerType::Agent).is_ok();
     let markup = page(
         "Your workspaces",
         Some(&signed),
@@ -612,7 +605,10 @@ async fn workspaces(State(state): State<AppState>, signed: Signed) -> Result<Res
                     p { "You are not a member of any workspace yet. A deployment administrator can add you." }
                 } @else {
                     div.table-wrap { table.responsive {
-                        thead { tr { th scope="col" { "Workspace" } th scope="col" { "Your role" } th scope="col" { "API keys" } } }
+                        thead { tr {
+                            th scope="col" { "Workspace" } th scope="col" { "Your role" } th scope="col" { "API keys" }
+                            @if has_agents { th scope="col" { "Agents" } }
+                        } }
                         tbody {
                             @for (id, name, role) in &list {
                                 @let may_manage = state.config.roles.get(role).is_some_and(|p| p.contains(tessera_core::permissions::API_KEYS_MANAGE));
@@ -623,6 +619,13 @@ async fn workspaces(State(state): State<AppState>, signed: Signed) -> Result<Res
                                         @if may_manage {
                                             a href={ "/settings/workspaces/" (id) "/api-keys" } { "Manage API keys" }
                                         } @else { span.muted { "Your role cannot manage keys" } }
+                                    }
+                                    @if has_agents {
+                                        td data-label="Agents" {
+                                            @if may_manage {
+                                                a href={ "/settings/workspaces/" (id) "/agents" } { "Manage agents" }
+                                            } @else { span.muted { "Your role cannot manage agents" } }
+                                        }
                                     }
                                 }
                             }

@@ -19,6 +19,8 @@ on_both_stores!(
     revoke_and_delete_all_from_the_page,
     rotate_from_the_page_shows_the_new_secret_once,
     api_key_page_needs_api_keys_manage_and_offers_only_lesser_roles,
+    agents_and_their_tokens_are_managed_from_the_pages,
+    agents_are_not_offered_where_the_deployment_issues_no_agent_tokens,
     admin_pages_are_for_admins_and_suspend_stops_tokens,
     sign_out_ends_the_session,
     last_use_and_the_empty_state_are_shown,
@@ -420,6 +422,229 @@ member = ["tokens:manage", "api:read", "api:write"]
     let response = post_form(&app, &b, &format!("{path}/{id}/revoke"), &[]).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(me_status(&app, &key).await, StatusCode::UNAUTHORIZED);
+}
+
+/// The `Location` of a redirect.
+fn location(response: &reqwest::Response) -> String {
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// The id in the first `data-{what}-id` attribute of a page.
+fn first_id(html: &str, what: &str) -> Option<String> {
+    let after = html.split(&format!("data-{what}-id=\"")).nth(1)?;
+    Some(after.split('"').next()?.to_owned())
+}
+
+async fn agents_and_their_tokens_are_managed_from_the_pages(_app: TestApp) {
+    let backend = _app.backend;
+    drop(_app);
+    // GroupChat's deployment issues agent tokens (`gca_`).
+    let Some(app) = TestApp::with_profile(backend, "groupchat").await else {
+        return;
+    };
+    let ws = app.workspace("Acme").await;
+    let alice = app.member("alice", &ws, "admin").await;
+    let bob = app.member("bob", &ws, "member").await;
+    let agents = format!("/settings/workspaces/{ws}/agents");
+
+    // A member whose role cannot manage workspace credentials sees no agents
+    // and can create none, even by posting the form.
+    let b = browser(&app, &bob).await;
+    let (_, workspaces) = page(&app, &b, "/settings/workspaces").await;
+    assert!(workspaces.contains("Your role cannot manage agents"));
+    assert_eq!(page(&app, &b, &agents).await.0, StatusCode::FORBIDDEN);
+    let response = post_form(
+        &app,
+        &b,
+        &agents,
+        &[("name", "x"), ("role", "guest"), ("form_id", "b0")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    let a = browser(&app, &alice).await;
+    let (_, workspaces) = page(&app, &a, "/settings/workspaces").await;
+    assert!(workspaces.contains(&format!("href=\"{agents}\"")));
+    let (status, html) = page(&app, &a, &agents).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("id=\"empty-state\""));
+
+    // A blank name: the documented message, and nothing created.
+    let response = post_form(
+        &app,
+        &a,
+        &agents,
+        &[("name", " "), ("role", "member"), ("form_id", "a1")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("Agent name is required."));
+    assert_eq!(first_id(&page(&app, &a, &agents).await.1, "agent"), None);
+
+    let response = post_form(
+        &app,
+        &a,
+        &agents,
+        &[
+            ("name", "<b>Triage</b>"),
+            ("role", "member"),
+            ("form_id", "a2"),
+        ],
+    )
+    .await;
+    let here = location(&response);
+    // The same form again (a double click) creates no second agent.
+    let again = post_form(
+        &app,
+        &a,
+        &agents,
+        &[
+            ("name", "<b>Triage</b>"),
+            ("role", "member"),
+            ("form_id", "a2"),
+        ],
+    )
+    .await;
+    assert_eq!(location(&again), agents);
+    let (_, list) = page(&app, &a, &agents).await;
+    assert!(list.contains("&lt;b&gt;Triage&lt;/b&gt;"));
+    assert_eq!(list.matches("data-agent-id=").count(), 1);
+    let agent_id = first_id(&list, "agent").unwrap();
+    assert_eq!(here, format!("{agents}/{agent_id}"));
+
+    // A narrowing beyond the agent's role is refused with a message, and no
+    // token is made.
+    let response = post_form(
+        &app,
+        &a,
+        &format!("{here}/tokens"),
+        &[
+            ("name", "bot"),
+            ("permissions", "audit:read"),
+            ("form_id", "t0"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("an agent token can only narrow its agent"),
+        "{html}"
+    );
+    assert_eq!(shown_secret(&html), None);
+
+    // Created: shown once, never cached, acting as the agent with the narrowing.
+    let response = post_form(
+        &app,
+        &a,
+        &format!("{here}/tokens"),
+        &[
+            ("name", "bot"),
+            ("expires_in", "30d"),
+            ("permissions", "tasks:read"),
+            ("form_id", "t1"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store, max-age=0");
+    let secret = shown_secret(&response.text().await.unwrap()).expect("the secret is shown");
+    assert!(secret.starts_with("gca_"));
+    let answer = app.verify_needing(&secret, &["tasks:read"]).await;
+    assert_eq!(answer["valid"], true, "{answer}");
+    assert_eq!(answer["user_id"], agent_id.as_str());
+    assert_eq!(answer["workspace_id"], ws.as_str());
+    assert_eq!(
+        app.verify_needing(&secret, &["tasks:write"]).await["valid"],
+        false
+    );
+    let again = post_form(
+        &app,
+        &a,
+        &format!("{here}/tokens"),
+        &[("name", "bot"), ("form_id", "t1")],
+    )
+    .await;
+    assert_eq!(location(&again), here);
+    let (_, html) = page(&app, &a, &here).await;
+    assert!(!html.contains(&secret));
+    assert_eq!(html.matches("data-token-id=").count(), 1);
+
+    // Lowered to guest, from the page: its token keeps reading tasks.
+    let response = post_form(&app, &a, &format!("{here}/role"), &[("role", "guest")]).await;
+    assert_eq!(location(&response), here);
+    let (status, shown) = send(
+        app.get(
+            &format!("/api/v1/workspaces/{ws}/agents/{agent_id}"),
+            &alice.token,
+        )
+        .header("X-Workspace-Id", &ws),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    assert_eq!(shown["role"], "guest");
+    assert_eq!(
+        app.verify_needing(&secret, &["tasks:read"]).await["valid"],
+        true
+    );
+    // A role beyond what alice holds, or none, is refused.
+    let response = post_form(&app, &a, &format!("{here}/role"), &[("role", "nonesuch")]).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Revoked from the page: it stops at once.
+    let token_id = first_id(&page(&app, &a, &here).await.1, "token").unwrap();
+    let confirm = format!("{here}/tokens/{token_id}/revoke");
+    assert_eq!(page(&app, &a, &confirm).await.0, StatusCode::OK);
+    assert_eq!(location(&post_form(&app, &a, &confirm, &[]).await), here);
+    assert_eq!(app.verify_needing(&secret, &[]).await["valid"], false);
+
+    // Removed from the page: its other tokens stop and it leaves the list.
+    let response = post_form(
+        &app,
+        &a,
+        &format!("{here}/tokens"),
+        &[("name", "second"), ("form_id", "t2")],
+    )
+    .await;
+    let second = shown_secret(&response.text().await.unwrap()).unwrap();
+    assert_eq!(app.verify_needing(&second, &[]).await["valid"], true);
+    assert_eq!(
+        page(&app, &a, &format!("{here}/remove")).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        location(&post_form(&app, &a, &format!("{here}/remove"), &[]).await),
+        agents
+    );
+    assert_eq!(app.verify_needing(&second, &[]).await["valid"], false);
+    assert_eq!(first_id(&page(&app, &a, &agents).await.1, "agent"), None);
+    assert_eq!(page(&app, &a, &here).await.0, StatusCode::NOT_FOUND);
+}
+
+async fn agents_are_not_offered_where_the_deployment_issues_no_agent_tokens(app: TestApp) {
+    let ws = app.workspace("Acme").await;
+    let owner = app.member("olive", &ws, "owner").await;
+    let b = browser(&app, &owner).await;
+    let (_, workspaces) = page(&app, &b, "/settings/workspaces").await;
+    assert!(!workspaces.contains("/agents"));
+    let agents = format!("/settings/workspaces/{ws}/agents");
+    let (status, html) = page(&app, &b, &agents).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("This deployment issues no agent tokens"));
+    let response = post_form(
+        &app,
+        &b,
+        &agents,
+        &[("name", "bot"), ("role", "owner"), ("form_id", "n1")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(first_id(&page(&app, &b, &agents).await.1, "agent"), None);
 }
 
 async fn admin_pages_are_for_admins_and_suspend_stops_tokens(app: TestApp) {
