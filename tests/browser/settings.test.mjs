@@ -8,9 +8,11 @@ import { join } from "node:path";
 import { chromium } from "playwright-core";
 
 const BASE = process.env.TESSERA_BASE;
+// A second deployment, on the groupchat profile: it issues agent tokens.
+const GROUPCHAT = process.env.TESSERA_GROUPCHAT_BASE;
 const ADMIN_PASSWORD = process.env.TESSERA_ADMIN_PASSWORD;
 const SHOTS = process.env.SCREENSHOTS;
-if (!BASE || !ADMIN_PASSWORD || !SHOTS) {
+if (!BASE || !GROUPCHAT || !ADMIN_PASSWORD || !SHOTS) {
   throw new Error("run these through tests/browser/run.sh");
 }
 
@@ -53,12 +55,12 @@ async function newPage() {
   return page;
 }
 
-async function signIn(page, username, password) {
-  await page.goto(`${BASE}/login`);
+async function signIn(page, username, password, base = BASE) {
+  await page.goto(`${base}/login`);
   await page.getByLabel("Username").fill(username);
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();
-  await page.waitForURL(`${BASE}/settings/tokens`);
+  await page.waitForURL(`${base}/settings/tokens`);
 }
 
 async function shot(page, name) {
@@ -84,13 +86,13 @@ async function createToken(page, name, expiry) {
 }
 
 /** The API as the admin, signed in with a session (cookie and CSRF header). */
-async function adminApi() {
-  return api("admin", ADMIN_PASSWORD);
+async function adminApi(base = BASE) {
+  return api("admin", ADMIN_PASSWORD, base);
 }
 
 /** The API as a user, signed in with a session (cookie and CSRF header). */
-async function api(username, password) {
-  const response = await fetch(`${BASE}/api/v1/session`, {
+async function api(username, password, base = BASE) {
+  const response = await fetch(`${base}/api/v1/session`, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ username, password }),
@@ -99,7 +101,7 @@ async function api(username, password) {
   const cookie = response.headers.get("set-cookie").split(";")[0];
   const { csrf_token: csrf } = await response.json();
   return async (method, path, body) => {
-    const r = await fetch(`${BASE}${path}`, {
+    const r = await fetch(`${base}${path}`, {
       method,
       headers: { Cookie: cookie, "X-CSRF-Token": csrf, "Content-Type": "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -240,6 +242,65 @@ test("API keys: a member without api_keys:manage gets 403; an owner creates one"
   await owner.goto(path);
   await shot(owner, "api-keys");
   await owner.close();
+});
+
+test("agents: create one, give it a token, lower its role, revoke, remove", async () => {
+  const api = await adminApi(GROUPCHAT);
+  const ws = await api("POST", "/api/v1/workspaces", { name: "Support" });
+  const users = await api("GET", "/api/v1/users");
+  const admin = users.items.find((u) => u.username === "admin");
+  await api("PUT", `/api/v1/workspaces/${ws.id}/members/${admin.id}`, { role: "owner" });
+  const verify = async (token, permissions) => {
+    const r = await fetch(`${GROUPCHAT}/api/v1/verify`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ token, permissions }),
+    });
+    assert.equal(r.status, 200);
+    return (await r.json()).valid;
+  };
+
+  const page = await newPage();
+  await signIn(page, "admin", ADMIN_PASSWORD, GROUPCHAT);
+  await page.goto(`${GROUPCHAT}/settings/workspaces`);
+  await page.getByRole("link", { name: "Manage agents" }).click();
+  await page.getByRole("heading", { name: "Agents of Support" }).waitFor();
+  await page.getByLabel("Name", { exact: true }).fill("Triage bot");
+  await page.getByLabel("Role").selectOption("member");
+  await page.getByRole("button", { name: "Create agent" }).click();
+
+  await page.getByRole("heading", { name: "Agent Triage bot" }).waitFor();
+  const agentPage = page.url();
+  await page.getByLabel("Name", { exact: true }).fill("triage");
+  await page.getByLabel("tasks:read").check();
+  await page.getByRole("button", { name: "Create token" }).click();
+  const secret = await page.locator("#new-secret").inputValue();
+  assert.match(secret, /^gca_/);
+  await shot(page, "agent-token-created");
+  assert.equal(await verify(secret, ["tasks:read"]), true);
+  assert.equal(await verify(secret, ["tasks:write"]), false, "narrowed to tasks:read");
+
+  await page.goto(agentPage);
+  assert.equal(await page.locator("#new-secret").count(), 0, "the secret is not shown again");
+  await page.getByLabel("Role", { exact: true }).selectOption("guest");
+  await page.getByRole("button", { name: "Change role" }).click();
+  await page.waitForURL(agentPage);
+  assert.equal(await page.getByLabel("Role", { exact: true }).inputValue(), "guest");
+  assert.equal(await verify(secret, ["tasks:read"]), true, "a guest still reads tasks");
+  await shot(page, "agent");
+
+  await page.getByRole("link", { name: "Revoke triage" }).click();
+  await page.getByRole("button", { name: "Revoke token" }).click();
+  await page.waitForURL(agentPage);
+  assert.equal(await page.locator("#agent-tokens .badge").textContent(), "revoked");
+  assert.equal(await verify(secret, []), false);
+
+  await page.getByRole("link", { name: "Remove agent" }).click();
+  await page.getByRole("heading", { name: "Remove the agent “Triage bot”?" }).waitFor();
+  await page.getByRole("button", { name: "Remove agent" }).click();
+  await page.waitForURL(`${GROUPCHAT}/settings/workspaces/${ws.id}/agents`);
+  await page.locator("#empty-state").waitFor();
+  await page.close();
 });
 
 test("admin pages: users and workspaces", async () => {

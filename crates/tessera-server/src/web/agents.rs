@@ -268,7 +268,7 @@ async fn render_agent(
                 (secret_panel("The agent's new token", issued.token.expose(), &issued.record.name))
             }
             section.card aria-labelledby="role-heading" {
-                h2 #role-heading { "Role" }
+                h2 #role-heading { "Role and status" }
                 p { "Status " (agent_badge(&agent)) ", created " time datetime=(rfc3339(agent.created_at)) { (short_time(agent.created_at)) } "." }
                 @if let Some(error) = role_error {
                     p.alert role="alert" #role-errors { (error) }
