@@ -23,13 +23,13 @@ use crate::lifecycle::Issued;
 use crate::routes::agents::{agent_role, AgentTokenRequest};
 use crate::routes::TokenScope;
 use crate::state::AppState;
-use crate::web::api_keys::{allowed, offered_roles};
 use crate::web::forms::{Fields, OnceForms, Posted, Signed};
 use crate::web::layout::{
     csrf_field, expires_cell, last_used_cell, masked, page, preset_label, respond,
     respond_with_secret, rfc3339, secret_panel, short_time, status_badge, Section, WebError,
 };
 use crate::web::tokens::confirm_page;
+use crate::web::workspaces::{may_manage_credentials, offered_roles};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -104,7 +104,7 @@ async fn render_list(
     asked: &Asked,
     error: Option<&str>,
 ) -> AppResult<Markup> {
-    let (workspace_name, held) = allowed(state, signed, wid).await?;
+    let (workspace_name, held) = may_manage_credentials(state, signed, wid).await?;
     let issues_agent_tokens = state.kind_for(None, OwnerType::Agent).is_ok();
     let agents = state.store.list_agents(wid, &Page::first(100)).await?;
     let roles = offered_roles(state, &held);
@@ -181,7 +181,7 @@ async fn create(
 ) -> Result<Response, WebError> {
     let Posted { signed, fields } = posted;
     let asked = Asked::from_fields(&fields);
-    let (_, held) = allowed(&state, &signed, &wid)
+    let (_, held) = may_manage_credentials(&state, &signed, &wid)
         .await
         .map_err(|e| signed.error(e))?;
     if !OnceForms::global().first_use(&signed, fields.get("form_id")) {
@@ -219,7 +219,7 @@ async fn managed_agent(
     wid: &str,
     aid: &str,
 ) -> AppResult<(Agent, PermissionSet)> {
-    let (_, held) = allowed(state, signed, wid).await?;
+    let (_, held) = may_manage_credentials(state, signed, wid).await?;
     let agent = state.workspace_agent(wid, aid).await?;
     Ok((agent, held))
 }

@@ -10,9 +10,7 @@ use maud::html;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use tessera_core::ids::{looks_like, IdKind};
 use tessera_core::kind::OwnerType;
-use tessera_core::permissions::API_KEYS_MANAGE;
 use tessera_core::PermissionSet;
 use tessera_store::{Page, TokenRecord, TokenStatus};
 
@@ -27,6 +25,7 @@ use crate::web::layout::{
     respond_with_secret, rfc3339, secret_panel, short_time, status_badge, Section, WebError,
 };
 use crate::web::tokens::confirm_page;
+use crate::web::workspaces::{may_manage_credentials, offered_roles};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -38,39 +37,6 @@ pub fn router() -> Router<AppState> {
             "/settings/workspaces/{wid}/api-keys/{id}/revoke",
             get(confirm_revoke).post(revoke),
         )
-}
-
-/// The workspace's name and what the signed-in member holds there; 403
-/// unless that includes `api_keys:manage`.
-pub(crate) async fn allowed(
-    state: &AppState,
-    signed: &Signed,
-    wid: &str,
-) -> AppResult<(String, PermissionSet)> {
-    if !looks_like(IdKind::Workspace, wid) {
-        return Err(AppError::NotFound);
-    }
-    let workspace = state
-        .store
-        .workspace(wid)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let held = signed
-        .caller()
-        .require_in(state, wid, API_KEYS_MANAGE)
-        .await?;
-    Ok((workspace.name, held))
-}
-
-/// The roles a member holding `held` may give a key: those granting no more.
-pub(crate) fn offered_roles(state: &AppState, held: &PermissionSet) -> Vec<String> {
-    state
-        .config
-        .roles
-        .role_names()
-        .filter(|r| state.config.roles.get(r).is_some_and(|p| p.is_subset(held)))
-        .map(str::to_owned)
-        .collect()
 }
 
 async fn keys(state: &AppState, wid: &str) -> AppResult<Vec<TokenRecord>> {
@@ -93,7 +59,7 @@ async fn render(
     error: Option<&str>,
     issued: Option<&Issued>,
 ) -> AppResult<maud::Markup> {
-    let (workspace_name, held) = allowed(state, signed, wid).await?;
+    let (workspace_name, held) = may_manage_credentials(state, signed, wid).await?;
     let kind = state.kind_for(None, OwnerType::Workspace)?;
     let records = keys(state, wid).await?;
     let roles = offered_roles(state, &held);
@@ -199,7 +165,7 @@ async fn create(
         role: fields.non_empty("role").map(str::to_owned),
         expires_in: fields.non_empty("expires_in").map(str::to_owned),
     };
-    let (_, held) = allowed(&state, &signed, &wid)
+    let (_, held) = may_manage_credentials(&state, &signed, &wid)
         .await
         .map_err(|e| signed.error(e))?;
     if !OnceForms::global().first_use(&signed, fields.get("form_id")) {
@@ -278,7 +244,7 @@ async fn confirm_revoke(
     Path((wid, id)): Path<(String, String)>,
 ) -> Result<Response, WebError> {
     let result = async {
-        allowed(&state, &signed, &wid).await?;
+        may_manage_credentials(&state, &signed, &wid).await?;
         workspace_key(&state, &wid, &id).await
     }
     .await;
@@ -304,7 +270,7 @@ async fn revoke(
 ) -> Result<Response, WebError> {
     let signed = posted.signed;
     let result = async {
-        allowed(&state, &signed, &wid).await?;
+        may_manage_credentials(&state, &signed, &wid).await?;
         let record = workspace_key(&state, &wid, &id).await?;
         state
             .revoke(

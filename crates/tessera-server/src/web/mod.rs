@@ -10,6 +10,7 @@ pub mod forms;
 pub mod layout;
 pub mod login;
 pub mod tokens;
+pub mod workspaces;
 
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -33,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/static/app.js", get(script))
         .merge(login::router())
         .merge(tokens::router())
+        .merge(workspaces::router())
         .merge(api_keys::router())
         .merge(agents::router())
         .merge(admin::router())

@@ -1,6 +1,5 @@
 //! `/settings/tokens`: the signed-in user's personal access tokens — list,
-//! create (the secret shown once), rotate, revoke, revoke all — and
-//! `/settings/workspaces`, the workspaces they belong to.
+//! create (the secret shown once), rotate, revoke, revoke all.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -28,6 +27,7 @@ use crate::web::layout::{
     csrf_field, expires_cell, last_used_cell, masked, page, preset_label, respond,
     respond_with_secret, rfc3339, secret_panel, short_time, status_badge, Section, WebError,
 };
+use crate::web::workspaces::memberships;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -44,7 +44,6 @@ pub fn router() -> Router<AppState> {
             "/settings/tokens/{id}/rotate",
             get(confirm_rotate).post(rotate),
         )
-        .route("/settings/workspaces", get(workspaces))
 }
 
 /// What the create form held, to show it again with its errors.
@@ -82,24 +81,6 @@ async fn own_tokens(state: &AppState, signed: &Signed) -> AppResult<Vec<TokenRec
 /// The signed-in user's own personal token, or 404 (never another's).
 async fn own_token(state: &AppState, signed: &Signed, id: &str) -> AppResult<TokenRecord> {
     TokenScope::personal(&signed.user.id).find(state, id).await
-}
-
-/// The user's workspaces, as (id, name, role).
-pub async fn memberships(
-    state: &AppState,
-    user_id: &str,
-) -> AppResult<Vec<(String, String, String)>> {
-    let mut out = Vec::new();
-    for m in state.store.memberships_of(user_id).await? {
-        let name = state
-            .store
-            .workspace(&m.workspace_id)
-            .await?
-            .map(|w| w.name)
-            .unwrap_or_else(|| m.workspace_id.clone());
-        out.push((m.workspace_id, name, m.role));
-    }
-    Ok(out)
 }
 
 /// What the user may narrow a token to: their roles' permissions, in the
@@ -586,54 +567,4 @@ async fn rotate(
     .await
     .map_err(|e| signed.error(e))?;
     Ok(respond_with_secret(markup))
-}
-
-async fn workspaces(State(state): State<AppState>, signed: Signed) -> Result<Response, WebError> {
-    let list = memberships(&state, &signed.user.id)
-        .await
-        .map_err(|e| signed.error(e))?;
-    // Agents are offered only where the deployment issues their tokens.
-    let has_agents = state.kind_for(None, OwnerType::Agent).is_ok();
-    let markup = page(
-        "Your workspaces",
-        Some(&signed),
-        Section::Workspaces,
-        html! {
-            h1 { "Your workspaces" }
-            section.card {
-                @if list.is_empty() {
-                    p { "You are not a member of any workspace yet. A deployment administrator can add you." }
-                } @else {
-                    div.table-wrap { table.responsive {
-                        thead { tr {
-                            th scope="col" { "Workspace" } th scope="col" { "Your role" } th scope="col" { "API keys" }
-                            @if has_agents { th scope="col" { "Agents" } }
-                        } }
-                        tbody {
-                            @for (id, name, role) in &list {
-                                @let may_manage = state.config.roles.get(role).is_some_and(|p| p.contains(tessera_core::permissions::API_KEYS_MANAGE));
-                                tr {
-                                    td data-label="Workspace" { (name) }
-                                    td data-label="Your role" { (role) }
-                                    td data-label="API keys" {
-                                        @if may_manage {
-                                            a href={ "/settings/workspaces/" (id) "/api-keys" } { "Manage API keys" }
-                                        } @else { span.muted { "Your role cannot manage keys" } }
-                                    }
-                                    @if has_agents {
-                                        td data-label="Agents" {
-                                            @if may_manage {
-                                                a href={ "/settings/workspaces/" (id) "/agents" } { "Manage agents" }
-                                            } @else { span.muted { "Your role cannot manage agents" } }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    } }
-                }
-            }
-        },
-    );
-    Ok(respond(StatusCode::OK, markup))
 }
