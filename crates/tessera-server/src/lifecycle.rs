@@ -70,6 +70,25 @@ pub fn permission_list(field: &str, values: &[String]) -> AppResult<PermissionSe
     PermissionSet::parse_all(values).map_err(|e| AppError::Invalid(format!("{field}: {e}")))
 }
 
+/// Refuses a narrowing that asks for more than `allowed`, naming what it
+/// cannot grant: "{field}: you cannot grant a:b, c:d — {rule}."
+pub fn only_narrowing(
+    field: &str,
+    asked: &PermissionSet,
+    allowed: &PermissionSet,
+    rule: &str,
+) -> AppResult<()> {
+    let beyond = asked.missing_from(allowed);
+    if beyond.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = beyond.iter().map(|p| p.to_string()).collect();
+    Err(AppError::Invalid(format!(
+        "{field}: you cannot grant {} — {rule}.",
+        names.join(", ")
+    )))
+}
+
 /// What a new token should be.
 pub struct IssueRequest<'a> {
     pub kind: &'a CredentialKind,
@@ -412,6 +431,29 @@ mod tests {
         assert_eq!(msg(Some(json!(["a"]))), "Token name must be a string.");
         assert!(msg(Some(json!("x".repeat(101)))).contains("100"));
         assert_eq!(token_name(Some(&json!(" CI "))).unwrap(), "CI");
+    }
+
+    #[test]
+    fn a_narrowing_may_ask_for_no_more_than_is_allowed() {
+        let set = |names: &[&str]| {
+            PermissionSet::parse_all(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap()
+        };
+        let allowed = set(&["tasks:read", "tasks:write"]);
+        let rule = "a token can only narrow what your role allows";
+        assert!(only_narrowing("permissions", &set(&["tasks:read"]), &allowed, rule).is_ok());
+        assert!(only_narrowing("permissions", &set(&[]), &allowed, rule).is_ok());
+        let refused = only_narrowing(
+            "Permissions",
+            &set(&["audit:read", "tasks:read", "users:read"]),
+            &allowed,
+            rule,
+        )
+        .unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "Permissions: you cannot grant audit:read, users:read — a token can only narrow what your role allows."
+        );
     }
 
     #[test]

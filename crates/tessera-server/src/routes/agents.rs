@@ -247,14 +247,12 @@ impl AppState {
             .map(|list| lifecycle::permission_list("permissions", list))
             .transpose()?;
         if let Some(asked) = &permissions {
-            let beyond = asked.missing_from(&role);
-            if !beyond.is_empty() {
-                let names: Vec<String> = beyond.iter().map(|p| p.to_string()).collect();
-                return Err(AppError::Invalid(format!(
-                    "permissions: you cannot grant {} — an agent token can only narrow its agent's role.",
-                    names.join(", ")
-                )));
-            }
+            lifecycle::only_narrowing(
+                "permissions",
+                asked,
+                &role,
+                "an agent token can only narrow its agent's role",
+            )?;
         }
         // Whoever mints the token must hold what it will act with.
         let acts_with = match &permissions {

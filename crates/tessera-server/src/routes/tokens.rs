@@ -130,13 +130,13 @@ pub async fn create_personal(
         Some(list) => {
             let asked = lifecycle::permission_list("permissions", list)?;
             let allowed = grantable(state, caller, &user, workspace_id.as_deref()).await?;
-            let beyond = asked.missing_from(&allowed);
-            if !beyond.is_empty() && kind.allow_narrowing {
-                let names: Vec<String> = beyond.iter().map(|p| p.to_string()).collect();
-                return Err(AppError::Invalid(format!(
-                    "permissions: you cannot grant {} — a token can only narrow what its owner's role allows.",
-                    names.join(", ")
-                )));
+            if kind.allow_narrowing {
+                lifecycle::only_narrowing(
+                    "permissions",
+                    &asked,
+                    &allowed,
+                    "a token can only narrow what its owner's role allows",
+                )?;
             }
             Some(asked)
         }

@@ -323,13 +323,13 @@ async fn issue(state: &AppState, signed: &Signed, form: &CreateForm) -> AppResul
     } else {
         let asked = lifecycle::permission_list("permissions", &form.permissions)?;
         let allowed = grantable(state, &signed.user.id, workspace_id.as_deref()).await?;
-        let beyond = asked.missing_from(&allowed);
-        if !beyond.is_empty() && kind.allow_narrowing {
-            let names: Vec<String> = beyond.iter().map(|p| p.to_string()).collect();
-            return Err(AppError::Invalid(format!(
-                "Permissions: you cannot grant {} — a token can only narrow what your role allows.",
-                names.join(", ")
-            )));
+        if kind.allow_narrowing {
+            lifecycle::only_narrowing(
+                "Permissions",
+                &asked,
+                &allowed,
+                "a token can only narrow what your role allows",
+            )?;
         }
         Some(asked)
     };
