@@ -199,13 +199,13 @@ async fn create(
         .await;
     match created {
         Ok(agent) => Ok(Redirect::to(&agent_path(&agent)).into_response()),
-        Err(AppError::Invalid(m)) | Err(AppError::BadRequest(m)) => {
+        Err(e) => {
+            let m = signed.form_refusal(e)?;
             let markup = render_list(&state, &signed, &wid, &asked, Some(&m))
                 .await
                 .map_err(|e| signed.error(e))?;
             Ok(respond(StatusCode::UNPROCESSABLE_ENTITY, markup))
         }
-        Err(e) => Err(signed.error(e)),
     }
 }
 
@@ -383,14 +383,14 @@ async fn change_role(
     .await;
     match result {
         Ok(agent) => Ok(Redirect::to(&agent_path(&agent)).into_response()),
-        Err(AppError::Invalid(m)) | Err(AppError::BadRequest(m)) => {
+        Err(e) => {
+            let m = signed.form_refusal(e)?;
             let error = Some(FormError::Role(&m));
             let markup = render_agent(&state, &signed, &wid, &aid, &Asked::default(), error, None)
                 .await
                 .map_err(|e| signed.error(e))?;
             Ok(respond(StatusCode::UNPROCESSABLE_ENTITY, markup))
         }
-        Err(e) => Err(signed.error(e)),
     }
 }
 
@@ -432,14 +432,14 @@ async fn create_token(
                 .map_err(|e| signed.error(e))?;
             Ok(respond_with_secret(markup))
         }
-        Err(AppError::Invalid(m)) | Err(AppError::BadRequest(m)) => {
+        Err(e) => {
+            let m = signed.form_refusal(e)?;
             let error = Some(FormError::Token(&m));
             let markup = render_agent(&state, &signed, &wid, &aid, &asked, error, None)
                 .await
                 .map_err(|e| signed.error(e))?;
             Ok(respond(StatusCode::UNPROCESSABLE_ENTITY, markup))
         }
-        Err(e) => Err(signed.error(e)),
     }
 }
 

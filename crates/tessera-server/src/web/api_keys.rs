@@ -183,13 +183,13 @@ async fn create(
                 .map_err(|e| signed.error(e))?;
             Ok(respond_with_secret(markup))
         }
-        Err(AppError::Invalid(m)) | Err(AppError::BadRequest(m)) => {
+        Err(e) => {
+            let m = signed.form_refusal(e)?;
             let markup = render(&state, &signed, &wid, &form, Some(&m), None)
                 .await
                 .map_err(|e| signed.error(e))?;
             Ok(respond(StatusCode::UNPROCESSABLE_ENTITY, markup))
         }
-        Err(e) => Err(signed.error(e)),
     }
 }
 

@@ -44,6 +44,16 @@ impl Signed {
             signed: Some(Box::new(self.clone())),
         }
     }
+
+    /// What a form shows beside its fields when its input was not
+    /// acceptable (answered with 422); any other error is this user's error
+    /// page.
+    pub fn form_refusal(&self, error: AppError) -> Result<String, WebError> {
+        match error {
+            AppError::Invalid(message) | AppError::BadRequest(message) => Ok(message),
+            other => Err(self.error(other)),
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for Signed {

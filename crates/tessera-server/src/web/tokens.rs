@@ -296,13 +296,13 @@ async fn create(
             .map_err(|e| signed.error(e))?;
             Ok(respond_with_secret(markup))
         }
-        Err(AppError::Invalid(message)) | Err(AppError::BadRequest(message)) => {
+        Err(e) => {
+            let message = signed.form_refusal(e)?;
             let markup = render(&state, &signed, &headers, &form, &[message], None)
                 .await
                 .map_err(|e| signed.error(e))?;
             Ok(respond(StatusCode::UNPROCESSABLE_ENTITY, markup))
         }
-        Err(e) => Err(signed.error(e)),
     }
 }
 
