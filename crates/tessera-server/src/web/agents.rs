@@ -25,8 +25,9 @@ use crate::routes::TokenScope;
 use crate::state::AppState;
 use crate::web::forms::{Fields, OnceForms, Posted, Signed};
 use crate::web::layout::{
-    csrf_field, expires_cell, last_used_cell, masked, page, preset_label, respond,
-    respond_with_secret, rfc3339, secret_panel, short_time, status_badge, Section, WebError,
+    csrf_field, expires_cell, last_used_cell, masked, page, permission_choices, preset_label,
+    respond, respond_with_secret, rfc3339, secret_panel, short_time, status_badge, Section,
+    WebError,
 };
 use crate::web::tokens::confirm_page;
 use crate::web::workspaces::{may_manage_credentials, offered_roles};
@@ -332,16 +333,7 @@ async fn render_agent(
                         }
                     }
                     @if kind.allow_narrowing && !role_now.is_empty() {
-                        fieldset {
-                            legend { "Permissions (optional: none checked means the agent's whole role, as it is at each request)" }
-                            @for p in role_now.iter() {
-                                @let id = format!("perm-{}", p.as_str().replace([':', '.'], "-"));
-                                label for=(id) {
-                                    input #(id) type="checkbox" name="permissions" value=(p.as_str()) checked[asked.permissions.iter().any(|x| x == p.as_str())];
-                                    code { (p.as_str()) }
-                                }
-                            }
-                        }
+                        (permission_choices("Permissions (optional: none checked means the agent's whole role, as it is at each request)", &role_now, &asked.permissions))
                     }
                     p { button type="submit" { "Create token" } }
                 }

@@ -6,6 +6,7 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use tessera_core::PermissionSet;
 use tessera_store::{TokenRecord, TokenStatus};
 
 use crate::error::AppError;
@@ -184,6 +185,23 @@ pub fn expires_cell(token: &TokenRecord) -> Markup {
         @if let Some(at) = token.expires_at {
             time datetime=(rfc3339(at)) { (short_time(at)) }
         } @else { "Never" }
+    }
+}
+
+/// Checkboxes narrowing a new token to some of `offered`, those in `checked`
+/// ticked; `legend` says what leaving them all unticked means.
+pub fn permission_choices(legend: &str, offered: &PermissionSet, checked: &[String]) -> Markup {
+    html! {
+        fieldset {
+            legend { (legend) }
+            @for p in offered.iter() {
+                @let id = format!("perm-{}", p.as_str().replace([':', '.'], "-"));
+                label for=(id) {
+                    input #(id) type="checkbox" name="permissions" value=(p.as_str()) checked[checked.iter().any(|x| x == p.as_str())];
+                    code { (p.as_str()) }
+                }
+            }
+        }
     }
 }
 

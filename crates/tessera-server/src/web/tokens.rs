@@ -24,8 +24,9 @@ use crate::session::request_is_tls;
 use crate::state::AppState;
 use crate::web::forms::{Fields, OnceForms, Posted, Signed};
 use crate::web::layout::{
-    csrf_field, expires_cell, last_used_cell, masked, page, preset_label, respond,
-    respond_with_secret, rfc3339, secret_panel, short_time, status_badge, Section, WebError,
+    csrf_field, expires_cell, last_used_cell, masked, page, permission_choices, preset_label,
+    respond, respond_with_secret, rfc3339, secret_panel, short_time, status_badge, Section,
+    WebError,
 };
 use crate::web::workspaces::memberships;
 
@@ -221,16 +222,7 @@ async fn render(
                         }
                     }
                     @if kind.allow_narrowing && !permissions.is_empty() {
-                        fieldset {
-                            legend { "Permissions (optional: none checked means everything your role allows)" }
-                            @for p in permissions.iter() {
-                                @let id = format!("perm-{}", p.as_str().replace([':', '.'], "-"));
-                                label for=(id) {
-                                    input #(id) type="checkbox" name="permissions" value=(p.as_str()) checked[form.permissions.iter().any(|x| x == p.as_str())];
-                                    code { (p.as_str()) }
-                                }
-                            }
-                        }
+                        (permission_choices("Permissions (optional: none checked means everything your role allows)", &permissions, &form.permissions))
                     }
                     @if kind.binding == WorkspaceBinding::Bound && !workspaces.is_empty() {
                         // Tokens here belong to one workspace: pick it.
