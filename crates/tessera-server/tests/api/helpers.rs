@@ -424,6 +424,18 @@ pub async fn post_form(
         .expect("request")
 }
 
+/// The `Location` of a redirect (asserting it is one: 303 See Other).
+pub fn location(response: &reqwest::Response) -> String {
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// The id in the first `data-{what}-id` attribute of a page.
+pub fn first_id(html: &str, what: &str) -> Option<String> {
+    let after = html.split(&format!("data-{what}-id=\"")).nth(1)?;
+    Some(after.split('"').next()?.to_owned())
+}
+
 /// The secret in the page's one-time secret field, if any.
 pub fn shown_secret(html: &str) -> Option<String> {
     let at = html.find("id=\"new-secret\"")?;

@@ -5,7 +5,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::helpers::{
-    browser, encode, page, post_form, send, shown_secret, Browser, TestApp, TestUser, FORM,
+    browser, encode, first_id, location, page, post_form, send, shown_secret, Browser, TestApp,
+    TestUser, FORM,
 };
 use crate::on_both_stores;
 
@@ -413,27 +414,10 @@ member = ["tokens:manage", "api:read", "api:write"]
 
     let (_, list) = page(&app, &b, &path).await;
     assert!(!list.contains(&key));
-    let id = list
-        .split("data-token-id=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap()
-        .to_owned();
+    let id = first_id(&list, "token").expect("the key is listed");
     let response = post_form(&app, &b, &format!("{path}/{id}/revoke"), &[]).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(me_status(&app, &key).await, StatusCode::UNAUTHORIZED);
-}
-
-/// The `Location` of a redirect.
-fn location(response: &reqwest::Response) -> String {
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    response.headers()["location"].to_str().unwrap().to_owned()
-}
-
-/// The id in the first `data-{what}-id` attribute of a page.
-fn first_id(html: &str, what: &str) -> Option<String> {
-    let after = html.split(&format!("data-{what}-id=\"")).nth(1)?;
-    Some(after.split('"').next()?.to_owned())
 }
 
 async fn agents_and_their_tokens_are_managed_from_the_pages(_app: TestApp) {
