@@ -16,7 +16,7 @@ use crate::error::{AppError, AppResult};
 use crate::extract::ClientInfo;
 use crate::session::{cookie_value, CSRF_HEADER, SESSION_COOKIE};
 use crate::state::AppState;
-use crate::verifier::{Verified, VerifyFailure, VerifyRequest};
+use crate::verification::{Verified, VerifyFailure};
 
 /// The authenticated party of a request.
 #[derive(Debug, Clone)]
@@ -91,6 +91,7 @@ impl AppState {
                 reveal: self.config.auth.reveal_failure_reasons,
                 retry_after,
             },
+            VerifyFailure::ReusedSecret(_) => self.deny(Denial::ReuseDetected),
             VerifyFailure::Store(e) => e.into(),
         }
     }
@@ -122,13 +123,7 @@ impl FromRequestParts<AppState> for Caller {
                 let client = ClientInfo::from_parts(parts, auth.trust_forwarded_for);
                 let workspace_header = state.workspace_header(&parts.headers);
                 let verified = state
-                    .verifier
-                    .verify(VerifyRequest {
-                        token,
-                        workspace_header,
-                        required: &[],
-                        client: &client,
-                    })
+                    .verify(token, workspace_header, &[], &client)
                     .await
                     .map_err(|f| state.verify_failure(f))?;
                 Ok(Caller::Token(Box::new(verified)))

@@ -17,7 +17,7 @@ use tessera_core::permissions::{PermissionSet, RoleMap, DEFAULT_DECLARED};
 use tessera_core::{HashKey, TokenFormat, TokenHasher};
 use tessera_store::DatabaseUrl;
 
-use crate::cache::CacheSettings;
+pub use tessera_verify::{CacheSettings, RateLimit};
 
 pub const DEFAULT_CONFIG_FILE: &str = "tessera.toml";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
@@ -74,12 +74,6 @@ pub struct Limits {
     pub max_active_tokens_per_user: u32,
     /// Requests per token per window; `None` turns rate limiting off.
     pub rate_limit: Option<RateLimit>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    pub requests: u32,
-    pub per: Duration,
 }
 
 impl fmt::Debug for Config {

@@ -186,6 +186,11 @@ impl ClientInfo {
         }
     }
 
+    /// The client as the verification engine notes it with a use.
+    pub fn as_client(&self) -> tessera_verify::Client<'_> {
+        tessera_verify::Client::new(self.ip(), self.user_agent())
+    }
+
     /// The client's address, as text.
     pub fn ip(&self) -> Option<&str> {
         self.ip.as_deref()

@@ -5,7 +5,6 @@
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
-pub mod cache;
 pub mod config;
 pub mod error;
 pub mod extract;
@@ -16,8 +15,7 @@ pub mod profiles;
 pub mod routes;
 pub mod session;
 pub mod state;
-pub mod usage;
-pub mod verifier;
+pub mod verification;
 pub mod web;
 
 use std::convert::Infallible;
@@ -107,51 +105,22 @@ pub fn build_app(
 }
 
 /// Serves until `shutdown` resolves, then drains requests and writes the
-/// buffered usage. The usage flusher runs for the server's lifetime.
+/// buffered usage. The verifier's background work (other instances'
+/// changes, the usage flusher) runs for the server's lifetime.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let flusher = {
-        let state = state.clone();
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(state.config.usage_flush_interval);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                interval.tick().await;
-                state.flush_usage().await;
-            }
-        })
-    };
-    let change_listener = listen_for_changes(&state).await;
+    let background = state
+        .verifier
+        .start(state.config.usage_flush_interval)
+        .await;
     let app = build_app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
-    flusher.abort();
-    if let Some(task) = change_listener {
-        task.abort();
-    }
+    drop(background);
     state.flush_usage().await;
     result
-}
-
-/// Applies other instances' changes to this instance's cache, for as long as
-/// the server runs (PostgreSQL only; SQLite has no one else to hear from).
-async fn listen_for_changes(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
-    let mut changes = match state.store.subscribe_invalidations().await {
-        Ok(Some(rx)) => rx,
-        Ok(None) => return None,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for other instances' changes; relying on the cache TTL");
-            return None;
-        }
-    };
-    let verifier = state.verifier.clone();
-    Some(tokio::spawn(async move {
-        while let Some(message) = changes.recv().await {
-            verifier.invalidate(&cache::Invalidation::decode(&message));
-        }
-    }))
 }

@@ -13,9 +13,9 @@ use tessera_core::{format, PermissionSet, PlaintextToken};
 use tessera_store::{NewToken, Revocation, Rotation, StoreError, TokenRecord};
 
 use crate::audit::{Actor, Target};
-use crate::cache::Invalidation;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
+use crate::verification::Invalidation;
 
 pub const MAX_NAME_CHARS: usize = 100;
 pub const MAX_OVERLAP_SECONDS: u32 = 86_400;

@@ -1,212 +1,178 @@
-//! `GET /metrics`: Prometheus text. A handful of counters kept in atomics;
-//! enough to alert on refusals, rate limiting and usage-flush trouble, and
-//! to see how much of the verification load the cache answers.
+//! `GET /metrics`: the Prometheus text exposition, made by
+//! `prometheus-client`. Two kinds of figures:
+//!
+//! - the engine's own counters (outcomes by reason, what answered each
+//!   look-up, store failures, usage flushes), read from the verifier at
+//!   each scrape by [`EngineCollector`]: the engine counts in striped
+//!   atomics on its hot path and knows nothing of Prometheus;
+//! - the latency of each verification surface, as a histogram the HTTP
+//!   layer observes around every call.
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
 
-use crossbeam_utils::CachePadded;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
 
 use tessera_core::Denial;
 
-#[derive(Debug, Default)]
+use crate::verification::Verifier;
+
+/// The verification surfaces whose latency is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    Verify,
+    Introspect,
+    ForwardAuth,
+}
+
+impl Surface {
+    const ALL: [Surface; 3] = [Surface::Verify, Surface::Introspect, Surface::ForwardAuth];
+
+    fn label(self) -> &'static str {
+        match self {
+            Surface::Verify => "verify",
+            Surface::Introspect => "introspect",
+            Surface::ForwardAuth => "forward_auth",
+        }
+    }
+}
+
 pub struct Metrics {
-    verified: StripedCounter,
-    denied: [StripedCounter; Denial::ALL.len()],
-    lookups: [StripedCounter; Lookup::ALL.len()],
-    store_errors: AtomicU64,
-    usage_flushes: AtomicU64,
-    usage_flush_failures: AtomicU64,
+    registry: Registry,
+    /// One histogram per surface, taken from the family once so that an
+    /// observation is a lock on that histogram alone, not a family look-up.
+    latency: [Histogram; Surface::ALL.len()],
 }
 
 impl Metrics {
-    pub fn verified(&self) {
-        self.verified.add_one();
+    pub fn new(verifier: Arc<Verifier>) -> Self {
+        let mut registry = Registry::default();
+        // 50 µs to about 1.6 s, doubling: a cached verification sits in the
+        // first buckets, a cold PostgreSQL read in the middle ones.
+        let latency_family =
+            Family::<[(&'static str, &'static str); 1], Histogram>::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+            });
+        let latency = Surface::ALL.map(|surface| {
+            latency_family
+                .get_or_create(&[("surface", surface.label())])
+                .clone()
+        });
+        registry.register(
+            "tessera_verification_duration_seconds",
+            "Time to answer a verification surface (verify, introspect, forward_auth), from the request read to the answer made.",
+            latency_family,
+        );
+        registry.register_collector(Box::new(EngineCollector { verifier }));
+        Metrics { registry, latency }
     }
 
-    pub fn denied(&self, denial: Denial) {
-        self.denied[denial.index()].add_one();
+    /// Runs one request's answer on `surface`, noting how long it took
+    /// whatever the outcome.
+    pub async fn timed<T>(&self, surface: Surface, answer: impl Future<Output = T>) -> T {
+        let began = Instant::now();
+        let answered = answer.await;
+        self.latency[surface as usize].observe(began.elapsed().as_secs_f64());
+        answered
     }
 
-    /// Where the verifier found a well-formed token's record.
-    pub fn looked_up(&self, lookup: Lookup) {
-        self.lookups[lookup as usize].add_one();
-    }
-
-    pub fn store_error(&self) {
-        self.store_errors.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn usage_flushed(&self, ok: bool) {
-        let counter = if ok {
-            &self.usage_flushes
-        } else {
-            &self.usage_flush_failures
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// The Prometheus exposition text. `pending_usage` is sampled by the caller.
-    pub fn render(&self, pending_usage: usize) -> String {
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
         let mut out = String::new();
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "# HELP tessera_verifications_total Tokens presented, by outcome."
-        );
-        let _ = writeln!(out, "# TYPE tessera_verifications_total counter");
-        let _ = writeln!(
-            out,
-            "tessera_verifications_total{{outcome=\"valid\"}} {}",
-            self.verified.sum()
-        );
-        for (denial, counter) in Denial::ALL.iter().zip(&self.denied) {
-            let reason = match denial {
-                Denial::ReuseDetected => "reuse_detected",
-                other => other.code(),
-            };
-            let _ = writeln!(
-                out,
-                "tessera_verifications_total{{outcome=\"{reason}\"}} {}",
-                counter.sum()
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP tessera_verify_lookups_total Well-formed tokens presented, by what answered the look-up: \
-             the cache (a token, or a hash recently found unknown) or the store (a miss, an expired entry, or the cache off)."
-        );
-        let _ = writeln!(out, "# TYPE tessera_verify_lookups_total counter");
-        for lookup in Lookup::ALL {
-            let _ = writeln!(
-                out,
-                "tessera_verify_lookups_total{{answered_by=\"{}\"}} {}",
-                lookup.label(),
-                self.lookups[lookup as usize].sum()
-            );
-        }
-        let _ = writeln!(out, "# HELP tessera_store_errors_total Verifications that failed closed because the store could not answer.");
-        let _ = writeln!(out, "# TYPE tessera_store_errors_total counter");
-        let _ = writeln!(
-            out,
-            "tessera_store_errors_total {}",
-            get(&self.store_errors)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP tessera_usage_flushes_total Batches of last-used data written, by result."
-        );
-        let _ = writeln!(out, "# TYPE tessera_usage_flushes_total counter");
-        let _ = writeln!(
-            out,
-            "tessera_usage_flushes_total{{result=\"ok\"}} {}",
-            get(&self.usage_flushes)
-        );
-        let _ = writeln!(
-            out,
-            "tessera_usage_flushes_total{{result=\"failed\"}} {}",
-            get(&self.usage_flush_failures)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP tessera_usage_pending_tokens Tokens with usage not yet written."
-        );
-        let _ = writeln!(out, "# TYPE tessera_usage_pending_tokens gauge");
-        let _ = writeln!(out, "tessera_usage_pending_tokens {pending_usage}");
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
         out
     }
 }
 
-/// What answered the verifier's look-up of a token's hash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lookup {
-    /// The cache held the token.
-    CachedToken,
-    /// The cache knew the hash as unknown (briefly, and never past a create).
-    CachedUnknown,
-    /// The store was read.
-    Store,
+/// Reads the verification engine's counters at each scrape.
+struct EngineCollector {
+    verifier: Arc<Verifier>,
 }
 
-impl Lookup {
-    pub const ALL: [Lookup; 3] = [Lookup::CachedToken, Lookup::CachedUnknown, Lookup::Store];
-
-    fn label(self) -> &'static str {
-        match self {
-            Lookup::CachedToken => "cache",
-            Lookup::CachedUnknown => "cache_unknown",
-            Lookup::Store => "store",
-        }
+impl std::fmt::Debug for EngineCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EngineCollector")
     }
 }
 
-/// A counter bumped by every worker thread on every verification. One atomic
-/// shared by all would move its cache line from core to core on each request
-/// (on two cores that cost more than the count is worth); each thread adds to
-/// its own stripe, on its own cache line, and a reading sums the stripes.
-#[derive(Debug, Default)]
-struct StripedCounter {
-    stripes: [CachePadded<AtomicU64>; STRIPES],
-}
+impl Collector for EngineCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let counts = self.verifier.counters().snapshot();
 
-/// Enough for the runtime's worker threads on a small machine; beyond that,
-/// threads share stripes, which is still correct, only less spread.
-const STRIPES: usize = 8;
-
-thread_local! {
-    static STRIPE: usize = {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES
-    };
-}
-
-impl StripedCounter {
-    fn add_one(&self) {
-        let stripe = STRIPE.with(|s| *s);
-        self.stripes[stripe].fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn sum(&self) -> u64 {
-        self.stripes.iter().map(|s| s.load(Ordering::Relaxed)).sum()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_counters_by_outcome() {
-        let m = Metrics::default();
-        m.verified();
-        m.denied(Denial::Expired);
-        m.denied(Denial::Expired);
-        let text = m.render(3);
-        assert!(text.contains("tessera_verifications_total{outcome=\"valid\"} 1"));
-        assert!(text.contains("tessera_verifications_total{outcome=\"token_expired\"} 2"));
-        assert!(text.contains("tessera_usage_pending_tokens 3"));
-    }
-
-    #[test]
-    fn renders_lookups_by_what_answered() {
-        let m = Metrics::default();
-        m.looked_up(Lookup::Store);
-        m.looked_up(Lookup::CachedToken);
-        m.looked_up(Lookup::CachedToken);
-        let text = m.render(0);
-        assert!(text.contains("tessera_verify_lookups_total{answered_by=\"cache\"} 2"));
-        assert!(text.contains("tessera_verify_lookups_total{answered_by=\"cache_unknown\"} 0"));
-        assert!(text.contains("tessera_verify_lookups_total{answered_by=\"store\"} 1"));
-    }
-
-    #[test]
-    fn counts_from_every_thread_add_up() {
-        let m = Metrics::default();
-        std::thread::scope(|scope| {
-            for _ in 0..(STRIPES + 3) {
-                scope.spawn(|| (0..1000).for_each(|_| m.verified()));
-            }
+        let mut outcomes = encoder.encode_descriptor(
+            "tessera_verifications",
+            "Tokens presented, by outcome.",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        let denied = counts.denied.iter().map(|(denial, n)| {
+            let reason = match denial {
+                Denial::ReuseDetected => "reuse_detected",
+                other => other.code(),
+            };
+            (reason, *n)
         });
-        assert_eq!(m.verified.sum(), (STRIPES as u64 + 3) * 1000);
+        for (outcome, n) in std::iter::once(("valid", counts.verified)).chain(denied) {
+            ConstCounter::new(n).encode(outcomes.encode_family(&[("outcome", outcome)])?)?;
+        }
+
+        let mut lookups = encoder.encode_descriptor(
+            "tessera_verify_lookups",
+            "Well-formed tokens presented, by what answered the look-up: the cache (a token, or a hash \
+             recently found unknown) or the store (a miss, an expired entry, or the cache off).",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (lookup, n) in &counts.lookups {
+            ConstCounter::new(*n)
+                .encode(lookups.encode_family(&[("answered_by", lookup.label())])?)?;
+        }
+
+        let store_errors = ConstCounter::new(counts.store_errors);
+        store_errors.encode(encoder.encode_descriptor(
+            "tessera_store_errors",
+            "Verifications that failed closed because the store could not answer.",
+            None,
+            store_errors.metric_type(),
+        )?)?;
+
+        let mut flushes = encoder.encode_descriptor(
+            "tessera_usage_flushes",
+            "Batches of last-used data written, by result.",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (result, n) in [
+            ("ok", counts.usage_flushes),
+            ("failed", counts.usage_flush_failures),
+        ] {
+            ConstCounter::new(n).encode(flushes.encode_family(&[("result", result)])?)?;
+        }
+
+        let pending = ConstGauge::new(self.verifier.pending_usage() as i64);
+        pending.encode(encoder.encode_descriptor(
+            "tessera_usage_pending_tokens",
+            "Tokens with usage not yet written.",
+            None,
+            pending.metric_type(),
+        )?)?;
+
+        let cached =
+            ConstGauge::new(i64::try_from(self.verifier.cached_tokens()).unwrap_or(i64::MAX));
+        cached.encode(encoder.encode_descriptor(
+            "tessera_verify_cached_tokens",
+            "Token records the verifier holds in its cache.",
+            None,
+            cached.metric_type(),
+        )?)?;
+        Ok(())
     }
 }

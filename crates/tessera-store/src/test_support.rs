@@ -231,3 +231,64 @@ fn unix_seconds() -> u64 {
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
+
+/// A user with one personal token, written straight through the store (no
+/// server): for the verification engine's tests and benches.
+pub struct SeededToken {
+    pub user_id: String,
+    pub token_id: String,
+    /// The token as its owner would present it.
+    pub plaintext: String,
+}
+
+/// Creates a user and one token of `kind` for them, hashed with `hasher`,
+/// that never expires.
+pub async fn seed_personal_token(
+    store: &dyn Store,
+    kind: &tessera_core::kind::CredentialKind,
+    hasher: &tessera_core::TokenHasher,
+) -> crate::StoreResult<SeededToken> {
+    use tessera_core::format;
+    use tessera_core::ids::{new_id, IdKind};
+
+    let now = time::OffsetDateTime::now_utc();
+    let user = store
+        .create_user(&crate::NewUser {
+            id: new_id(IdKind::User),
+            username: format!("seeded-{}", tessera_core::base62::random(8).to_lowercase()),
+            display_name: "Seeded".into(),
+            // Not a hash of any password: this user never signs in.
+            password_hash: "!".into(),
+            is_admin: false,
+            created_at: now,
+        })
+        .await?;
+    let id = new_id(IdKind::Token);
+    let token = format::generate(&kind.shape(), &id);
+    let plaintext = token.expose().to_owned();
+    let record = store
+        .insert_token(
+            &crate::NewToken {
+                id,
+                kind: kind.name.clone(),
+                user_id: Some(user.id.clone()),
+                workspace_id: None,
+                name: "seeded".into(),
+                display_prefix: format::display_prefix(&plaintext, kind.display_prefix_len),
+                last4: format::last4(&plaintext),
+                permissions: None,
+                role: None,
+                created_at: now,
+                created_by: Some(user.id.clone()),
+                expires_at: None,
+                hash: hasher.hash(&plaintext),
+            },
+            None,
+        )
+        .await?;
+    Ok(SeededToken {
+        user_id: user.id,
+        token_id: record.id,
+        plaintext,
+    })
+}

@@ -1,4 +1,5 @@
-//! Shared by the end-to-end test files (`cli.rs`, `nginx.rs`): run the real
+//! Shared by the end-to-end test files (`cli.rs`, `nginx.rs`, and the
+//! embedded verifier's `examples/embedded-verifier/tests/`): run the real
 //! `tessera` binary, `tessera serve` on a free port in a temporary folder, and
 //! one-shot HTTP requests. Each test file uses only part of it.
 
@@ -6,7 +7,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -14,11 +15,31 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+/// The `tessera` binary: cargo names it to this package's tests; another
+/// package's tests find it where `cargo test --workspace` builds it, beside
+/// their own binaries.
+pub fn bin() -> PathBuf {
+    if let Some(path) = option_env!("CARGO_BIN_EXE_tessera") {
+        return PathBuf::from(path);
+    }
+    let test_binary = std::env::current_exe().expect("the test's own path");
+    // target/<profile>/deps/<test> → target/<profile>/tessera
+    let beside = test_binary
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test runs from a cargo target folder")
+        .join("tessera");
+    assert!(
+        beside.exists(),
+        "no tessera binary at {}: run `cargo build -p tessera-cli` first, or `cargo test --workspace`",
+        beside.display()
+    );
+    beside
+}
 
 /// `tessera` in `dir`, with none of the caller's `TESSERA_*` variables.
 pub fn tessera(dir: &Path) -> Command {
-    let mut command = Command::new(BIN);
+    let mut command = Command::new(bin());
     command
         .current_dir(dir)
         .env_clear()

@@ -17,13 +17,13 @@ use tessera_store::{NewUser, StoreError, Workspace};
 
 use crate::audit::{Actor, Target};
 use crate::auth::Caller;
-use crate::cache::Invalidation;
 use crate::error::{AppError, AppResult};
 use crate::extract::{AppJson, AppPath, AppQuery, ClientInfo};
 use crate::password;
 use crate::routes::views::{MemberView, UserView, WorkspaceView};
 use crate::routes::{List, PageQuery};
 use crate::state::AppState;
+use crate::verification::Invalidation;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

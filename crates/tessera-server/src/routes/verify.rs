@@ -21,8 +21,9 @@ use crate::auth::{presented_credential, Presented};
 use crate::error::{json_response, AppError, AppResult, DenialAnswers};
 use crate::extract::ClientInfo;
 use crate::lifecycle::rfc3339;
+use crate::metrics::Surface;
 use crate::state::AppState;
-use crate::verifier::{Verified, VerifyFailure, VerifyRequest};
+use crate::verification::{Verified, VerifyFailure};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -45,18 +46,24 @@ async fn verify(
     client: ClientInfo,
     body: Bytes,
 ) -> AppResult<Response> {
-    let question = Question::read(&body)?;
+    state
+        .metrics
+        .timed(Surface::Verify, verify_answer(&state, &client, &body))
+        .await
+}
+
+async fn verify_answer(state: &AppState, client: &ClientInfo, body: &[u8]) -> AppResult<Response> {
+    let question = Question::read(body)?;
     let outcome = state
-        .verifier
-        .verify(VerifyRequest {
-            token: &question.token,
-            workspace_header: question.workspace.as_deref(),
-            required: &question.required,
-            client: &client,
-        })
+        .verify(
+            &question.token,
+            question.workspace.as_deref(),
+            &question.required,
+            client,
+        )
         .await;
     let reveal = state.config.auth.reveal_failure_reasons;
-    Ok(match outcome {
+    let answer = match outcome {
         Ok(v) => json_response(
             StatusCode::OK,
             v.kept(
@@ -85,8 +92,10 @@ async fn verify(
             denial,
             retry_after,
         }) => Json(Invalid::new(denial, reveal, retry_after)).into_response(),
+        Err(VerifyFailure::ReusedSecret(_)) => invalid_answer(Denial::ReuseDetected, reveal),
         Err(VerifyFailure::Store(e)) => return Err(e.into()),
-    })
+    };
+    Ok(answer)
 }
 
 /// What a verify body asks. The usual body, `{"token": "..."}` alone, is
@@ -196,20 +205,26 @@ async fn introspect(
     client: ClientInfo,
     body: Bytes,
 ) -> AppResult<Json<Value>> {
-    let token = url::form_urlencoded::parse(&body)
+    state
+        .metrics
+        .timed(
+            Surface::Introspect,
+            introspect_answer(&state, &client, &body),
+        )
+        .await
+}
+
+async fn introspect_answer(
+    state: &AppState,
+    client: &ClientInfo,
+    body: &[u8],
+) -> AppResult<Json<Value>> {
+    let token = url::form_urlencoded::parse(body)
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
-    let outcome = state
-        .verifier
-        .verify(VerifyRequest {
-            token: &token,
-            workspace_header: None,
-            required: &[],
-            client: &client,
-        })
-        .await;
-    Ok(Json(match outcome {
+    let outcome = state.verify(&token, None, &[], client).await;
+    let answer = match outcome {
         Ok(v) => json!({
             "active": true,
             "scope": v.identity().grants.listed().join(" "),
@@ -221,9 +236,12 @@ async fn introspect(
             "jti": v.record().id,
             "workspace_id": v.identity().workspace_id,
         }),
-        Err(VerifyFailure::Denied { .. }) => json!({ "active": false }),
+        Err(VerifyFailure::Denied { .. } | VerifyFailure::ReusedSecret(_)) => {
+            json!({ "active": false })
+        }
         Err(VerifyFailure::Store(e)) => return Err(e.into()),
-    }))
+    };
+    Ok(Json(answer))
 }
 
 /// Forward-auth: the gateway passes the original request's headers; the
@@ -237,6 +255,13 @@ async fn introspect(
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody),
     ))]
 async fn forward_auth(State(state): State<AppState>, request: Request) -> AppResult<Response> {
+    state
+        .metrics
+        .timed(Surface::ForwardAuth, forward_auth_answer(&state, request))
+        .await
+}
+
+async fn forward_auth_answer(state: &AppState, request: Request) -> AppResult<Response> {
     // The request is taken whole, not as cloned `Parts`: nothing else reads it.
     let (parts, _) = request.into_parts();
     let auth = &state.config.auth;
@@ -257,13 +282,7 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> AppRes
     let client = ClientInfo::from_parts(&parts, auth.trust_forwarded_for);
     let workspace_header = state.workspace_header(&parts.headers);
     let verified = state
-        .verifier
-        .verify(VerifyRequest {
-            token,
-            workspace_header,
-            required: &required,
-            client: &client,
-        })
+        .verify(token, workspace_header, &required, &client)
         .await
         .map_err(|f| state.verify_failure(f))?;
     identity_response(&verified)

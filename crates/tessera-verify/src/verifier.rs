@@ -1,36 +1,49 @@
 //! The verifier: the one path every presented token takes, whether it comes
-//! to the management API, the verify API, introspection or forward-auth.
+//! to the management API, the verify API, introspection, forward-auth or a
+//! product that embeds this crate.
 //!
-//! Order of work: parse and checksum (no I/O) → hash → store look-up →
-//! policy (status, expiry, owner status, current role, narrowing, workspace)
-//! → per-token rate limit → usage buffer → identity or denial.
+//! Order of work: parse and checksum (no I/O) → hash → store look-up
+//! (through the cache) → policy (status, expiry, owner status, current role,
+//! narrowing, workspace) → per-token rate limit → usage buffer → identity or
+//! denial.
 
 use std::num::NonZeroU32;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use serde_json::json;
 use time::OffsetDateTime;
 
 use tessera_core::kind::{KindSet, OwnerType};
 use tessera_core::policy::{self, Denial, Identity, RequestFacts};
 use tessera_core::{PermissionSet, RoleMap, TokenHasher};
-use tessera_store::{FoundToken, Revocation, Store, StoreError, TokenRecord, User};
+use tessera_store::{FoundToken, Store, StoreError, TokenRecord, User};
 
-use crate::audit::{self, Actor, Target};
-use crate::cache::{self, CachedToken, Invalidation, KeptGrant, VerifyCache};
-use crate::config::{Config, RateLimit};
-use crate::extract::ClientInfo;
-use crate::metrics::{Lookup, Metrics};
+use crate::cache::{self, CachedToken, KeptGrant, VerifyCache};
+use crate::client::Client;
+use crate::counters::{Counters, Lookup};
+use crate::invalidation::Invalidation;
+use crate::settings::{RateLimit, VerifierSettings};
 use crate::usage::UsageBuffer;
 
 /// A token that passed: who it acts for, and the records behind that.
-#[derive(Debug, Clone)]
-pub struct Verified {
+/// `A` is what the caller keeps encoded with a token's kept grant (see
+/// [`KeptGrant`]); `()` when it keeps nothing.
+#[derive(Debug)]
+pub struct Verified<A = ()> {
     /// The token as the cache holds it, shared rather than copied.
-    token: Arc<CachedToken>,
+    token: Arc<CachedToken<A>>,
     identity: Answered,
+}
+
+impl<A> Clone for Verified<A> {
+    fn clone(&self) -> Self {
+        Verified {
+            token: self.token.clone(),
+            identity: self.identity.clone(),
+        }
+    }
 }
 
 /// Where a verified identity lives.
@@ -42,7 +55,7 @@ enum Answered {
     Made(Arc<Identity>),
 }
 
-impl Verified {
+impl<A: Default> Verified<A> {
     /// Who is acting, in which workspace, with what.
     pub fn identity(&self) -> &Identity {
         match &self.identity {
@@ -62,34 +75,55 @@ impl Verified {
 
     /// `encode`'s answer, made once per kept grant: a token is usually
     /// verified again and again with the same outcome. `slot` names where in
-    /// the kept grant the answer lives. An identity made for one request
-    /// (another question, or the cache off) is encoded afresh.
+    /// the kept grant's `encoded` answers this one lives. An identity made
+    /// for one request (another question, or the cache off) is encoded
+    /// afresh.
     pub fn kept<T: Clone>(
         &self,
-        slot: impl FnOnce(&KeptGrant) -> &OnceLock<T>,
-        encode: impl FnOnce(&Verified) -> T,
+        slot: impl FnOnce(&A) -> &OnceLock<T>,
+        encode: impl FnOnce(&Self) -> T,
     ) -> T {
         match self.identity {
-            Answered::Kept => slot(self.kept_grant()).get_or_init(|| encode(self)).clone(),
+            Answered::Kept => slot(&self.kept_grant().encoded)
+                .get_or_init(|| encode(self))
+                .clone(),
             Answered::Made(_) => encode(self),
         }
     }
 
-    fn kept_grant(&self) -> &KeptGrant {
+    fn kept_grant(&self) -> &KeptGrant<A> {
         self.token
             .kept_grant()
             .expect("an identity answered from a kept grant has one")
     }
 }
 
+/// Why a token was not verified.
 #[derive(Debug)]
 pub enum VerifyFailure {
+    /// Policy refused it. `retry_after` (seconds) comes with a rate limit.
     Denied {
         denial: Denial,
         retry_after: Option<u64>,
     },
+    /// A secret retired by rotation came back after its overlap: it may
+    /// have leaked. The engine only refuses it (its denial is
+    /// [`Denial::ReuseDetected`]); what follows (the server revokes the
+    /// token and audits it) is the caller's to decide.
+    ReusedSecret(Box<TokenRecord>),
     /// The store could not answer: the caller must fail closed.
     Store(StoreError),
+}
+
+impl VerifyFailure {
+    /// The policy's reason, for a failure that is a refusal.
+    pub fn denial(&self) -> Option<Denial> {
+        match self {
+            VerifyFailure::Denied { denial, .. } => Some(*denial),
+            VerifyFailure::ReusedSecret(_) => Some(Denial::ReuseDetected),
+            VerifyFailure::Store(_) => None,
+        }
+    }
 }
 
 impl From<StoreError> for VerifyFailure {
@@ -115,48 +149,89 @@ fn refused(record: &TokenRecord, denial: Denial) -> VerifyFailure {
 #[derive(Debug, Clone, Copy)]
 pub struct VerifyRequest<'a> {
     pub token: &'a str,
+    /// The workspace the request names (a personal token picks its
+    /// workspace per request).
     pub workspace_header: Option<&'a str>,
+    /// Permissions the request needs, all of them.
     pub required: &'a [String],
-    pub client: &'a ClientInfo,
+    pub client: Client<'a>,
 }
 
-pub struct Verifier {
+/// The verification engine. `A` is what the caller keeps encoded with each
+/// token's kept grant (see [`KeptGrant`]); an embedding product that keeps
+/// nothing uses the default, `()`.
+pub struct Verifier<A = ()> {
     store: Arc<dyn Store>,
     kinds: KindSet,
     roles: RoleMap,
     hasher: TokenHasher,
-    usage: Arc<UsageBuffer>,
-    metrics: Arc<Metrics>,
-    cache: VerifyCache,
+    usage: Option<UsageBuffer>,
+    counters: Counters,
+    cache: VerifyCache<A>,
     limiter: Option<DefaultKeyedRateLimiter<String>>,
 }
 
-impl Verifier {
-    pub fn new(
-        config: &Config,
-        store: Arc<dyn Store>,
-        usage: Arc<UsageBuffer>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+impl<A: Default + Send + Sync + 'static> Verifier<A> {
+    /// A verifier reading `store`. Nothing runs in the background until
+    /// [`start`](Self::start).
+    pub fn new(settings: VerifierSettings, store: Arc<dyn Store>) -> Self {
         Self {
             store,
-            kinds: config.kinds.clone(),
-            roles: config.roles.clone(),
-            hasher: config.hasher.clone(),
-            usage,
-            metrics,
-            cache: VerifyCache::new(config.cache),
-            limiter: config.limits.rate_limit.map(keyed_limiter),
+            kinds: settings.kinds,
+            roles: settings.roles,
+            hasher: settings.hasher,
+            usage: settings.record_usage.then(UsageBuffer::default),
+            counters: Counters::default(),
+            cache: VerifyCache::new(settings.cache),
+            limiter: settings.rate_limit.map(keyed_limiter),
         }
     }
 
+    /// Starts what the verifier does in the background for as long as the
+    /// returned [`Background`] lives: applying other processes' changes
+    /// from the store's feed, and (when it records usage) writing buffered
+    /// usage every `flush_interval`.
+    pub async fn start(self: &Arc<Self>, flush_interval: Duration) -> Background {
+        let mut tasks = Vec::new();
+        match self.store.subscribe_invalidations().await {
+            Ok(Some(mut changes)) => {
+                let verifier = self.clone();
+                tasks.push(tokio::spawn(async move {
+                    while let Some(message) = changes.recv().await {
+                        verifier.invalidate(&Invalidation::decode(&message));
+                    }
+                }));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for other instances' changes; relying on the cache TTL");
+            }
+        }
+        if self.usage.is_some() {
+            let verifier = self.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut interval = tokio::time::interval(flush_interval);
+                interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    interval.tick().await;
+                    verifier.flush_usage().await;
+                }
+            }));
+        }
+        Background { tasks }
+    }
+
     /// Verifies a presented token, counting the outcome.
-    pub async fn verify(&self, request: VerifyRequest<'_>) -> Result<Verified, VerifyFailure> {
+    pub async fn verify(&self, request: VerifyRequest<'_>) -> Result<Verified<A>, VerifyFailure> {
         let outcome = self.verify_uncounted(request).await;
         match &outcome {
-            Ok(_) => self.metrics.verified(),
-            Err(VerifyFailure::Denied { denial, .. }) => self.metrics.denied(*denial),
-            Err(VerifyFailure::Store(_)) => self.metrics.store_error(),
+            Ok(_) => self.counters.verified(),
+            Err(VerifyFailure::Store(_)) => self.counters.store_error(),
+            Err(failure) => {
+                if let Some(denial) = failure.denial() {
+                    self.counters.denied(denial)
+                }
+            }
         }
         outcome
     }
@@ -165,7 +240,7 @@ impl Verifier {
     async fn verify_uncounted(
         &self,
         request: VerifyRequest<'_>,
-    ) -> Result<Verified, VerifyFailure> {
+    ) -> Result<Verified<A>, VerifyFailure> {
         let (_, parsed) = self.kinds.parse(request.token).map_err(|e| {
             tracing::debug!(reason = %e, "token refused before look-up");
             deny(Denial::Malformed)
@@ -176,14 +251,14 @@ impl Verifier {
         let cache_key = candidates[0].digest;
         let found = match self.cache.token(&cache_key) {
             Some(cached) => {
-                self.metrics.looked_up(match cached {
+                self.counters.looked_up(match cached {
                     Some(_) => Lookup::CachedToken,
                     None => Lookup::CachedUnknown,
                 });
                 cached
             }
             None => {
-                self.metrics.looked_up(Lookup::Store);
+                self.counters.looked_up(Lookup::Store);
                 let ticket = self.cache.ticket();
                 let fetched = self
                     .store
@@ -224,8 +299,10 @@ impl Verifier {
             }
         }
 
-        if verified.token.last_recorded.is_news(now, request.client) {
-            self.usage.record(&record.id, now, request.client);
+        if let Some(usage) = &self.usage {
+            if verified.token.last_recorded.is_news(now, request.client) {
+                usage.record(&record.id, now, request.client);
+            }
         }
         Ok(verified)
     }
@@ -236,7 +313,7 @@ impl Verifier {
     /// Anything else is decided in full.
     fn recalls(
         &self,
-        found: &CachedToken,
+        found: &CachedToken<A>,
         request: &VerifyRequest<'_>,
         now: OffsetDateTime,
     ) -> bool {
@@ -266,10 +343,10 @@ impl Verifier {
     /// is kept for the next request that asks the same.
     async fn decide(
         &self,
-        found: Arc<CachedToken>,
+        found: Arc<CachedToken<A>>,
         request: &VerifyRequest<'_>,
         now: OffsetDateTime,
-    ) -> Result<Verified, VerifyFailure> {
+    ) -> Result<Verified<A>, VerifyFailure> {
         let record = &found.record;
         // A kind removed from the configuration no longer authenticates anything.
         let kind = self.kinds.get(&record.kind).ok_or(deny(Denial::Unknown))?;
@@ -282,8 +359,8 @@ impl Verifier {
         match policy::check_standing(&facts, now) {
             Ok(()) => {}
             Err(Denial::ReuseDetected) => {
-                self.revoke_leaked_family(record, request.client).await?;
-                return Err(deny(Denial::ReuseDetected));
+                tracing::warn!(token_id = %record.id, "a rotated-out secret was presented after its overlap");
+                return Err(VerifyFailure::ReusedSecret(Box::new(record.clone())));
             }
             Err(denial) => return Err(refused(record, denial)),
         }
@@ -315,7 +392,7 @@ impl Verifier {
     /// permissions parsed and its owner (a user or an agent) attached, so
     /// that a cache hit needs no other look-up. A change of the owner's
     /// status invalidates the entry (see [`VerifyCache::apply`]).
-    fn prepare(&self, found: FoundToken) -> Result<CachedToken, StoreError> {
+    fn prepare(&self, found: FoundToken) -> Result<CachedToken<A>, StoreError> {
         let permissions = found
             .record
             .permissions
@@ -370,51 +447,69 @@ impl Verifier {
         Ok(role)
     }
 
-    /// Forgets what a change made stale, on this instance.
+    /// Forgets what a change made stale, on this instance only.
     pub fn invalidate(&self, change: &Invalidation) {
         self.cache.apply(change);
+    }
+
+    /// Makes a change take effect everywhere: this instance forgets what it
+    /// made stale at once, and every other verifier on the same database is
+    /// told through the store. Only a process that writes changes needs this.
+    pub async fn invalidate_everywhere(&self, change: &Invalidation) {
+        self.cache.apply(change);
+        if let Err(e) = self.store.publish_invalidation(&change.encode()).await {
+            // The other instances' caches expire within their TTL anyway.
+            tracing::warn!(error = %e, "could not notify other instances of a change");
+        }
+    }
+
+    /// Writes buffered usage now ([`start`](Self::start) does this on its
+    /// interval; call it once more on shutdown).
+    pub async fn flush_usage(&self) {
+        let Some(usage) = &self.usage else {
+            return;
+        };
+        match usage.flush(&self.store).await {
+            Ok(0) => {}
+            Ok(_) => self.counters.usage_flushed(true),
+            Err(e) => {
+                self.counters.usage_flushed(false);
+                tracing::warn!(error = %e, "could not write token usage; will retry");
+            }
+        }
+    }
+
+    /// Tokens with usage not yet written.
+    pub fn pending_usage(&self) -> usize {
+        self.usage.as_ref().map_or(0, UsageBuffer::len)
     }
 
     pub fn cached_tokens(&self) -> u64 {
         self.cache.cached_tokens()
     }
 
-    /// A secret retired by rotation came back after its overlap: it leaked.
-    /// The token (the rotation family: every secret it ever had) is revoked.
-    async fn revoke_leaked_family(
-        &self,
-        record: &TokenRecord,
-        client: &ClientInfo,
-    ) -> Result<(), StoreError> {
-        let now = OffsetDateTime::now_utc();
-        let revoked = self
-            .store
-            .revoke_token(
-                &record.id,
-                &Revocation {
-                    at: now,
-                    by: None,
-                    reason: "reuse_detected".into(),
-                },
-            )
-            .await?;
-        self.cache.apply(&Invalidation::Token(record.id.clone()));
-        tracing::warn!(token_id = %record.id, "a rotated-out secret was presented: token revoked");
-        if revoked {
-            audit::append(
-                &self.store,
-                &Actor::anonymous(client),
-                "token.reuse_detected",
-                Some(Target {
-                    kind: "token",
-                    id: &record.id,
-                    workspace_id: record.workspace_id.as_deref(),
-                }),
-                json!({ "token_name": record.name, "owner": record.user_id }),
-            )
-            .await;
+    /// What the verifier has done so far, for metrics.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The store the verifier reads.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+}
+
+/// The verifier's background work, stopped when this is dropped.
+#[derive(Debug)]
+pub struct Background {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
         }
-        Ok(())
     }
 }
 

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use tessera_store::{Store, StoreResult, TokenUsage, LAST_USED_IPS_KEPT};
 
-use crate::extract::ClientInfo;
+use crate::client::Client;
 
 /// Uses not yet written, per token, oldest first. Each token keeps at most
 /// one entry per distinct address (the latest), so the buffer stays small
@@ -27,26 +27,26 @@ impl UsageBuffer {
     /// Notes one use of a token. Called on every successful verification, so
     /// the usual case (the same token from the same address again) only
     /// moves a time: nothing is allocated.
-    pub fn record(&self, token_id: &str, at: OffsetDateTime, client: &ClientInfo) {
+    pub fn record(&self, token_id: &str, at: OffsetDateTime, client: Client<'_>) {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         let new_use = || TokenUsage {
             token_id: token_id.to_owned(),
             at,
-            ip: client.ip().map(str::to_owned),
-            user_agent: client.user_agent().map(str::to_owned),
+            ip: client.ip.map(str::to_owned),
+            user_agent: client.user_agent.map(str::to_owned),
         };
         let Some(uses) = pending.get_mut(token_id) else {
             pending.insert(token_id.to_owned(), vec![new_use()]);
             return;
         };
-        if let Some(latest) = uses.last_mut().filter(|u| u.ip.as_deref() == client.ip()) {
+        if let Some(latest) = uses.last_mut().filter(|u| u.ip.as_deref() == client.ip) {
             latest.at = at;
-            if latest.user_agent.as_deref() != client.user_agent() {
-                latest.user_agent = client.user_agent().map(str::to_owned);
+            if latest.user_agent.as_deref() != client.user_agent {
+                latest.user_agent = client.user_agent.map(str::to_owned);
             }
             return;
         }
-        uses.retain(|u| u.ip.as_deref() != client.ip());
+        uses.retain(|u| u.ip.as_deref() != client.ip);
         uses.push(new_use());
         if uses.len() > LAST_USED_IPS_KEPT {
             uses.remove(0);
@@ -106,7 +106,7 @@ impl LastRecorded {
     /// Whether a use at `at` by `client` is news, noting it if so. Two
     /// threads may both find a use new; the buffer keeps one entry per
     /// address, so recording both costs nothing but the time.
-    pub fn is_news(&self, at: OffsetDateTime, client: &ClientInfo) -> bool {
+    pub fn is_news(&self, at: OffsetDateTime, client: Client<'_>) -> bool {
         let client_hash = foldhash::fast::FixedState::default().hash_one(client) as u32;
         let stamp = (at.unix_timestamp() as u64) << 32 | u64::from(client_hash);
         if self.0.load(Ordering::Relaxed) == stamp {
@@ -121,16 +121,16 @@ impl LastRecorded {
 mod tests {
     use super::*;
 
-    fn client(ip: &str, user_agent: &str) -> ClientInfo {
-        ClientInfo::new(Some(ip), Some(user_agent))
+    fn client<'a>(ip: &'a str, user_agent: &'a str) -> Client<'a> {
+        Client::new(Some(ip), Some(user_agent))
     }
 
     #[test]
     fn keeps_one_entry_per_address_and_at_most_five() {
         let buffer = UsageBuffer::default();
         for i in 0..20 {
-            let client = client(&format!("10.0.0.{}", i % 7), "curl");
-            buffer.record("tok_1", OffsetDateTime::now_utc(), &client);
+            let ip = format!("10.0.0.{}", i % 7);
+            buffer.record("tok_1", OffsetDateTime::now_utc(), client(&ip, "curl"));
         }
         let pending = buffer.pending.lock().unwrap();
         let uses = &pending["tok_1"];
@@ -143,8 +143,8 @@ mod tests {
         let buffer = UsageBuffer::default();
         let first = OffsetDateTime::UNIX_EPOCH;
         let later = first + time::Duration::hours(1);
-        buffer.record("tok_1", first, &client("10.0.0.1", "curl"));
-        buffer.record("tok_1", later, &client("10.0.0.1", "wget"));
+        buffer.record("tok_1", first, client("10.0.0.1", "curl"));
+        buffer.record("tok_1", later, client("10.0.0.1", "wget"));
         let pending = buffer.pending.lock().unwrap();
         let uses = &pending["tok_1"];
         assert_eq!(uses.len(), 1);
@@ -157,13 +157,13 @@ mod tests {
         let last = LastRecorded::default();
         let second = OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
         let curl = client("10.0.0.1", "curl");
-        assert!(last.is_news(second, &curl));
-        assert!(!last.is_news(second + time::Duration::milliseconds(900), &curl));
-        assert!(last.is_news(second, &client("10.0.0.2", "curl")));
-        assert!(last.is_news(second, &client("10.0.0.2", "wget")));
+        assert!(last.is_news(second, curl));
+        assert!(!last.is_news(second + time::Duration::milliseconds(900), curl));
+        assert!(last.is_news(second, client("10.0.0.2", "curl")));
+        assert!(last.is_news(second, client("10.0.0.2", "wget")));
         assert!(last.is_news(
             second + time::Duration::seconds(1),
-            &client("10.0.0.2", "wget")
+            client("10.0.0.2", "wget")
         ));
     }
 }

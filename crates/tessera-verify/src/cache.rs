@@ -10,9 +10,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::http::HeaderValue;
-
 use quick_cache::Equivalent;
 use time::OffsetDateTime;
 
@@ -21,6 +18,7 @@ use tessera_core::policy::{Identity, RequestFacts, TokenFacts};
 use tessera_core::PermissionSet;
 use tessera_store::{TokenRecord, User};
 
+use crate::invalidation::Invalidation;
 use crate::usage::LastRecorded;
 
 /// A token as the verifier needs it, prepared once per cache fill (its
@@ -32,7 +30,7 @@ use crate::usage::LastRecorded;
 /// each verification's cost is mostly the cache lines it touches.
 #[derive(Debug)]
 #[repr(C)]
-pub struct CachedToken {
+pub struct CachedToken<A> {
     /// [`stands_until`](tessera_core::policy::stands_until) for this token.
     pub stands_until: Option<Option<OffsetDateTime>>,
     /// What the usage buffer last heard of this token.
@@ -43,7 +41,7 @@ pub struct CachedToken {
     /// same question again and again: its standing is checked every time,
     /// but its grant is a pure function of the question, so it is worked
     /// out and encoded once.
-    pub kept: Option<OnceLock<KeptGrant>>,
+    pub kept: Option<OnceLock<KeptGrant<A>>>,
     pub record: TokenRecord,
     pub permissions: Option<PermissionSet>,
     /// When the presented secret stops working because of a rotation.
@@ -57,20 +55,31 @@ pub struct CachedToken {
 /// A question asked of a cached token and the grant it was answered with.
 /// A question that differs in any part (the workspace asked for, the
 /// permissions needed, the owner's role there now) is answered afresh.
-#[derive(Debug)]
-pub struct KeptGrant {
+///
+/// `encoded` is the caller's: answers it encodes from this grant and wants kept
+/// with it (the server keeps its encoded JSON body and header values), so
+/// that a token asked the same question again is answered without encoding
+/// anything. The engine makes it with `Default` and never reads it.
+pub struct KeptGrant<A> {
     workspace_header: Option<Box<str>>,
     required: Box<[String]>,
     membership_role: Option<Box<str>>,
-    /// The verify API's `{"valid": true, …}` body.
-    pub verify_body: OnceLock<Bytes>,
-    /// Forward-auth's identity header values, in the order it sends them;
-    /// `None` if one cannot be a header value.
-    pub identity_headers: OnceLock<Option<[HeaderValue; 5]>>,
     pub identity: Identity,
+    pub encoded: A,
 }
 
-impl KeptGrant {
+impl<A> std::fmt::Debug for KeptGrant<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeptGrant")
+            .field("workspace_header", &self.workspace_header)
+            .field("required", &self.required)
+            .field("membership_role", &self.membership_role)
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A> KeptGrant<A> {
     /// Whether this grant answers a request with this workspace header that
     /// needs these permissions (the owner's role is for the caller to check).
     pub fn answers(&self, workspace_header: Option<&str>, required: &[String]) -> bool {
@@ -84,7 +93,7 @@ impl KeptGrant {
     }
 }
 
-impl CachedToken {
+impl<A: Default> CachedToken<A> {
     /// What the policy reads of this token, as `kind`.
     pub fn facts<'a>(&'a self, kind: &'a CredentialKind) -> TokenFacts<'a> {
         facts(
@@ -102,7 +111,7 @@ impl CachedToken {
             .is_some_and(|until| until.is_none_or(|t| now < t))
     }
 
-    pub fn kept_grant(&self) -> Option<&KeptGrant> {
+    pub fn kept_grant(&self) -> Option<&KeptGrant<A>> {
         self.kept.as_ref()?.get()
     }
 
@@ -121,9 +130,8 @@ impl CachedToken {
             workspace_header: request.workspace_header.map(Box::from),
             required: request.required.into(),
             membership_role: membership_role.map(Box::from),
-            verify_body: OnceLock::new(),
-            identity_headers: OnceLock::new(),
             identity,
+            encoded: A::default(),
         })
         .err()
         .map(|refused| refused.identity)
@@ -155,47 +163,6 @@ pub fn facts<'a>(
     }
 }
 
-/// What changed, as published to every instance.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Invalidation {
-    /// A token was revoked or rotated.
-    Token(String),
-    /// A user's status changed.
-    User(String),
-    /// A membership was set or removed: (workspace, user).
-    Membership(String, String),
-    /// A token was created under this hash (hex): forget a cached "unknown".
-    Created(String),
-    /// Notifications may have been lost: forget everything.
-    All,
-}
-
-impl Invalidation {
-    /// The text form sent between instances.
-    pub fn encode(&self) -> String {
-        match self {
-            Invalidation::Token(id) => format!("token:{id}"),
-            Invalidation::User(id) => format!("user:{id}"),
-            Invalidation::Membership(w, u) => format!("membership:{w}:{u}"),
-            Invalidation::Created(hash) => format!("created:{hash}"),
-            Invalidation::All => "all".into(),
-        }
-    }
-
-    /// Reads the text form; anything unreadable is treated as `All`, the
-    /// safe reading.
-    pub fn decode(text: &str) -> Invalidation {
-        let mut parts = text.splitn(3, ':');
-        match (parts.next(), parts.next(), parts.next()) {
-            (Some("token"), Some(id), None) => Invalidation::Token(id.into()),
-            (Some("user"), Some(id), None) => Invalidation::User(id.into()),
-            (Some("membership"), Some(w), Some(u)) => Invalidation::Membership(w.into(), u.into()),
-            (Some("created"), Some(hash), None) => Invalidation::Created(hash.into()),
-            _ => Invalidation::All,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy)]
 pub struct CacheSettings {
     pub enabled: bool,
@@ -211,9 +178,9 @@ type Digest = [u8; 32];
 #[derive(Debug, Clone, Copy)]
 pub struct FillTicket(u64);
 
-pub struct VerifyCache {
+pub struct VerifyCache<A> {
     enabled: bool,
-    tokens: TtlCache<Digest, Arc<CachedToken>>,
+    tokens: TtlCache<Digest, Arc<CachedToken<A>>>,
     /// The owners of cached tokens, by user id, as last read.
     owners: quick_cache::sync::Cache<String, Arc<User>>,
     unknown: TtlCache<Digest, ()>,
@@ -223,7 +190,7 @@ pub struct VerifyCache {
     changes: AtomicU64,
 }
 
-impl VerifyCache {
+impl<A> VerifyCache<A> {
     pub fn new(settings: CacheSettings) -> Self {
         let capacity = usize::try_from(settings.max_tokens).unwrap_or(usize::MAX);
         VerifyCache {
@@ -241,7 +208,7 @@ impl VerifyCache {
     }
 
     /// `Some(None)`: known to be unknown (briefly); `None`: ask the store.
-    pub fn token(&self, digest: &Digest) -> Option<Option<Arc<CachedToken>>> {
+    pub fn token(&self, digest: &Digest) -> Option<Option<Arc<CachedToken<A>>>> {
         if !self.enabled {
             return None;
         }
@@ -276,7 +243,12 @@ impl VerifyCache {
         FillTicket(self.changes.load(Ordering::SeqCst))
     }
 
-    pub fn put_token(&self, ticket: FillTicket, digest: Digest, found: Option<Arc<CachedToken>>) {
+    pub fn put_token(
+        &self,
+        ticket: FillTicket,
+        digest: Digest,
+        found: Option<Arc<CachedToken<A>>>,
+    ) {
         match found {
             Some(f) => self.fill(ticket, &self.tokens, digest, f),
             None => self.fill(ticket, &self.unknown, digest, ()),
@@ -424,21 +396,7 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn invalidations_round_trip_and_garbage_means_all() {
-        for change in [
-            Invalidation::Token("tok_1".into()),
-            Invalidation::User("usr_1".into()),
-            Invalidation::Membership("wsp_1".into(), "usr_1".into()),
-            Invalidation::Created("00ff".into()),
-            Invalidation::All,
-        ] {
-            assert_eq!(Invalidation::decode(&change.encode()), change);
-        }
-        assert_eq!(Invalidation::decode("nonsense"), Invalidation::All);
-    }
-
-    fn cache(enabled: bool, ttl: Duration, negative_ttl: Duration) -> VerifyCache {
+    fn cache(enabled: bool, ttl: Duration, negative_ttl: Duration) -> VerifyCache<()> {
         VerifyCache::new(CacheSettings {
             enabled,
             max_tokens: 10,
@@ -447,7 +405,7 @@ mod tests {
         })
     }
 
-    fn token(id: &str, user_id: &str) -> Arc<CachedToken> {
+    fn token(id: &str, user_id: &str) -> Arc<CachedToken<()>> {
         Arc::new(CachedToken {
             record: TokenRecord {
                 id: id.into(),
