@@ -1,5 +1,7 @@
 //! Seed profiles: complete configurations under `profiles/` that make a
-//! deployment behave as one of the products in `../shared/seeds/`. They are
+//! deployment behave as one of the five products whose public token
+//! documentation Tessera was built from: GroupChat, Groo, TeamGantt, TeamDay
+//! and an org/role product (`docs/profiles.md` quotes each). They are
 //! compiled into the binary, so `tessera serve --profile NAME` works from any
 //! folder; `tessera serve --config profiles/NAME.toml` reads the same text.
 

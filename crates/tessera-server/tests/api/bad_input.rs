@@ -95,7 +95,7 @@ impl Route {
     }
 }
 
-/// Every route of API.md.
+/// Every route of the contract (docs/api.md).
 fn routes() -> Vec<Route> {
     use Method as M;
     use Who::*;

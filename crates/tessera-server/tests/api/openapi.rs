@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::helpers::{Backend, TestApp};
 
-/// The contract's routes (../shared/API.md), method and path.
+/// The contract's routes (docs/api.md), method and path.
 const CONTRACT: &[(&str, &str)] = &[
     ("post", "/api/v1/session"),
     ("delete", "/api/v1/session"),

@@ -1,5 +1,6 @@
-//! TeamGantt's personal access token endpoints (`../shared/seeds/002_*`),
-//! mounted with `[compat] teamgantt = true` (set in `profiles/teamgantt.toml`).
+//! TeamGantt's personal access token endpoints, as TeamGantt's public token
+//! documentation describes them (`docs/profiles.md` quotes it), mounted with
+//! `[compat] teamgantt = true` (set in `profiles/teamgantt.toml`).
 //!
 //! They act for the calling user, who authenticates exactly as on
 //! `/api/v1`: `Authorization: Bearer <token>` or a signed-in

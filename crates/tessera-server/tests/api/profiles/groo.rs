@@ -1,5 +1,5 @@
 //! Conformance: `profiles/groo.toml` against Groo's document
-//! (`../shared/seeds/001_03efc4fb23888ac3.txt`). An application is a
+//! (its public "Personal Access Tokens" documentation). An application is a
 //! Tessera workspace, picked per request with `X-Application-Id`.
 
 use std::time::Duration;

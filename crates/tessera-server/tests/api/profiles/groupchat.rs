@@ -1,5 +1,5 @@
 //! GroupChat (`profiles/groupchat.toml`), walked through its document
-//! (`../shared/seeds/000_d5b928483cd999ad.txt`, "Personal Access Tokens")
+//! (GroupChat's public API reference, "Personal Access Tokens")
 //! point by point: each test quotes the sentence it checks. Where Tessera
 //! deliberately does otherwise, the test says so and names the setting, if
 //! any, that restores the documented behaviour.

@@ -1,6 +1,6 @@
 //! Conformance: `profiles/orgroles.toml` against the org/roles product's
-//! document (`../shared/seeds/004_de8daf14bed919b1.txt`). An organisation is
-//! a Tessera workspace; roles are owner, admin, developer and viewer.
+//! public "Personal access tokens" document. An organisation is a Tessera
+//! workspace; roles are owner, admin, developer and viewer.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -1,5 +1,5 @@
 //! Conformance: `profiles/teamday.toml` against TeamDay's document
-//! (`../shared/seeds/003_be315e81ff1cc947.txt`). An organisation is a
+//! (its public "Personal Access Tokens" guide). An organisation is a
 //! Tessera workspace; the roles are admin, member and viewer.
 
 use std::time::Duration;

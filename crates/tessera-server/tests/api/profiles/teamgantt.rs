@@ -1,6 +1,6 @@
 //! Conformance: `profiles/teamgantt.toml` against TeamGantt's "API Personal
-//! Access Tokens" (../shared/seeds/002_cc6d93efd5e5428f.txt), point by
-//! point, over HTTP on both stores. Each test is named after the sentence it
+//! Access Tokens" (its public token documentation), point by point, over
+//! HTTP on both stores. Each test is named after the sentence it
 //! checks, quoted above it. The routes are TeamGantt's own, mounted by
 //! `[compat] teamgantt = true` (`src/routes/compat/teamgantt.rs`).
 //!
