@@ -142,6 +142,8 @@ pub enum AdminTokenCommand {
         #[arg(long, default_value = "issued by tessera admin")]
         name: String,
         /// An expiry preset such as 30d, 1y or never (default: the kind's default).
+        /// The tokens it creates cannot outlive it: for a token you manage
+        /// tokens with, choose a longer life than theirs.
         #[arg(long, conflicts_with = "expires_at")]
         expires_in: Option<String>,
         /// An exact expiry (RFC 3339).
@@ -453,8 +455,13 @@ async fn token(cmd: AdminTokenCommand, actor: &Actor) -> anyhow::Result<()> {
             token: issued.token.expose().to_owned(),
         })?;
     } else {
+        // The expiry is the limit of every token this one creates: say it.
+        let expires = issued
+            .record
+            .expires_at
+            .map_or_else(|| "never".to_owned(), lifecycle::rfc3339);
         eprintln!(
-            "Issued token {} (\"{}\") for {}. It is shown this once:",
+            "Issued token {} (\"{}\") for {}, expires {expires}. It is shown this once:",
             issued.record.id, issued.record.name, found.username
         );
         println!("{}", issued.token.expose());

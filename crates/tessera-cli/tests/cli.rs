@@ -49,6 +49,57 @@ fn client(dir: &Path, server: &Server, token: &str, args: &[&str]) -> Output {
         .expect("tessera runs")
 }
 
+/// The README's "The first start" steps, as the arguments they give
+/// `cargo run --release -q --`.
+const README_ISSUE: &[&str] = &[
+    "admin",
+    "token",
+    "issue",
+    "--user",
+    "admin",
+    "--name",
+    "cli",
+    "--expires-in",
+    "90d",
+];
+const README_CREATE: &[&str] = &[
+    "token",
+    "create",
+    "--name",
+    "CI deploy",
+    "--expires-in",
+    "30d",
+];
+
+/// Fails unless the README runs `args` word for word, so that the test of
+/// its steps and the page cannot drift apart.
+fn assert_the_readme_runs(args: &[&str]) {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("the README");
+    let words: Vec<String> = args
+        .iter()
+        .map(|a| {
+            if a.contains(' ') {
+                format!("\"{a}\"")
+            } else {
+                (*a).to_owned()
+            }
+        })
+        .collect();
+    let line = format!("cargo run --release -q -- {}", words.join(" "));
+    assert!(readme.contains(&line), "the README no longer runs: {line}");
+}
+
+/// Whole days from now until an RFC 3339 `expires_at`.
+fn days_until(expires_at: &Value) -> f64 {
+    let at = time::OffsetDateTime::parse(
+        expires_at.as_str().expect("an expiry"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("RFC 3339");
+    (at - time::OffsetDateTime::now_utc()).as_seconds_f64() / 86_400.0
+}
+
 // ---------------------------------------------------------------- stories
 
 #[test]
@@ -99,6 +150,93 @@ fn a_chosen_admin_password_signs_in_and_the_health_checks_answer() {
     let (status, ready) = http("GET", &server.url("/readyz"), None, None);
     assert_eq!(status, 200, "{ready}");
     assert_eq!(ready["store"], "sqlite");
+}
+
+#[test]
+fn the_readmes_first_steps_work_as_written_on_a_fresh_start() {
+    assert_the_readme_runs(README_ISSUE);
+    assert_the_readme_runs(README_CREATE);
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    // A fresh start, as the README's: no password chosen beforehand.
+    let server = Server::start(d, &[]);
+    assert!(
+        server
+            .preamble
+            .iter()
+            .any(|l| l.contains("tessera admin token issue --user admin --name cli")),
+        "{:?}",
+        server.preamble
+    );
+
+    let issued = tessera_on(d, README_ISSUE);
+    let token = succeeds(issued.clone()).trim().to_owned();
+    assert!(token.starts_with("tsr_pat_"), "{token}");
+    let (status, me) = http("GET", &server.url("/api/v1/me"), Some(&token), None);
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["user"]["username"], "admin");
+    let cli_expiry = me["credential"]["expires_at"].as_str().unwrap().to_owned();
+    assert!(
+        stderr(&issued).contains(&format!("expires {cli_expiry}")),
+        "the issuer is told the limit: {}",
+        stderr(&issued)
+    );
+
+    let created = client(d, &server, &token, README_CREATE);
+    let secret = succeeds(created.clone()).trim().to_owned();
+    assert!(secret.starts_with("tsr_pat_"), "{secret}");
+    let (status, ci) = http(
+        "GET",
+        &server.url("/api/v1/tokens/self"),
+        Some(&secret),
+        None,
+    );
+    assert_eq!(status, 200, "{ci}");
+    assert_eq!(ci["name"], "CI deploy");
+    let days = days_until(&ci["expires_at"]);
+    assert!(
+        (29.99..=30.0).contains(&days),
+        "a 30-day token: {days} days"
+    );
+}
+
+#[test]
+fn a_token_cannot_mint_one_that_outlives_it_and_is_told_its_limit() {
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    let server = Server::start(d, &[("TESSERA_ADMIN_PASSWORD", ADMIN_PASSWORD)]);
+    // The kind's default lifetime, 30 days: no room for another 30 days.
+    let token = issue_token(d, "admin");
+    let (_, me) = http("GET", &server.url("/api/v1/me"), Some(&token), None);
+    let cli_expiry = me["credential"]["expires_at"].as_str().unwrap().to_owned();
+
+    let refused = client(d, &server, &token, README_CREATE);
+    assert!(!refused.status.success());
+    assert_eq!(stdout(&refused), "", "no secret for a refused token");
+    assert_eq!(
+        stderr(&refused).trim(),
+        format!(
+            "error: expires_in: a token cannot create one that outlives it, and the token \
+             making this request expires at {cli_expiry}. Choose an expiry no later than \
+             that, or sign in or use a longer-lived token. (invalid_request, HTTP 422)"
+        )
+    );
+
+    // Within its limit, it creates tokens as before.
+    let shorter = client(
+        d,
+        &server,
+        &token,
+        &[
+            "token",
+            "create",
+            "--name",
+            "CI deploy",
+            "--expires-in",
+            "7d",
+        ],
+    );
+    succeeds(shorter);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use tessera_core::expiry::{self, ExpiryRequest};
+use tessera_core::expiry::{self, ExpiryError, ExpiryRequest};
 use tessera_core::ids::{new_id, IdKind};
 use tessera_core::kind::{CredentialKind, OwnerType, WorkspaceBinding};
 use tessera_core::{format, PermissionSet, PlaintextToken};
@@ -62,6 +62,21 @@ pub fn expiry_request(
                 )
             }),
         (None, None) => Ok(ExpiryRequest::Default),
+    }
+}
+
+/// An expiry the kind's policy or the creating token does not allow, as a
+/// 422 the caller can act on. The ceiling is compared to the instant, with
+/// no tolerance: a token never mints one that outlives it, so the message
+/// names that limit and the two ways past it.
+fn expiry_refused(error: ExpiryError) -> AppError {
+    match error {
+        ExpiryError::BeyondCreator { field, ceiling } => AppError::Invalid(format!(
+            "{field}: a token cannot create one that outlives it, and the token making this \
+             request expires at {ceiling}. Choose an expiry no later than that, or sign in \
+             or use a longer-lived token."
+        )),
+        other => AppError::Invalid(other.to_string()),
     }
 }
 
@@ -176,7 +191,7 @@ impl AppState {
         let kind = request.kind;
         let now = OffsetDateTime::now_utc();
         let expires_at = expiry::resolve(&request.expiry, &kind.expiry, now, request.ceiling)
-            .map_err(|e| AppError::Invalid(e.to_string()))?;
+            .map_err(expiry_refused)?;
 
         match (kind.binding, &request.workspace_id) {
             (WorkspaceBinding::None, Some(_)) => {
@@ -306,8 +321,7 @@ impl AppState {
         }
         let expires_at = match expiry {
             ExpiryRequest::Default => record.expires_at,
-            asked => expiry::resolve(&asked, &kind.expiry, now, ceiling)
-                .map_err(|e| AppError::Invalid(e.to_string()))?,
+            asked => expiry::resolve(&asked, &kind.expiry, now, ceiling).map_err(expiry_refused)?,
         };
         let token = format::generate(&kind.shape(), &record.id);
         let secret = token.expose();

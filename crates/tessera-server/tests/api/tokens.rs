@@ -2,6 +2,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use time::format_description::well_known::Rfc3339;
 
 use crate::helpers::{code, one_second_from_now, send, TestApp};
 use crate::on_both_stores;
@@ -18,6 +19,7 @@ on_both_stores!(
     rotation_keeps_the_record_and_the_old_secret_works_only_during_the_overlap,
     a_rotated_out_secret_presented_later_revokes_the_token,
     a_token_mints_tokens_only_with_tokens_manage_and_within_its_own_bounds,
+    a_token_that_would_outlive_its_creator_is_refused_naming_the_limit,
     the_active_token_limit_refuses_with_no_side_effect,
     last_used_is_recorded_after_a_flush,
 );
@@ -424,6 +426,82 @@ async fn a_token_mints_tokens_only_with_tokens_manage_and_within_its_own_bounds(
         json!(["api:read", "tokens:manage"]),
         "a narrowed token passes its narrowing on"
     );
+}
+
+async fn a_token_that_would_outlive_its_creator_is_refused_naming_the_limit(app: TestApp) {
+    let alice = app.user("alice").await;
+    let creator = app
+        .create_token(&alice, json!({ "name": "creator", "expires_in": "7d" }))
+        .await;
+    let ceiling = creator["expires_at"].as_str().unwrap().to_owned();
+    let creator = creator["token"].as_str().unwrap();
+    let refusal = |field: &str| {
+        format!(
+            "{field}: a token cannot create one that outlives it, and the token making this \
+             request expires at {ceiling}. Choose an expiry no later than that, or sign in \
+             or use a longer-lived token."
+        )
+    };
+
+    let (status, body) = send(app.post(
+        "/api/v1/tokens",
+        creator,
+        json!({ "name": "longer", "expires_in": "30d" }),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(code(&body), "invalid_request");
+    assert_eq!(body["error"]["message"], refusal("expires_in"));
+
+    // An exact date is held to the instant: a second past the limit is refused.
+    let limit = time::OffsetDateTime::parse(&ceiling, &Rfc3339).unwrap();
+    let a_second_later = (limit + time::Duration::seconds(1))
+        .format(&Rfc3339)
+        .unwrap();
+    let (status, body) = send(app.post(
+        "/api/v1/tokens",
+        creator,
+        json!({ "name": "later", "expires_at": a_second_later }),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["message"], refusal("expires_at"));
+    let (status, same) = send(app.post(
+        "/api/v1/tokens",
+        creator,
+        json!({ "name": "as long", "expires_at": ceiling }),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{same}");
+    assert_eq!(
+        same["expires_at"],
+        ceiling.as_str(),
+        "the limit itself is allowed"
+    );
+
+    // Rotating another token cannot extend it past the rotating token either.
+    let other = app
+        .create_token(&alice, json!({ "name": "other", "expires_in": "7d" }))
+        .await;
+    let (status, body) = send(app.post(
+        &format!("/api/v1/tokens/{}/rotate", other["id"].as_str().unwrap()),
+        creator,
+        json!({ "expires_in": "30d" }),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["message"], refusal("expires_in"));
+
+    // What the message advises works: signed in, there is no such limit.
+    let (cookie, csrf) = app.sign_in(&alice).await;
+    let (status, body) = send(
+        app.request(Method::POST, "/api/v1/tokens")
+            .header("cookie", &cookie)
+            .header("x-csrf-token", &csrf)
+            .json(&json!({ "name": "longer", "expires_in": "30d" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
 async fn the_active_token_limit_refuses_with_no_side_effect(app: TestApp) {
