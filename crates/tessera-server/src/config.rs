@@ -579,10 +579,11 @@ fn apply_env(config: &mut Config, env: &BTreeMap<String, String>) -> Result<(), 
                 config.usage_flush_interval =
                     parse_duration(name, value).map_err(|e| env_error(name, e.to_string()))?
             }
-            // Read elsewhere: the admin's first password, the log filter and format,
-            // and the client's URL and token.
-            "TESSERA_ADMIN_PASSWORD" | "TESSERA_LOG" | "TESSERA_LOG_FORMAT" | "TESSERA_URL"
-            | "TESSERA_TOKEN" | "TESSERA_CONFIG" | "TESSERA_PROFILE" => {}
+            // Read elsewhere: the admin's first password, `admin`'s new password,
+            // the log filter and format, and the client's URL and token.
+            "TESSERA_ADMIN_PASSWORD" | "TESSERA_NEW_PASSWORD" | "TESSERA_LOG"
+            | "TESSERA_LOG_FORMAT" | "TESSERA_URL" | "TESSERA_TOKEN" | "TESSERA_CONFIG"
+            | "TESSERA_PROFILE" => {}
             other if other.starts_with("TESSERA_TEST_") => {}
             other => {
                 return Err(env_error(
@@ -748,6 +749,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("TESSERA_REVEAL_FAILURE_REASONS"), "{err}");
+    }
+
+    #[test]
+    fn variables_read_elsewhere_are_not_settings() {
+        let mut c = Config::defaults();
+        for name in [
+            "TESSERA_ADMIN_PASSWORD",
+            "TESSERA_NEW_PASSWORD",
+            "TESSERA_LOG",
+            "TESSERA_LOG_FORMAT",
+            "TESSERA_URL",
+            "TESSERA_TOKEN",
+            "TESSERA_CONFIG",
+            "TESSERA_PROFILE",
+            "TESSERA_TEST_POSTGRES_URL",
+        ] {
+            apply_env(&mut c, &env(&[(name, "anything")]))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
     }
 
     #[test]
