@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use axum::http::HeaderName;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use tessera_core::expiry::{ExpiryPolicy, Lifetime, Preset};
@@ -200,17 +201,12 @@ struct FileHashing {
     keys: Vec<FileHashKey>,
 }
 
-#[derive(Deserialize)]
+/// `Debug` shows the id only: the secret is a [`SecretString`].
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileHashKey {
     id: String,
-    secret: String,
-}
-
-impl fmt::Debug for FileHashKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "FileHashKey(id={:?}, <redacted>)", self.id)
-    }
+    secret: SecretString,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -461,7 +457,8 @@ fn build(file: FileConfig) -> Result<Config, ConfigError> {
                 "must be 1-32 characters",
             ));
         }
-        if key.secret.len() < 32 {
+        let secret = key.secret.expose_secret();
+        if secret.len() < 32 {
             return Err(value_error(
                 format!("hashing.keys[{i}].secret"),
                 "must be at least 32 characters (use a random string)",
@@ -469,7 +466,7 @@ fn build(file: FileConfig) -> Result<Config, ConfigError> {
         }
         keys.push(HashKey {
             id: key.id,
-            secret: key.secret.into_bytes(),
+            secret: secret.as_bytes().to_vec().into(),
         });
     }
 
@@ -795,6 +792,11 @@ mod tests {
         assert_eq!(c.kinds.get("pat").unwrap().prefix, "td_");
         assert!(c.roles.get("viewer").unwrap().contains("tasks:read"));
         assert!(!format!("{c:?}").contains("0123456789abcdef"));
+        let file: FileConfig = toml::from_str(
+            "[[hashing.keys]]\nid = \"k1\"\nsecret = \"0123456789abcdef0123456789abcdef\"",
+        )
+        .unwrap();
+        assert!(!format!("{file:?}").contains("0123456789abcdef"));
     }
 
     #[test]
