@@ -59,10 +59,9 @@ pub struct ConfigArgs {
 impl ConfigArgs {
     /// The configuration these options name, with `TESSERA_*` variables on top.
     pub fn load(&self) -> Result<tessera_server::Config, tessera_server::config::ConfigError> {
-        let env = tessera_server::Config::process_env();
         match &self.profile {
-            Some(name) => tessera_server::Config::load_profile(name, &env),
-            None => tessera_server::Config::load(self.config.as_deref(), &env),
+            Some(name) => tessera_server::Config::load_profile(name),
+            None => tessera_server::Config::load(self.config.as_deref()),
         }
     }
 }

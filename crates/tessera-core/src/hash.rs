@@ -10,6 +10,7 @@
 use std::fmt;
 
 use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretSlice};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -35,11 +36,12 @@ impl fmt::Debug for TokenHash {
     }
 }
 
-/// A server key for HMAC hashing.
+/// A server key for HMAC hashing. The secret is wiped from memory when the
+/// key is dropped and is read only where the HMAC key is built.
 #[derive(Clone)]
 pub struct HashKey {
     pub id: String,
-    pub secret: Vec<u8>,
+    pub secret: SecretSlice<u8>,
 }
 
 impl fmt::Debug for HashKey {
@@ -84,7 +86,8 @@ fn sha256(token: &str) -> TokenHash {
 }
 
 fn hmac_with(key: &HashKey, token: &str) -> TokenHash {
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key.secret).expect("HMAC accepts any key length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.secret.expose_secret())
+        .expect("HMAC accepts any key length");
     mac.update(token.as_bytes());
     TokenHash {
         key_id: Some(key.id.clone()),
@@ -121,7 +124,7 @@ mod tests {
     fn keyed_hash_records_the_key_and_differs_from_plain() {
         let hasher = TokenHasher::new(vec![HashKey {
             id: "k2".into(),
-            secret: b"server-key".to_vec(),
+            secret: b"server-key".to_vec().into(),
         }]);
         let h = hasher.hash("abc");
         assert_eq!(h.key_id.as_deref(), Some("k2"));
@@ -132,11 +135,11 @@ mod tests {
     fn candidates_cover_old_keys_and_plain_sha256() {
         let old = HashKey {
             id: "k1".into(),
-            secret: b"old".to_vec(),
+            secret: b"old".to_vec().into(),
         };
         let new = HashKey {
             id: "k2".into(),
-            secret: b"new".to_vec(),
+            secret: b"new".to_vec().into(),
         };
         let stored_with_old = TokenHasher::new(vec![old.clone()]).hash("t");
         let rotated = TokenHasher::new(vec![new, old]);
@@ -158,8 +161,10 @@ mod tests {
     fn debug_hides_digests_and_keys() {
         let key = HashKey {
             id: "k".into(),
-            secret: b"topsecret".to_vec(),
+            secret: b"topsecret".to_vec().into(),
         };
         assert!(!format!("{key:?}").contains("topsecret"));
+        let hasher = TokenHasher::new(vec![key]);
+        assert!(!format!("{hasher:?}").contains("topsecret"));
     }
 }

@@ -1,6 +1,10 @@
-//! Configuration, layered: built-in defaults, then `tessera.toml` (or the
-//! file given with `--config`), then `TESSERA_*` variables. Every error names
-//! the key at fault; secrets never print.
+//! Configuration, layered by figment: built-in defaults, then `tessera.toml`
+//! (or the file given with `--config`, or a seed profile), then `TESSERA_*`
+//! variables, where `TESSERA_CACHE__TTL` sets `[cache] ttl`. Every error
+//! names the key at fault and the layer that wrote it; secrets never print.
+
+mod layers;
+mod settings;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,15 +13,18 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use axum::http::HeaderName;
-use serde::Deserialize;
+use secrecy::ExposeSecret;
 
-use tessera_core::expiry::{ExpiryPolicy, Lifetime, Preset};
-use tessera_core::kind::{CredentialKind, KindSet, OwnerType, WorkspaceBinding};
+use tessera_core::expiry::ExpiryPolicy;
+use tessera_core::kind::{CredentialKind, KindSet, OwnerType};
 use tessera_core::permissions::{PermissionSet, RoleMap, DEFAULT_DECLARED};
-use tessera_core::{HashKey, TokenFormat, TokenHasher};
+use tessera_core::{HashKey, TokenHasher};
 use tessera_store::DatabaseUrl;
 
 pub use tessera_verify::{CacheSettings, RateLimit};
+
+use layers::{FileLayer, Variables};
+use settings::{KindEntry, RateLimitSection, Settings};
 
 pub const DEFAULT_CONFIG_FILE: &str = "tessera.toml";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
@@ -100,10 +107,13 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the configuration file {path} is not valid: {message}")]
+    /// The file does not parse, or one of its keys is unknown or has a bad value.
+    #[error("in the configuration file {path}: {message}")]
     File { path: PathBuf, message: String },
+    /// A `TESSERA_*` variable names no setting, or has a bad value.
     #[error("the variable {name} is not valid: {message}")]
     Env { name: String, message: String },
+    /// The layers together do not make a configuration (roles, kinds, …).
     #[error("`{key}` is not valid: {message}")]
     Value { key: String, message: String },
 }
@@ -115,155 +125,23 @@ fn value_error(key: impl Into<String>, message: impl Into<String>) -> ConfigErro
     }
 }
 
-// ---- the file's shape ----------------------------------------------------------
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<String>,
-    database_url: Option<String>,
-    #[serde(default)]
-    auth: FileAuth,
-    #[serde(default)]
-    limits: FileLimits,
-    #[serde(default)]
-    usage: FileUsage,
-    #[serde(default)]
-    tokens: FileTokens,
-    #[serde(default)]
-    cache: FileCache,
-    #[serde(default)]
-    hashing: FileHashing,
-    #[serde(default)]
-    permissions: FilePermissions,
-    #[serde(default)]
-    compat: FileCompat,
-    roles: Option<BTreeMap<String, Vec<String>>>,
-    kinds: Option<Vec<FileKind>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileAuth {
-    token_cookie: Option<String>,
-    workspace_header: Option<String>,
-    reveal_failure_reasons: Option<bool>,
-    session_ttl: Option<String>,
-    trust_forwarded_for: Option<bool>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileLimits {
-    max_active_tokens_per_user: Option<u32>,
-    rate_limit: Option<FileRateLimit>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileRateLimit {
-    requests: u32,
-    per: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileUsage {
-    flush_interval: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileTokens {
-    revoked_retention: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileCache {
-    enabled: Option<bool>,
-    max_tokens: Option<u64>,
-    ttl: Option<String>,
-    negative_ttl: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileHashing {
-    #[serde(default)]
-    keys: Vec<FileHashKey>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileHashKey {
-    id: String,
-    secret: String,
-}
-
-impl fmt::Debug for FileHashKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "FileHashKey(id={:?}, <redacted>)", self.id)
-    }
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FilePermissions {
-    declared: Option<Vec<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileCompat {
-    teamgantt: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileKind {
-    name: String,
-    prefix: String,
-    #[serde(default = "default_format")]
-    format: TokenFormat,
-    owner: OwnerType,
-    binding: Option<WorkspaceBinding>,
-    expiry_presets: Option<Vec<Preset>>,
-    default_expiry: Option<Preset>,
-    max_lifetime: Option<Lifetime>,
-    display_prefix_len: Option<usize>,
-    allow_narrowing: Option<bool>,
-    allow_rotation: Option<bool>,
-}
-
-fn default_format() -> TokenFormat {
-    TokenFormat::Checksummed
-}
-
 // ---- loading ---------------------------------------------------------------------
 
 impl Config {
     /// Loads the configuration: `path` if given (it must exist), else
     /// `tessera.toml` in the working folder if present, else defaults; then
-    /// `TESSERA_*` variables from `env` on top.
-    pub fn load(
-        path: Option<&Path>,
-        env: &BTreeMap<String, String>,
-    ) -> Result<Config, ConfigError> {
-        let (file, source) = match path {
-            Some(p) => (read_file(p)?, Some(p.to_path_buf())),
-            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
-                let p = Path::new(DEFAULT_CONFIG_FILE);
-                (read_file(p)?, Some(p.to_path_buf()))
-            }
-            None => (FileConfig::default(), None),
-        };
-        layered(file, source, env)
+    /// this process's `TESSERA_*` variables on top.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let path = path.or_else(|| Some(Path::new(DEFAULT_CONFIG_FILE)).filter(|p| p.exists()));
+        let file = path.map(FileLayer::read).transpose()?;
+        let mut config = build(layers::merged(file.as_ref(), Variables::Read)?)?;
+        config.source = file.map(|f| f.path);
+        Ok(config)
     }
 
-    /// Loads the seed profile `name` (see [`crate::profiles`]), then
-    /// `TESSERA_*` variables from `env` on top.
-    pub fn load_profile(name: &str, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+    /// Loads the seed profile `name` (see [`crate::profiles`]), then this
+    /// process's `TESSERA_*` variables on top.
+    pub fn load_profile(name: &str) -> Result<Config, ConfigError> {
         let profile = crate::profiles::find(name).ok_or_else(|| {
             value_error(
                 "--profile",
@@ -273,147 +151,81 @@ impl Config {
                 ),
             )
         })?;
-        let source = PathBuf::from(format!("profiles/{}.toml", profile.name));
-        let file = parse_file(&source, profile.toml)?;
-        layered(file, Some(source), env)
+        let file = FileLayer {
+            path: PathBuf::from(format!("profiles/{}.toml", profile.name)),
+            text: profile.toml.to_owned(),
+        };
+        let mut config = build(layers::merged(Some(&file), Variables::Read)?)?;
+        config.source = Some(file.path);
+        Ok(config)
     }
 
     /// Parses a configuration from TOML text with no variables applied.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::File {
+        let file = FileLayer {
             path: PathBuf::from("<text>"),
-            message: e.to_string(),
-        })?;
-        build(file)
+            text: text.to_owned(),
+        };
+        build(layers::merged(Some(&file), Variables::Ignored)?)
     }
 
     /// The built-in defaults, as `tessera serve` uses with no file.
     pub fn defaults() -> Config {
-        build(FileConfig::default()).expect("the defaults are valid")
-    }
-
-    /// The `TESSERA_*` variables of this process.
-    pub fn process_env() -> BTreeMap<String, String> {
-        std::env::vars()
-            .filter(|(k, _)| k.starts_with("TESSERA_"))
-            .collect()
+        layers::merged(None, Variables::Ignored)
+            .and_then(build)
+            .expect("the defaults are valid")
     }
 }
 
-/// The file layer, built, with the variables on top.
-fn layered(
-    file: FileConfig,
-    source: Option<PathBuf>,
-    env: &BTreeMap<String, String>,
-) -> Result<Config, ConfigError> {
-    let mut config = build(file)?;
-    config.source = source;
-    apply_env(&mut config, env)?;
-    Ok(config)
+/// A key the defaults layer always sets, or a rate limit's second half.
+fn required<T>(key: &str, value: Option<T>) -> Result<T, ConfigError> {
+    value.ok_or_else(|| value_error(key, "must be set"))
 }
 
-fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse_file(path, &text)
-}
-
-/// Parses configuration text; errors name `path`, where the text came from.
-fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
-    toml::from_str(text).map_err(|e| ConfigError::File {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })
-}
-
-fn build(file: FileConfig) -> Result<Config, ConfigError> {
-    let listen = parse_listen("listen", file.listen.as_deref().unwrap_or(DEFAULT_LISTEN))?;
-    let database_url =
-        DatabaseUrl::parse(file.database_url.as_deref().unwrap_or(DEFAULT_DATABASE_URL))
-            .map_err(|m| value_error("database_url", m))?;
-
+/// The merged layers, checked as a whole: what no single value can say.
+fn build(settings: Settings) -> Result<Config, ConfigError> {
     let auth = AuthConfig {
-        token_cookie: file
-            .auth
-            .token_cookie
-            .map(|c| validate_cookie_name("auth.token_cookie", c))
-            .transpose()?,
-        workspace_header: validate_header_name(
-            "auth.workspace_header",
-            file.auth
-                .workspace_header
-                .unwrap_or_else(|| "X-Workspace-Id".into()),
+        token_cookie: settings.auth.token_cookie,
+        workspace_header: required("auth.workspace_header", settings.auth.workspace_header)?,
+        reveal_failure_reasons: required(
+            "auth.reveal_failure_reasons",
+            settings.auth.reveal_failure_reasons,
         )?,
-        reveal_failure_reasons: file.auth.reveal_failure_reasons.unwrap_or(false),
-        session_ttl: parse_duration(
-            "auth.session_ttl",
-            file.auth.session_ttl.as_deref().unwrap_or("12h"),
+        session_ttl: required("auth.session_ttl", settings.auth.session_ttl)?,
+        trust_forwarded_for: required(
+            "auth.trust_forwarded_for",
+            settings.auth.trust_forwarded_for,
         )?,
-        trust_forwarded_for: file.auth.trust_forwarded_for.unwrap_or(false),
     };
 
-    let rate_limit = file
-        .limits
-        .rate_limit
-        .map(|r| -> Result<RateLimit, ConfigError> {
-            if r.requests == 0 {
-                return Err(value_error(
-                    "limits.rate_limit.requests",
-                    "must be at least 1",
-                ));
-            }
-            Ok(RateLimit {
-                requests: r.requests,
-                per: parse_duration("limits.rate_limit.per", &r.per)?,
-            })
-        })
-        .transpose()?;
+    let rate_limit = match settings.limits.rate_limit {
+        None => None,
+        Some(RateLimitSection { requests, per }) => Some(RateLimit {
+            requests: required("limits.rate_limit.requests", requests)?,
+            per: required("limits.rate_limit.per", per)?,
+        }),
+    };
     let limits = Limits {
-        max_active_tokens_per_user: file.limits.max_active_tokens_per_user.unwrap_or(500),
-        rate_limit,
-    };
-    if limits.max_active_tokens_per_user == 0 {
-        return Err(value_error(
+        max_active_tokens_per_user: required(
             "limits.max_active_tokens_per_user",
-            "must be at least 1",
-        ));
-    }
-
-    let usage_flush_interval = parse_duration(
-        "usage.flush_interval",
-        file.usage.flush_interval.as_deref().unwrap_or("10s"),
-    )?;
-    // Zero is allowed here: revoked tokens drop out of lists at once
-    // (TeamDay's "Remove the token from your account").
-    let revoked_retention = match file.tokens.revoked_retention.as_deref() {
-        Some("0" | "0s") => Duration::ZERO,
-        other => parse_duration("tokens.revoked_retention", other.unwrap_or("30d"))?,
+            settings.limits.max_active_tokens_per_user,
+        )?,
+        rate_limit,
     };
 
     let cache = CacheSettings {
-        enabled: file.cache.enabled.unwrap_or(true),
-        max_tokens: file.cache.max_tokens.unwrap_or(100_000),
-        ttl: parse_duration("cache.ttl", file.cache.ttl.as_deref().unwrap_or("10s"))?,
-        negative_ttl: parse_duration(
-            "cache.negative_ttl",
-            file.cache.negative_ttl.as_deref().unwrap_or("2s"),
-        )?,
+        enabled: required("cache.enabled", settings.cache.enabled)?,
+        max_tokens: required("cache.max_tokens", settings.cache.max_tokens)?,
+        ttl: required("cache.ttl", settings.cache.ttl)?,
+        negative_ttl: required("cache.negative_ttl", settings.cache.negative_ttl)?,
     };
-    if cache.max_tokens == 0 {
-        return Err(value_error(
-            "cache.max_tokens",
-            "must be at least 1 (to turn the cache off, set enabled = false)",
-        ));
-    }
 
-    let declared = match file.permissions.declared {
+    let declared = match settings.permissions.declared {
         Some(list) => PermissionSet::parse_all(&list)
             .map_err(|e| value_error("permissions.declared", e.to_string()))?,
         None => PermissionSet::parse_all(DEFAULT_DECLARED).expect("valid defaults"),
     };
-    let roles = match file.roles {
+    let roles = match settings.roles {
         Some(table) => {
             let mut roles = BTreeMap::new();
             for (name, perms) in table {
@@ -435,7 +247,7 @@ fn build(file: FileConfig) -> Result<Config, ConfigError> {
         }
     };
 
-    let kinds = match file.kinds {
+    let kinds = match settings.kinds {
         Some(list) => {
             let kinds = list
                 .into_iter()
@@ -447,39 +259,33 @@ fn build(file: FileConfig) -> Result<Config, ConfigError> {
         None => KindSet::default(),
     };
 
-    let mut keys = Vec::new();
-    for (i, key) in file.hashing.keys.into_iter().enumerate() {
-        if key.id.is_empty() || key.id.len() > 32 {
-            return Err(value_error(
-                format!("hashing.keys[{i}].id"),
-                "must be 1-32 characters",
-            ));
-        }
-        if key.secret.len() < 32 {
-            return Err(value_error(
-                format!("hashing.keys[{i}].secret"),
-                "must be at least 32 characters (use a random string)",
-            ));
-        }
-        keys.push(HashKey {
+    // The ids and secrets were checked as they were read.
+    let keys = settings
+        .hashing
+        .keys
+        .into_iter()
+        .map(|key| HashKey {
             id: key.id,
-            secret: key.secret.into_bytes(),
-        });
-    }
+            secret: key.secret.expose_secret().as_bytes().to_vec().into(),
+        })
+        .collect();
 
     Ok(Config {
-        listen,
-        database_url,
+        listen: required("listen", settings.listen)?,
+        database_url: required("database_url", settings.database_url)?,
         auth,
         limits,
-        usage_flush_interval,
+        usage_flush_interval: required("usage.flush_interval", settings.usage.flush_interval)?,
         kinds,
         roles,
         hasher: TokenHasher::new(keys),
-        revoked_retention,
+        revoked_retention: required(
+            "tokens.revoked_retention",
+            settings.tokens.revoked_retention,
+        )?,
         cache,
         compat: CompatConfig {
-            teamgantt: file.compat.teamgantt.unwrap_or(false),
+            teamgantt: required("compat.teamgantt", settings.compat.teamgantt)?,
         },
         source: None,
     })
@@ -489,7 +295,7 @@ fn declared_is_default(declared: &PermissionSet) -> bool {
     *declared == PermissionSet::parse_all(DEFAULT_DECLARED).expect("valid defaults")
 }
 
-fn build_kind(index: usize, k: FileKind) -> Result<CredentialKind, ConfigError> {
+fn build_kind(index: usize, k: KindEntry) -> Result<CredentialKind, ConfigError> {
     let key = |field: &str| format!("kinds[{index}].{field}");
     let base = match k.owner {
         OwnerType::User => CredentialKind::default_pat(),
@@ -528,105 +334,10 @@ fn build_kind(index: usize, k: FileKind) -> Result<CredentialKind, ConfigError> 
     Ok(kind)
 }
 
-fn apply_env(config: &mut Config, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
-    let env_error = |name: &str, message: String| ConfigError::Env {
-        name: name.to_string(),
-        message,
-    };
-    let flag = |name: &str, value: &str| -> Result<bool, ConfigError> {
-        match value.to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" | "on" => Ok(true),
-            "0" | "false" | "no" | "off" => Ok(false),
-            _ => Err(env_error(name, format!("\"{value}\" is not true or false"))),
-        }
-    };
-    for (name, value) in env {
-        match name.as_str() {
-            "TESSERA_LISTEN" => {
-                config.listen = parse_listen(name, value).map_err(|e| env_error(name, e.to_string()))?
-            }
-            "TESSERA_DATABASE_URL" => {
-                config.database_url = DatabaseUrl::parse(value).map_err(|m| env_error(name, m))?
-            }
-            "TESSERA_REVEAL_FAILURE_REASONS" => config.auth.reveal_failure_reasons = flag(name, value)?,
-            "TESSERA_TRUST_FORWARDED_FOR" => config.auth.trust_forwarded_for = flag(name, value)?,
-            "TESSERA_CACHE" => config.cache.enabled = flag(name, value)?,
-            "TESSERA_TOKEN_COOKIE" => {
-                config.auth.token_cookie = if value.is_empty() {
-                    None
-                } else {
-                    Some(validate_cookie_name(name, value.clone()).map_err(|e| env_error(name, e.to_string()))?)
-                }
-            }
-            "TESSERA_WORKSPACE_HEADER" => {
-                config.auth.workspace_header = validate_header_name(name, value.clone())
-                    .map_err(|e| env_error(name, e.to_string()))?
-            }
-            "TESSERA_MAX_ACTIVE_TOKENS_PER_USER" => {
-                config.limits.max_active_tokens_per_user = value
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| env_error(name, format!("\"{value}\" is not a positive number")))?
-            }
-            "TESSERA_USAGE_FLUSH_INTERVAL" => {
-                config.usage_flush_interval =
-                    parse_duration(name, value).map_err(|e| env_error(name, e.to_string()))?
-            }
-            // Read elsewhere: the admin's first password, the log filter and format,
-            // and the client's URL and token.
-            "TESSERA_ADMIN_PASSWORD" | "TESSERA_LOG" | "TESSERA_LOG_FORMAT" | "TESSERA_URL"
-            | "TESSERA_TOKEN" | "TESSERA_CONFIG" | "TESSERA_PROFILE" => {}
-            other if other.starts_with("TESSERA_TEST_") => {}
-            other => {
-                return Err(env_error(
-                    other,
-                    "no such setting (known: TESSERA_LISTEN, TESSERA_DATABASE_URL, \
-                     TESSERA_REVEAL_FAILURE_REASONS, TESSERA_TRUST_FORWARDED_FOR, TESSERA_CACHE, TESSERA_TOKEN_COOKIE, \
-                     TESSERA_WORKSPACE_HEADER, TESSERA_MAX_ACTIVE_TOKENS_PER_USER, \
-                     TESSERA_USAGE_FLUSH_INTERVAL, TESSERA_ADMIN_PASSWORD, TESSERA_LOG, TESSERA_LOG_FORMAT)"
-                        .into(),
-                ))
-            }
-        }
-    }
-    Ok(())
-}
-
-fn parse_listen(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
-    value.parse().map_err(|_| {
-        value_error(
-            key,
-            format!("\"{value}\" is not an address and port such as 127.0.0.1:7400"),
-        )
-    })
-}
-
-/// `250ms`, `10s`, `5m`, `12h`, `30d`.
+/// `250ms`, `10s`, `5m`, `12h`, `30d`: a whole number and one unit, longer
+/// than zero.
 pub fn parse_duration(key: &str, value: &str) -> Result<Duration, ConfigError> {
-    let error = || {
-        value_error(
-            key,
-            format!("\"{value}\" is not a duration such as 250ms, 10s, 5m, 12h or 30d"),
-        )
-    };
-    let split = value
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(error)?;
-    let (number, unit) = value.split_at(split);
-    let n: u64 = number.parse().map_err(|_| error())?;
-    let millis = match unit {
-        "ms" => n,
-        "s" => n.checked_mul(1_000).ok_or_else(error)?,
-        "m" => n.checked_mul(60_000).ok_or_else(error)?,
-        "h" => n.checked_mul(3_600_000).ok_or_else(error)?,
-        "d" => n.checked_mul(86_400_000).ok_or_else(error)?,
-        _ => return Err(error()),
-    };
-    if millis == 0 {
-        return Err(value_error(key, "must be longer than zero"));
-    }
-    Ok(Duration::from_millis(millis))
+    settings::read_duration(value).map_err(|message| value_error(key, message))
 }
 
 /// A header name as configured: parsed once, for the look-up on every
@@ -653,49 +364,27 @@ impl fmt::Display for ConfiguredHeader {
     }
 }
 
-fn validate_header_name(key: &str, value: String) -> Result<ConfiguredHeader, ConfigError> {
-    match HeaderName::from_bytes(value.as_bytes()) {
-        Ok(name) => Ok(ConfiguredHeader {
-            name,
-            written: value,
-        }),
-        Err(_) => Err(value_error(
-            key,
-            format!("\"{value}\" is not a valid HTTP header name"),
-        )),
-    }
-}
-
-fn validate_cookie_name(key: &str, value: String) -> Result<String, ConfigError> {
-    let ok = !value.is_empty()
-        && value.len() <= 64
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
-    if !ok {
-        return Err(value_error(
-            key,
-            format!("\"{value}\" is not a valid cookie name"),
-        ));
-    }
-    if value == crate::session::SESSION_COOKIE {
-        return Err(value_error(
-            key,
-            "tessera_session is reserved for browser sign-in",
-        ));
-    }
-    Ok(value)
-}
-
 #[cfg(test)]
 mod tests {
+    use figment::Jail;
+
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    /// Runs a test that reads the process's variables in figment's `Jail`:
+    /// the variables it sets and its working folder (a new temporary one)
+    /// last for the test alone, one jail at a time.
+    // The closure's type is the Jail's, figment's large error included.
+    #[allow(clippy::result_large_err)]
+    fn in_jail(test: impl FnOnce(&mut Jail)) {
+        Jail::expect_with(|jail| {
+            test(jail);
+            Ok(())
+        });
+    }
+
+    /// The error of loading `tessera.toml` (if written) with the jail's variables.
+    fn load_error() -> String {
+        Config::load(None).unwrap_err().to_string()
     }
 
     #[test]
@@ -710,10 +399,195 @@ mod tests {
     }
 
     #[test]
+    fn the_defaults_are_the_documented_ones() {
+        let c = Config::defaults();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.database_url.redacted(), DEFAULT_DATABASE_URL);
+        assert_eq!(c.auth.workspace_header.as_str(), "X-Workspace-Id");
+        assert_eq!(c.auth.token_cookie, None);
+        assert!(!c.auth.reveal_failure_reasons);
+        assert!(!c.auth.trust_forwarded_for);
+        assert_eq!(c.auth.session_ttl, Duration::from_secs(12 * 3600));
+        assert_eq!(c.limits.rate_limit, None);
+        assert_eq!(c.revoked_retention, Duration::from_secs(30 * 86_400));
+        assert!(c.cache.enabled);
+        assert_eq!(c.cache.max_tokens, 100_000);
+        assert_eq!(c.cache.ttl, Duration::from_secs(10));
+        assert_eq!(c.cache.negative_ttl, Duration::from_secs(2));
+        assert!(!c.compat.teamgantt);
+        assert_eq!(c.source, None);
+    }
+
+    #[test]
     fn variables_override_the_file() {
-        let mut c = Config::from_toml("listen = \"127.0.0.1:9000\"").unwrap();
-        apply_env(&mut c, &env(&[("TESSERA_LISTEN", "0.0.0.0:9100")])).unwrap();
-        assert_eq!(c.listen.to_string(), "0.0.0.0:9100");
+        in_jail(|jail| {
+            jail.create_file(DEFAULT_CONFIG_FILE, "listen = \"127.0.0.1:9000\"")
+                .unwrap();
+            jail.set_env("TESSERA_LISTEN", "0.0.0.0:9100");
+            let c = Config::load(None).unwrap();
+            assert_eq!(c.listen.to_string(), "0.0.0.0:9100");
+            assert_eq!(c.source.as_deref(), Some(Path::new(DEFAULT_CONFIG_FILE)));
+        });
+    }
+
+    #[test]
+    fn each_layer_changes_only_what_it_writes() {
+        in_jail(|jail| {
+            jail.create_file(
+                "custom.toml",
+                "[cache]\nttl = \"20s\"\nnegative_ttl = \"3s\"\n[auth]\nsession_ttl = \"1h\"\n",
+            )
+            .unwrap();
+            jail.set_env("TESSERA_CACHE__NEGATIVE_TTL", "1s");
+            let c = Config::load(Some(Path::new("custom.toml"))).unwrap();
+            assert_eq!(c.cache.max_tokens, 100_000, "the default");
+            assert_eq!(c.cache.ttl, Duration::from_secs(20), "the file");
+            assert_eq!(c.cache.negative_ttl, Duration::from_secs(1), "the variable");
+            assert_eq!(c.auth.session_ttl, Duration::from_secs(3600), "the file");
+            assert_eq!(
+                c.auth.workspace_header.as_str(),
+                "X-Workspace-Id",
+                "the default"
+            );
+
+            // Over a profile too.
+            jail.set_env("TESSERA_AUTH__WORKSPACE_HEADER", "X-Org");
+            let groupchat = Config::load_profile("groupchat").unwrap();
+            assert_eq!(groupchat.auth.workspace_header.as_str(), "X-Org");
+            assert!(groupchat.kinds.get("pat").is_some());
+        });
+    }
+
+    #[test]
+    fn every_key_can_be_set_with_a_nested_variable() {
+        in_jail(|jail| {
+            for (name, value) in [
+                ("TESSERA_CACHE__TTL", "5s"),
+                ("TESSERA_CACHE__MAX_TOKENS", "64"),
+                ("TESSERA_AUTH__WORKSPACE_HEADER", "X-Org"),
+                ("TESSERA_AUTH__REVEAL_FAILURE_REASONS", "true"),
+                ("TESSERA_AUTH__SESSION_TTL", "2h"),
+                ("TESSERA_LIMITS__MAX_ACTIVE_TOKENS_PER_USER", "10"),
+                ("TESSERA_LIMITS__RATE_LIMIT__REQUESTS", "100"),
+                ("TESSERA_LIMITS__RATE_LIMIT__PER", "1m"),
+                ("TESSERA_USAGE__FLUSH_INTERVAL", "30s"),
+                ("TESSERA_TOKENS__REVOKED_RETENTION", "0"),
+                ("TESSERA_COMPAT__TEAMGANTT", "yes"),
+                (
+                    "TESSERA_PERMISSIONS__DECLARED",
+                    r#"["tasks:read", "tasks:write"]"#,
+                ),
+                (
+                    "TESSERA_ROLES__ADMIN",
+                    r#"["tasks:read", "tasks:write", "api_keys:manage"]"#,
+                ),
+                ("TESSERA_ROLES__VIEWER", r#"["tasks:read"]"#),
+                (
+                    "TESSERA_HASHING__KEYS",
+                    r#"[{ id = "k1", secret = "0123456789abcdef0123456789abcdef" }]"#,
+                ),
+                (
+                    "TESSERA_KINDS",
+                    r#"[{ name = "pat", prefix = "td_", owner = "user", expiry_presets = ["30d", "1y"] }]"#,
+                ),
+            ] {
+                jail.set_env(name, value);
+            }
+            let c = Config::load(None).unwrap();
+            assert_eq!(c.cache.ttl, Duration::from_secs(5));
+            assert_eq!(c.cache.max_tokens, 64);
+            assert_eq!(c.auth.workspace_header.as_str(), "X-Org");
+            assert!(c.auth.reveal_failure_reasons);
+            assert_eq!(c.auth.session_ttl, Duration::from_secs(7200));
+            assert_eq!(c.limits.max_active_tokens_per_user, 10);
+            assert_eq!(
+                c.limits.rate_limit,
+                Some(RateLimit {
+                    requests: 100,
+                    per: Duration::from_secs(60)
+                })
+            );
+            assert_eq!(c.usage_flush_interval, Duration::from_secs(30));
+            assert_eq!(c.revoked_retention, Duration::ZERO);
+            assert!(c.compat.teamgantt);
+            assert!(c.roles.get("viewer").unwrap().contains("tasks:read"));
+            assert_eq!(c.hasher.hash("t").key_id.as_deref(), Some("k1"));
+            assert_eq!(c.kinds.get("pat").unwrap().prefix, "td_");
+            assert!(c.kinds.get("api_key").is_none());
+            assert_eq!(c.source, None, "no file");
+        });
+    }
+
+    #[test]
+    fn the_short_variables_keep_working() {
+        in_jail(|jail| {
+            jail.create_file(DEFAULT_CONFIG_FILE, "[auth]\ntoken_cookie = \"session\"\n")
+                .unwrap();
+            for (name, value) in [
+                ("TESSERA_LISTEN", "0.0.0.0:7500"),
+                (
+                    "TESSERA_DATABASE_URL",
+                    "postgres://tessera@db.internal/tessera",
+                ),
+                ("TESSERA_REVEAL_FAILURE_REASONS", "1"),
+                ("TESSERA_TRUST_FORWARDED_FOR", "on"),
+                ("TESSERA_CACHE", "off"),
+                ("TESSERA_WORKSPACE_HEADER", "X-Tenant"),
+                ("TESSERA_MAX_ACTIVE_TOKENS_PER_USER", "7"),
+                ("TESSERA_USAGE_FLUSH_INTERVAL", "1h"),
+            ] {
+                jail.set_env(name, value);
+            }
+            let c = Config::load(None).unwrap();
+            assert_eq!(c.listen.to_string(), "0.0.0.0:7500");
+            assert_eq!(
+                c.database_url.redacted(),
+                "postgres://tessera@db.internal/tessera"
+            );
+            assert!(c.auth.reveal_failure_reasons);
+            assert!(c.auth.trust_forwarded_for);
+            assert!(!c.cache.enabled);
+            assert_eq!(c.auth.workspace_header.as_str(), "X-Tenant");
+            assert_eq!(c.limits.max_active_tokens_per_user, 7);
+            assert_eq!(c.usage_flush_interval, Duration::from_secs(3600));
+            assert_eq!(
+                c.auth.token_cookie.as_deref(),
+                Some("session"),
+                "the file's"
+            );
+
+            // Flags read as they always have.
+            for (value, enabled) in [("TRUE", true), ("yes", true), ("0", false), ("No", false)] {
+                jail.set_env("TESSERA_CACHE", value);
+                assert_eq!(
+                    Config::load(None).unwrap().cache.enabled,
+                    enabled,
+                    "{value}"
+                );
+            }
+            // A name is its text, even when it looks like a number.
+            jail.set_env("TESSERA_TOKEN_COOKIE", "1");
+            assert_eq!(
+                Config::load(None).unwrap().auth.token_cookie.as_deref(),
+                Some("1")
+            );
+            // Empty turns off the file's cookie.
+            jail.set_env("TESSERA_TOKEN_COOKIE", "");
+            assert_eq!(Config::load(None).unwrap().auth.token_cookie, None);
+        });
+    }
+
+    #[test]
+    fn the_nested_spelling_wins_over_the_short_one() {
+        in_jail(|jail| {
+            jail.set_env("TESSERA_CACHE", "off");
+            jail.set_env("TESSERA_CACHE__ENABLED", "true");
+            jail.set_env("TESSERA_USAGE_FLUSH_INTERVAL", "1h");
+            jail.set_env("TESSERA_USAGE__FLUSH_INTERVAL", "5s");
+            let c = Config::load(None).unwrap();
+            assert!(c.cache.enabled);
+            assert_eq!(c.usage_flush_interval, Duration::from_secs(5));
+        });
     }
 
     #[test]
@@ -733,15 +607,217 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("usage.flush_interval"), "{err}");
-        let mut c = Config::defaults();
-        let err = apply_env(&mut c, &env(&[("TESSERA_LISTN", "x")]))
+        in_jail(|jail| {
+            jail.set_env("TESSERA_LISTN", "x");
+            let err = load_error();
+            assert!(err.contains("TESSERA_LISTN"), "{err}");
+        });
+        in_jail(|jail| {
+            jail.set_env("TESSERA_REVEAL_FAILURE_REASONS", "maybe");
+            let err = load_error();
+            assert!(err.contains("TESSERA_REVEAL_FAILURE_REASONS"), "{err}");
+        });
+    }
+
+    #[test]
+    fn a_bad_value_is_named_with_its_key_and_its_value() {
+        let err = Config::from_toml("[cache]\nttl = \"soon\"")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("TESSERA_LISTN"), "{err}");
-        let err = apply_env(&mut c, &env(&[("TESSERA_REVEAL_FAILURE_REASONS", "maybe")]))
+        assert!(err.contains("<text>"), "{err}");
+        assert!(err.contains("`cache.ttl`"), "{err}");
+        assert!(err.contains("\"soon\""), "{err}");
+        let err = Config::from_toml("[limits]\nmax_active_tokens_per_user = \"many\"")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("TESSERA_REVEAL_FAILURE_REASONS"), "{err}");
+        assert!(err.contains("`limits.max_active_tokens_per_user`"), "{err}");
+        assert!(err.contains("\"many\""), "{err}");
+        let err =
+            Config::from_toml("[[kinds]]\nname = \"pat\"\nprefix = \"p_\"\nowner = \"robot\"")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("`kinds[0].owner`"), "{err}");
+        assert!(err.contains("robot"), "{err}");
+        // A file says true or false, not yes.
+        let err = Config::from_toml("[cache]\nenabled = \"yes\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`cache.enabled`"), "{err}");
+
+        for (name, value, named) in [
+            ("TESSERA_CACHE__TTL", "soon", "\"soon\""),
+            ("TESSERA_CACHE__TTL", "10", "\"10\""),
+            ("TESSERA_CACHE", "maybe", "\"maybe\""),
+            (
+                "TESSERA_LIMITS__MAX_ACTIVE_TOKENS_PER_USER",
+                "lots",
+                "\"lots\"",
+            ),
+            ("TESSERA_MAX_ACTIVE_TOKENS_PER_USER", "0", "at least 1"),
+            (
+                "TESSERA_AUTH__WORKSPACE_HEADER",
+                "not a header",
+                "\"not a header\"",
+            ),
+            ("TESSERA_TOKEN_COOKIE", "tessera_session", "reserved"),
+            ("TESSERA_LISTEN", "nowhere", "\"nowhere\""),
+        ] {
+            in_jail(|jail| {
+                jail.set_env(name, value);
+                let err = load_error();
+                assert!(err.contains(name), "{name}={value}: {err}");
+                assert!(err.contains(named), "{name}={value}: {err}");
+            });
+        }
+        // A short name says which key it sets; a list, where in it.
+        in_jail(|jail| {
+            jail.set_env("TESSERA_CACHE", "maybe");
+            assert!(load_error().contains("`cache.enabled`"), "{}", load_error());
+            jail.set_env("TESSERA_CACHE", "on");
+            jail.set_env(
+                "TESSERA_KINDS",
+                r#"[{ name = "pat", prefix = "p_", owner = "robot" }]"#,
+            );
+            let err = load_error();
+            assert!(err.contains("TESSERA_KINDS"), "{err}");
+            assert!(err.contains("`kinds[0].owner`"), "{err}");
+            assert!(err.contains("robot"), "{err}");
+        });
+    }
+
+    #[test]
+    fn an_unknown_variable_is_named_with_the_known_ones_beside_it() {
+        in_jail(|jail| {
+            jail.set_env("TESSERA_CACHE__TLL", "5s");
+            let err = load_error();
+            assert!(err.contains("TESSERA_CACHE__TLL"), "{err}");
+            assert!(err.contains("TESSERA_CACHE__TTL"), "{err}");
+        });
+        // One underscore where a table meets its key is a different name.
+        in_jail(|jail| {
+            jail.set_env("TESSERA_CACHE_TTL", "5s");
+            let err = load_error();
+            assert!(err.contains("TESSERA_CACHE_TTL"), "{err}");
+            assert!(err.contains("__"), "{err}");
+        });
+        in_jail(|jail| {
+            jail.create_file(
+                DEFAULT_CONFIG_FILE,
+                "[cache]\nttl = \"5s\"\n[auth]\nbogus = 1\n",
+            )
+            .unwrap();
+            let err = load_error();
+            assert!(err.contains(DEFAULT_CONFIG_FILE), "{err}");
+            assert!(err.contains("`auth.bogus`"), "{err}");
+        });
+    }
+
+    #[test]
+    fn a_rate_limit_needs_both_halves_from_whichever_layers() {
+        let err = Config::from_toml("[limits.rate_limit]\nrequests = 10")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("limits.rate_limit.per"), "{err}");
+        in_jail(|jail| {
+            jail.create_file(DEFAULT_CONFIG_FILE, "[limits.rate_limit]\nrequests = 10\n")
+                .unwrap();
+            jail.set_env("TESSERA_LIMITS__RATE_LIMIT__PER", "1s");
+            let c = Config::load(None).unwrap();
+            assert_eq!(
+                c.limits.rate_limit,
+                Some(RateLimit {
+                    requests: 10,
+                    per: Duration::from_secs(1)
+                })
+            );
+        });
+    }
+
+    #[test]
+    fn variables_read_elsewhere_are_not_settings() {
+        in_jail(|jail| {
+            for name in [
+                "TESSERA_ADMIN_PASSWORD",
+                "TESSERA_NEW_PASSWORD",
+                "TESSERA_LOG",
+                "TESSERA_LOG_FORMAT",
+                "TESSERA_URL",
+                "TESSERA_TOKEN",
+                "TESSERA_CONFIG",
+                "TESSERA_PROFILE",
+                "TESSERA_TEST_POSTGRES_URL",
+            ] {
+                jail.set_env(name, "anything");
+            }
+            Config::load(None).unwrap();
+        });
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        const SECRET: &str = "0123456789abcdef0123456789abcdef";
+        let file = format!(
+            "database_url = \"postgres://alice:hunter2@db.example/tessera\"\n\
+             [[hashing.keys]]\nid = \"k1\"\nsecret = \"{SECRET}\"\n"
+        );
+        let c = Config::from_toml(&file).unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains(SECRET) && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        let settings = layers::merged(
+            Some(&FileLayer {
+                path: "t.toml".into(),
+                text: file,
+            }),
+            Variables::Ignored,
+        )
+        .unwrap();
+        let shown = format!("{settings:?}");
+        assert!(shown.contains("k1"), "{shown}");
+        assert!(
+            !shown.contains(SECRET) && !shown.contains("hunter2"),
+            "{shown}"
+        );
+
+        // Nor do the errors about them, from the file or the variables.
+        for file in [
+            "[[hashing.keys]]\nid = \"k1\"\nsecret = \"short-secret\"",
+            "[[hashing.keys]]\nid = \"k1\"\nsecret = 987654321987",
+            "database_url = \"mysql://alice:hunter2@h/db\"",
+            "database_url = \"postgres://alice:hunter2@\"",
+        ] {
+            let err = Config::from_toml(file).unwrap_err().to_string();
+            for secret in ["short-secret", "987654321987", "hunter2"] {
+                assert!(!err.contains(secret), "{file}: {err}");
+            }
+        }
+        for (name, value) in [
+            (
+                "TESSERA_HASHING__KEYS",
+                r#"[{ id = "k1", secret = "short-secret" }]"#,
+            ),
+            (
+                "TESSERA_HASHING__KEYS",
+                r#"[{ id = "k1", secret = 987654321987 }]"#,
+            ),
+            (
+                "TESSERA_HASHING__KEYS",
+                r#"[{ id = "k1", secret = "short-secret" "#,
+            ),
+            ("TESSERA_HASHING", r#"{ keys = "short-secret" }"#),
+            ("TESSERA_DATABASE_URL", "mysql://alice:hunter2@h/db"),
+        ] {
+            in_jail(|jail| {
+                jail.set_env(name, value);
+                let err = load_error();
+                assert!(err.contains(name), "{err}");
+                for secret in ["short-secret", "987654321987", "hunter2"] {
+                    assert!(!err.contains(secret), "{name}={value}: {err}");
+                }
+            });
+        }
     }
 
     #[test]
@@ -784,23 +860,23 @@ mod tests {
 
     #[test]
     fn every_profile_loads_as_shipped() {
-        for profile in crate::profiles::PROFILES {
-            let from_text = Config::from_toml(profile.toml)
-                .unwrap_or_else(|e| panic!("profile {}: {e}", profile.name));
-            let loaded = Config::load_profile(profile.name, &BTreeMap::new()).unwrap();
-            assert_eq!(from_text.kinds, loaded.kinds, "{}", profile.name);
-            let on_disk = std::fs::read_to_string(format!(
-                "{}/../../profiles/{}.toml",
-                env!("CARGO_MANIFEST_DIR"),
-                profile.name
-            ))
-            .unwrap();
-            assert_eq!(on_disk, profile.toml, "{}", profile.name);
-        }
-        let err = Config::load_profile("gitlab", &BTreeMap::new())
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("groupchat"), "{err}");
+        in_jail(|_| {
+            for profile in crate::profiles::PROFILES {
+                let from_text = Config::from_toml(profile.toml)
+                    .unwrap_or_else(|e| panic!("profile {}: {e}", profile.name));
+                let loaded = Config::load_profile(profile.name).unwrap();
+                assert_eq!(from_text.kinds, loaded.kinds, "{}", profile.name);
+                let on_disk = std::fs::read_to_string(format!(
+                    "{}/../../profiles/{}.toml",
+                    env!("CARGO_MANIFEST_DIR"),
+                    profile.name
+                ))
+                .unwrap();
+                assert_eq!(on_disk, profile.toml, "{}", profile.name);
+            }
+            let err = Config::load_profile("gitlab").unwrap_err().to_string();
+            assert!(err.contains("groupchat"), "{err}");
+        });
     }
 
     #[test]
@@ -817,8 +893,10 @@ mod tests {
             .to_string();
         assert!(err.contains("teamgant"), "{err}");
         assert!(Config::from_toml("[compat]\nteamgantt = \"yes\"").is_err());
-        let teamgantt = Config::load_profile("teamgantt", &BTreeMap::new()).unwrap();
-        assert!(teamgantt.compat.teamgantt);
+        in_jail(|_| {
+            let teamgantt = Config::load_profile("teamgantt").unwrap();
+            assert!(teamgantt.compat.teamgantt);
+        });
     }
 
     #[test]
@@ -834,5 +912,55 @@ mod tests {
         for bad in ["", "10", "s", "0s", "1x", "-1s"] {
             assert!(parse_duration("k", bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn durations_are_spelled_as_they_always_were() {
+        for (text, seconds) in [
+            ("1s", 1),
+            ("10s", 10),
+            ("1m", 60),
+            ("5m", 300),
+            ("12h", 43_200),
+            ("30d", 2_592_000),
+            ("010s", 10),
+        ] {
+            assert_eq!(
+                parse_duration("k", text).unwrap(),
+                Duration::from_secs(seconds),
+                "{text}"
+            );
+        }
+        // humantime reads these; Tessera never has.
+        for refused in [
+            "1y", "2w", "1M", "1h30m", "1h 30m", "1.5h", "10sec", "10 s", " 10s", "10s ", "1us",
+            "1ns",
+        ] {
+            assert!(parse_duration("k", refused).is_err(), "{refused}");
+        }
+        assert!(parse_duration("k", "0m")
+            .unwrap_err()
+            .to_string()
+            .contains("longer than zero"));
+        // As many milliseconds as ever, and no more.
+        assert!(parse_duration("k", "213503982334d").is_ok());
+        assert!(parse_duration("k", "213503982335d").is_err());
+
+        // Revoked tokens may leave lists at once.
+        for zero in ["0", "0s"] {
+            let c =
+                Config::from_toml(&format!("[tokens]\nrevoked_retention = \"{zero}\"")).unwrap();
+            assert_eq!(c.revoked_retention, Duration::ZERO, "{zero}");
+        }
+        assert!(Config::from_toml("[tokens]\nrevoked_retention = \"0d\"").is_err());
+
+        // `1y` is a token lifetime, read as 365 days by its own parser.
+        let c = Config::from_toml(
+            "[[kinds]]\nname = \"pat\"\nprefix = \"p_\"\nowner = \"user\"\n\
+             expiry_presets = [\"30d\", \"1y\"]\nmax_lifetime = \"1y\"",
+        )
+        .unwrap();
+        let max = c.kinds.get("pat").unwrap().expiry.max_lifetime.unwrap();
+        assert_eq!(max.duration(), time::Duration::days(365));
     }
 }

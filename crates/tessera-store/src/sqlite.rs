@@ -1072,7 +1072,7 @@ mod tests {
     fn keyed() -> TokenHasher {
         TokenHasher::new(vec![HashKey {
             id: "k1".into(),
-            secret: b"server key".to_vec(),
+            secret: b"server key".to_vec().into(),
         }])
     }
 

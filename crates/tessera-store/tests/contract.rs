@@ -207,7 +207,7 @@ fn plain(secret: &str) -> TokenHash {
 fn keyed_hasher(key_id: &str) -> TokenHasher {
     TokenHasher::new(vec![HashKey {
         id: key_id.into(),
-        secret: format!("server key {key_id}").into_bytes(),
+        secret: format!("server key {key_id}").into_bytes().into(),
     }])
 }
 
@@ -606,7 +606,7 @@ async fn a_token_is_found_by_its_plain_hash(db: Db) {
     // As the verifier asks: every configured key first, then plain SHA-256.
     let candidates = TokenHasher::new(vec![HashKey {
         id: "k9".into(),
-        secret: b"unrelated".to_vec(),
+        secret: b"unrelated".to_vec().into(),
     }])
     .candidates("secret-1");
     let found = db.find_token_by_hash(&candidates).await.unwrap().unwrap();

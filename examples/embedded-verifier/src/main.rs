@@ -18,7 +18,6 @@
 //! `tessera.toml` in the working folder, else the defaults; then `TESSERA_*`
 //! variables (`TESSERA_DATABASE_URL` names the database).
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -79,10 +78,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let env: BTreeMap<String, String> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("TESSERA_"))
-        .collect();
-    let config = Config::load(cli.config.as_deref(), &env)?;
+    let config = Config::load(cli.config.as_deref())?;
     let reveal = config.auth.reveal_failure_reasons;
     let store = tessera_store::connect(&config.database_url)
         .await
