@@ -10,8 +10,8 @@ use time::OffsetDateTime;
 
 use tessera_core::kind::OwnerType;
 use tessera_core::policy::UserStatus;
-use tessera_server::audit::Actor;
 use tessera_server::lifecycle::{self, IssueRequest};
+use tessera_server::principal::Actor;
 use tessera_server::routes::views::{IssuedView, MemberView, TokenView, UserView, WorkspaceView};
 use tessera_server::AppState;
 use tessera_store::{Page, User};
@@ -265,7 +265,7 @@ async fn user(cmd: UserCommand, actor: &Actor) -> anyhow::Result<()> {
                 .audit(
                     actor,
                     "user.set_password",
-                    Some(tessera_server::audit::Target {
+                    Some(tessera_server::principal::Target {
                         kind: "user",
                         id: &found.id,
                         workspace_id: None,
@@ -387,7 +387,7 @@ async fn member(cmd: MemberCommand, actor: &Actor) -> anyhow::Result<()> {
                 .audit(
                     actor,
                     "member.remove",
-                    Some(tessera_server::audit::Target {
+                    Some(tessera_server::principal::Target {
                         kind: "user",
                         id: &found.id,
                         workspace_id: Some(&workspace),

@@ -7,9 +7,9 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 
 use tessera_core::kind::OwnerType;
-use tessera_server::audit::Actor;
-use tessera_server::extract::ClientInfo;
+use tessera_server::client::ClientInfo;
 use tessera_server::lifecycle::IssueRequest;
+use tessera_server::principal::Actor;
 use tessera_server::verifier::VerifyRequest;
 use tessera_server::{AppState, Config};
 use tessera_store::test_support::{fresh, Backend};

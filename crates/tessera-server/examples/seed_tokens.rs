@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 use tessera_core::format;
 use tessera_core::ids::{new_id, IdKind};
 use tessera_core::kind::CredentialKind;
-use tessera_server::audit::Actor;
+use tessera_server::principal::Actor;
 use tessera_server::{AppState, Config};
 use tessera_store::DatabaseUrl;
 

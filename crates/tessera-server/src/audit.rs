@@ -9,51 +9,12 @@ use time::OffsetDateTime;
 use tessera_core::ids::{new_id, IdKind};
 use tessera_store::{AuditEvent, Store};
 
-use crate::auth::Caller;
-use crate::extract::ClientInfo;
 use crate::state::AppState;
 
-/// The acting party of an event.
-#[derive(Debug, Clone, Default)]
-pub struct Actor {
-    pub user_id: Option<String>,
-    pub token_id: Option<String>,
-    pub label: Option<String>,
-    pub client: ClientInfo,
-}
-
-impl Actor {
-    pub fn of(caller: &Caller, client: &ClientInfo) -> Self {
-        Actor {
-            user_id: caller.user_id().map(str::to_owned),
-            token_id: caller.token_id().map(str::to_owned),
-            label: Some(caller.label()),
-            client: client.clone(),
-        }
-    }
-
-    /// The command line acting directly on the database.
-    pub fn cli() -> Self {
-        Actor {
-            label: Some("tessera admin (command line)".into()),
-            ..Actor::default()
-        }
-    }
-
-    pub fn anonymous(client: &ClientInfo) -> Self {
-        Actor {
-            client: client.clone(),
-            ..Actor::default()
-        }
-    }
-}
-
-/// What an event is about.
-pub struct Target<'a> {
-    pub kind: &'a str,
-    pub id: &'a str,
-    pub workspace_id: Option<&'a str>,
-}
+/// Kept under their old path for the verification engine (`verifier.rs`),
+/// which writes the reuse-detection event itself until it moves to its own
+/// crate; new code names [`crate::principal`].
+pub use crate::principal::{Actor, Target};
 
 impl AppState {
     pub async fn audit(

@@ -7,28 +7,15 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
 
 use tessera_core::hash::constant_time_eq;
-use tessera_core::kind::OwnerType;
 use tessera_core::policy::{Denial, Grants};
 use tessera_core::PermissionSet;
-use tessera_store::{Session, User};
 
+use crate::client::ClientInfo;
 use crate::error::{AppError, AppResult};
-use crate::extract::ClientInfo;
+use crate::principal::Caller;
 use crate::session::{cookie_value, CSRF_HEADER, SESSION_COOKIE};
 use crate::state::AppState;
-use crate::verifier::{Verified, VerifyFailure, VerifyRequest};
-
-/// The authenticated party of a request.
-#[derive(Debug, Clone)]
-pub enum Caller {
-    /// A signed-in browser.
-    Session {
-        user: Box<User>,
-        session: Box<Session>,
-    },
-    /// A verified token.
-    Token(Box<Verified>),
-}
+use crate::verifier::{VerifyFailure, VerifyRequest};
 
 /// The credential as it arrived, before verification.
 pub enum Presented<'a> {
@@ -165,102 +152,6 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 impl Caller {
-    /// The acting user: the signed-in one, a personal token's owner, or an
-    /// agent token's agent (its user record).
-    pub fn user(&self) -> Option<&User> {
-        match self {
-            Caller::Session { user, .. } => Some(user),
-            Caller::Token(v) => v.owner(),
-        }
-    }
-
-    pub fn user_id(&self) -> Option<&str> {
-        self.user().map(|u| u.id.as_str())
-    }
-
-    pub fn token_id(&self) -> Option<&str> {
-        match self {
-            Caller::Session { .. } => None,
-            Caller::Token(v) => Some(&v.record().id),
-        }
-    }
-
-    /// The workspace a calling token acts in (bound, or picked by the
-    /// workspace header); `None` for a session or a token acting outside one.
-    pub fn token_workspace(&self) -> Option<&str> {
-        match self {
-            Caller::Session { .. } => None,
-            Caller::Token(v) => v.identity().workspace_id.as_deref(),
-        }
-    }
-
-    /// How the actor is named in the audit trail: the username, or the API
-    /// key's own name (a key outlives the member who made it).
-    pub fn label(&self) -> String {
-        match self {
-            Caller::Session { user, .. } => user.username.clone(),
-            Caller::Token(v) => match v.identity().owner {
-                OwnerType::User => v.owner().map(|u| u.username.clone()).unwrap_or_default(),
-                OwnerType::Workspace => format!("api key \"{}\"", v.record().name),
-                OwnerType::Agent => format!(
-                    "agent \"{}\"",
-                    v.owner()
-                        .map(|u| u.display_name.as_str())
-                        .unwrap_or_default()
-                ),
-            },
-        }
-    }
-
-    /// The user behind a personal credential; API keys act for no user, and
-    /// an agent is not a person (it has no personal tokens of its own).
-    pub fn require_user(&self) -> AppResult<&User> {
-        match self {
-            Caller::Token(v) if v.identity().owner == OwnerType::Workspace => Err(AppError::Forbidden(
-                "An API key cannot manage personal tokens: use a personal access token or sign in.".into(),
-            )),
-            Caller::Token(v) if v.identity().owner == OwnerType::Agent => Err(AppError::Forbidden(
-                "An agent token cannot manage personal tokens: use a personal access token or sign in.".into(),
-            )),
-            _ => self.user().ok_or(AppError::Unauthenticated),
-        }
-    }
-
-    /// A deployment admin acting with full authority: signed in, or with a
-    /// personal token that is not narrowed.
-    pub fn require_admin(&self) -> AppResult<&User> {
-        let user = self.require_user()?;
-        let full_authority = match self {
-            Caller::Session { .. } => true,
-            Caller::Token(v) => v.record().permissions.is_none(),
-        };
-        if user.is_admin && full_authority {
-            Ok(user)
-        } else {
-            Err(AppError::Forbidden(
-                "This needs a deployment administrator.".into(),
-            ))
-        }
-    }
-
-    /// Whether the credential itself holds `permission` outside any
-    /// workspace (a session or an un-narrowed personal token holds all).
-    pub fn holds(&self, permission: &str) -> bool {
-        match self {
-            Caller::Session { .. } => true,
-            Caller::Token(v) => v.identity().grants.holds(permission),
-        }
-    }
-
-    /// The latest expiry the caller may give a token it creates: a token's
-    /// own expiry (a token cannot outlive the one that made it).
-    pub fn expiry_ceiling(&self) -> Option<time::OffsetDateTime> {
-        match self {
-            Caller::Token(v) => v.record().expires_at,
-            Caller::Session { .. } => None,
-        }
-    }
-
     /// The permissions the caller has in workspace `workspace_id` now.
     /// A token must have selected that workspace (header or binding).
     pub async fn permissions_in(

@@ -3,8 +3,8 @@
 
 use tessera_core::base62;
 
-use crate::audit::Actor;
 use crate::error::AppResult;
+use crate::principal::Actor;
 use crate::state::AppState;
 
 pub const FIRST_ADMIN: &str = "admin";

@@ -12,9 +12,9 @@ use tessera_core::kind::{CredentialKind, OwnerType, WorkspaceBinding};
 use tessera_core::{format, PermissionSet, PlaintextToken};
 use tessera_store::{NewToken, Revocation, Rotation, StoreError, TokenRecord};
 
-use crate::audit::{Actor, Target};
 use crate::cache::Invalidation;
 use crate::error::{AppError, AppResult};
+use crate::principal::{Actor, Target};
 use crate::state::AppState;
 
 pub const MAX_NAME_CHARS: usize = 100;

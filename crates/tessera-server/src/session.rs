@@ -11,10 +11,10 @@ use tessera_store::{Session, User};
 use serde_json::json;
 use tessera_core::policy::UserStatus;
 
-use crate::audit::{Actor, Target};
+use crate::client::ClientInfo;
 use crate::error::AppResult;
-use crate::extract::ClientInfo;
 use crate::password;
+use crate::principal::{Actor, Target};
 use crate::state::AppState;
 
 pub const SESSION_COOKIE: &str = "tessera_session";

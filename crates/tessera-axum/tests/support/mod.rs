@@ -20,8 +20,8 @@ use tower::ServiceExt;
 
 use tessera_axum::{TesseraLayer, VerifiedIdentity};
 use tessera_core::kind::OwnerType;
-use tessera_server::audit::Actor;
 use tessera_server::lifecycle::IssueRequest;
+use tessera_server::principal::Actor;
 use tessera_server::{AppState, Config};
 use tessera_store::test_support::{fresh, Backend, TestDatabase};
 

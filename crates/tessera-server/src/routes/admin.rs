@@ -15,12 +15,13 @@ use tessera_core::ids::{looks_like, new_id, IdKind};
 use tessera_core::policy::UserStatus;
 use tessera_store::{NewUser, StoreError, Workspace};
 
-use crate::audit::{Actor, Target};
-use crate::auth::Caller;
 use crate::cache::Invalidation;
+use crate::client::ClientInfo;
 use crate::error::{AppError, AppResult};
-use crate::extract::{AppJson, AppPath, AppQuery, ClientInfo};
+use crate::extract::{AppJson, AppPath, AppQuery};
 use crate::password;
+use crate::principal::Caller;
+use crate::principal::{Actor, Target};
 use crate::routes::views::{MemberView, UserView, WorkspaceView};
 use crate::routes::{List, PageQuery};
 use crate::state::AppState;

@@ -28,11 +28,12 @@ use tessera_core::policy::UserStatus;
 use tessera_core::PermissionSet;
 use tessera_store::{Agent, NewAgent};
 
-use crate::audit::{Actor, Target};
-use crate::auth::Caller;
+use crate::client::ClientInfo;
 use crate::error::{AppError, AppResult};
-use crate::extract::{AppJson, AppPath, AppQuery, ClientInfo};
+use crate::extract::{AppJson, AppPath, AppQuery};
 use crate::lifecycle::{self, IssueRequest, Issued};
+use crate::principal::Caller;
+use crate::principal::{Actor, Target};
 use crate::routes::api_keys::{no_more_than_held, role_permissions};
 use crate::routes::tokens::issued_response;
 use crate::routes::views::{IssuedView, TokenView};

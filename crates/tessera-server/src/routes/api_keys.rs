@@ -19,11 +19,12 @@ use tessera_core::policy::Denial;
 use tessera_core::PermissionSet;
 use tessera_store::TokenRecord;
 
-use crate::audit::Actor;
-use crate::auth::Caller;
+use crate::client::ClientInfo;
 use crate::error::{AppError, AppResult};
-use crate::extract::{AppJson, AppPath, AppQuery, ClientInfo, OptionalJson};
+use crate::extract::{AppJson, AppPath, AppQuery, OptionalJson};
 use crate::lifecycle::{self, IssueRequest};
+use crate::principal::Actor;
+use crate::principal::Caller;
 use crate::routes::tokens::{issued_response, rotate, RotateBody};
 use crate::routes::views::{IssuedView, TokenView};
 use crate::routes::{List, PageQuery, TokenScope};

@@ -12,9 +12,9 @@ use utoipa_axum::routes;
 use tessera_core::permissions::AUDIT_READ;
 use tessera_store::{AuditFilter, Page};
 
-use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::extract::{AppPath, AppQuery};
+use crate::principal::Caller;
 use crate::routes::views::AuditView;
 use crate::routes::List;
 use crate::state::AppState;

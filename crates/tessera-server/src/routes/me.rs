@@ -8,9 +8,9 @@ use utoipa_axum::routes;
 
 use tessera_core::kind::OwnerType;
 
-use crate::auth::Caller;
 use crate::error::AppResult;
 use crate::lifecycle::rfc3339;
+use crate::principal::Caller;
 use crate::routes::views::UserView;
 use crate::state::AppState;
 

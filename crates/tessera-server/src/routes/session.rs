@@ -10,9 +10,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Caller;
+use crate::client::ClientInfo;
 use crate::error::{AppError, AppResult};
-use crate::extract::{AppJson, ClientInfo};
+use crate::extract::AppJson;
+use crate::principal::Caller;
 use crate::routes::views::UserView;
 use crate::session::{clearing_cookie, request_is_tls, session_cookie};
 use crate::state::AppState;

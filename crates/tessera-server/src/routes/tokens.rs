@@ -17,11 +17,12 @@ use tessera_core::permissions::TOKENS_MANAGE;
 use tessera_core::PermissionSet;
 use tessera_store::{TokenRecord, User};
 
-use crate::audit::Actor;
-use crate::auth::Caller;
+use crate::client::ClientInfo;
 use crate::error::{AppError, AppResult};
-use crate::extract::{AppJson, AppPath, AppQuery, ClientInfo, OptionalJson};
+use crate::extract::{AppJson, AppPath, AppQuery, OptionalJson};
 use crate::lifecycle::{self, IssueRequest, Issued};
+use crate::principal::Actor;
+use crate::principal::Caller;
 use crate::routes::views::{IssuedView, TokenView};
 use crate::routes::{List, PageQuery, TokenScope};
 use crate::state::AppState;

@@ -18,8 +18,8 @@ use utoipa_axum::routes;
 use tessera_core::policy::Denial;
 
 use crate::auth::{presented_credential, Presented};
+use crate::client::ClientInfo;
 use crate::error::{json_response, AppError, AppResult, DenialAnswers};
-use crate::extract::ClientInfo;
 use crate::lifecycle::rfc3339;
 use crate::state::AppState;
 use crate::verifier::{Verified, VerifyFailure, VerifyRequest};

@@ -14,8 +14,8 @@ use tessera_core::ids::{looks_like, IdKind};
 use tessera_core::policy::UserStatus;
 use tessera_store::{AuditFilter, Page, User, Workspace};
 
-use crate::audit::{Actor, Target};
 use crate::error::{AppError, AppResult};
+use crate::principal::{Actor, Target};
 use crate::state::AppState;
 use crate::web::forms::{Posted, Signed};
 use crate::web::layout::{csrf_field, page, respond, rfc3339, short_time, Section, WebError};

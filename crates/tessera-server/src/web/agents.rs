@@ -17,9 +17,9 @@ use tessera_core::kind::OwnerType;
 use tessera_core::PermissionSet;
 use tessera_store::{Agent, Page, TokenStatus};
 
-use crate::audit::Actor;
 use crate::error::{AppError, AppResult};
 use crate::lifecycle::Issued;
+use crate::principal::Actor;
 use crate::routes::agents::{agent_role, AgentTokenRequest};
 use crate::routes::TokenScope;
 use crate::state::AppState;

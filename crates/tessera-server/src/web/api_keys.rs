@@ -14,9 +14,9 @@ use tessera_core::kind::OwnerType;
 use tessera_core::PermissionSet;
 use tessera_store::{Page, TokenRecord, TokenStatus};
 
-use crate::audit::Actor;
 use crate::error::{AppError, AppResult};
 use crate::lifecycle::{self, IssueRequest, Issued};
+use crate::principal::Actor;
 use crate::routes::TokenScope;
 use crate::state::AppState;
 use crate::web::forms::{OnceForms, Posted, Signed};

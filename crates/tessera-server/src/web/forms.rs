@@ -12,9 +12,9 @@ use tessera_core::hash::constant_time_eq;
 use tessera_core::policy::UserStatus;
 use tessera_store::{Session, User};
 
-use crate::auth::Caller;
+use crate::client::ClientInfo;
 use crate::error::AppError;
-use crate::extract::ClientInfo;
+use crate::principal::Caller;
 use crate::session::{cookie_value, SESSION_COOKIE};
 use crate::state::AppState;
 use crate::web::layout::WebError;

@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use maud::html;
 
-use crate::extract::ClientInfo;
+use crate::client::ClientInfo;
 use crate::session::{clearing_cookie, request_is_tls, session_cookie};
 use crate::state::AppState;
 use crate::web::forms::{signed_in, Fields, Posted};

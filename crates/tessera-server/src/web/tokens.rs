@@ -16,9 +16,9 @@ use tessera_core::kind::{OwnerType, WorkspaceBinding};
 use tessera_core::PermissionSet;
 use tessera_store::{Page, TokenRecord, TokenStatus};
 
-use crate::audit::Actor;
 use crate::error::{AppError, AppResult};
 use crate::lifecycle::{self, IssueRequest, Issued};
+use crate::principal::Actor;
 use crate::routes::TokenScope;
 use crate::session::request_is_tls;
 use crate::state::AppState;

@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 use tessera_core::kind::{OwnerType, WorkspaceBinding};
-use tessera_server::audit::Actor;
 use tessera_server::lifecycle::IssueRequest;
+use tessera_server::principal::Actor;
 use tessera_server::{AppState, Config};
 pub use tessera_store::test_support::Backend;
 use tessera_store::test_support::{fresh, TestDatabase};

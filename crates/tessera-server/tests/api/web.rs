@@ -78,7 +78,7 @@ async fn sign_in_sets_the_session_cookie_and_one_message_for_every_failure(app: 
         .set_user_status(
             &bob.id,
             tessera_core::policy::UserStatus::Suspended,
-            &tessera_server::audit::Actor::cli(),
+            &tessera_server::principal::Actor::cli(),
         )
         .await
         .unwrap();
@@ -739,7 +739,7 @@ async fn last_use_and_the_empty_state_are_shown(app: TestApp) {
             "newcomer-password".into(),
             false,
             None,
-            &tessera_server::audit::Actor::cli(),
+            &tessera_server::principal::Actor::cli(),
         )
         .await
         .unwrap();

@@ -47,11 +47,12 @@ use utoipa_axum::routes;
 
 use tessera_store::{Page, TokenRecord, TokenStatus};
 
-use crate::audit::Actor;
-use crate::auth::Caller;
+use crate::client::ClientInfo;
 use crate::error::{AppError, AppResult};
-use crate::extract::{AppJson, AppPath, ClientInfo};
+use crate::extract::{AppJson, AppPath};
 use crate::lifecycle;
+use crate::principal::Actor;
+use crate::principal::Caller;
 use crate::routes::tokens::{self, CreateToken};
 use crate::routes::views::UserView;
 use crate::routes::TokenScope;
