@@ -8,8 +8,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 
 use tessera_core::kind::OwnerType;
 use tessera_server::client::ClientInfo;
-use tessera_server::lifecycle::IssueRequest;
 use tessera_server::principal::Actor;
+use tessera_server::service::tokens::IssueRequest;
 use tessera_server::verifier::VerifyRequest;
 use tessera_server::{AppState, Config};
 use tessera_store::test_support::{fresh, Backend};
@@ -22,7 +22,8 @@ fn verifier(c: &mut Criterion) {
         config.database_url = database.url().clone();
         let state = AppState::new(config, database.store().await);
         let user = state
-            .create_user("bench", "bench-password".into(), false, None, &Actor::cli())
+            .users
+            .create("bench", "bench-password".into(), false, None, &Actor::cli())
             .await
             .expect("user");
         let kind = state
@@ -31,7 +32,8 @@ fn verifier(c: &mut Criterion) {
             .first_owned_by(OwnerType::User)
             .expect("kind");
         let issued = state
-            .issue_token(
+            .tokens
+            .issue(
                 IssueRequest {
                     kind,
                     name: "bench".into(),

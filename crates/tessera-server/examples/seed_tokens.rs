@@ -40,7 +40,8 @@ async fn main() -> anyhow::Result<()> {
     store.migrate().await?;
     let state = AppState::new(config, store);
     let user = state
-        .create_user("bench", "bench-password".into(), false, None, &Actor::cli())
+        .users
+        .create("bench", "bench-password".into(), false, None, &Actor::cli())
         .await?;
 
     let kind = CredentialKind::default_pat();

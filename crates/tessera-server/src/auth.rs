@@ -7,10 +7,9 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
 
 use tessera_core::hash::constant_time_eq;
-use tessera_core::policy::{Denial, Grants};
-use tessera_core::PermissionSet;
 
 use crate::client::ClientInfo;
+use crate::config::Config;
 use crate::error::{AppError, AppResult};
 use crate::principal::Caller;
 use crate::session::{cookie_value, CSRF_HEADER, SESSION_COOKIE};
@@ -66,34 +65,28 @@ pub fn presented_credential<'a>(
     Ok(Presented::Nothing)
 }
 
-impl AppState {
-    /// Maps a verifier failure to the HTTP error, under the reveal rule.
-    pub fn verify_failure(&self, failure: VerifyFailure) -> AppError {
-        match failure {
-            VerifyFailure::Denied {
-                denial,
-                retry_after,
-            } => AppError::Denied {
-                denial,
-                reveal: self.config.auth.reveal_failure_reasons,
-                retry_after,
-            },
-            VerifyFailure::Store(e) => e.into(),
-        }
+/// Maps a verifier failure to the HTTP error, under the reveal rule.
+pub fn verify_failure(config: &Config, failure: VerifyFailure) -> AppError {
+    match failure {
+        VerifyFailure::Denied {
+            denial,
+            retry_after,
+        } => AppError::Denied {
+            denial,
+            reveal: config.auth.reveal_failure_reasons,
+            retry_after,
+        },
+        VerifyFailure::Store(e) => e.into(),
     }
+}
 
-    /// The workspace a request names in the configured workspace header
-    /// (`X-Workspace-Id` by default); an empty value names none.
-    pub fn workspace_header<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
-        headers
-            .get(self.config.auth.workspace_header.name())
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty())
-    }
-
-    fn deny(&self, denial: Denial) -> AppError {
-        AppError::denied(denial, self.config.auth.reveal_failure_reasons)
-    }
+/// The workspace a request names in the configured workspace header
+/// (`X-Workspace-Id` by default); an empty value names none.
+pub fn workspace_header<'a>(config: &Config, headers: &'a HeaderMap) -> Option<&'a str> {
+    headers
+        .get(config.auth.workspace_header.name())
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -107,7 +100,7 @@ impl FromRequestParts<AppState> for Caller {
         match presented_credential(parts, auth.token_cookie.as_deref())? {
             Presented::Token(token) => {
                 let client = ClientInfo::from_parts(parts, auth.trust_forwarded_for);
-                let workspace_header = state.workspace_header(&parts.headers);
+                let workspace_header = workspace_header(&state.config, &parts.headers);
                 let verified = state
                     .verifier
                     .verify(VerifyRequest {
@@ -117,19 +110,14 @@ impl FromRequestParts<AppState> for Caller {
                         client: &client,
                     })
                     .await
-                    .map_err(|f| state.verify_failure(f))?;
+                    .map_err(|f| verify_failure(&state.config, f))?;
                 Ok(Caller::Token(Box::new(verified)))
             }
             Presented::SessionCookie(secret) => {
-                let session = state
-                    .find_session(secret)
+                let (session, user) = state
+                    .sessions
+                    .resume(secret)
                     .await?
-                    .ok_or(AppError::Unauthenticated)?;
-                let user = state
-                    .store
-                    .user(&session.user_id)
-                    .await?
-                    .filter(|u| u.status == tessera_core::policy::UserStatus::Active)
                     .ok_or(AppError::Unauthenticated)?;
                 if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
                     let sent = parts
@@ -147,55 +135,6 @@ impl FromRequestParts<AppState> for Caller {
                 })
             }
             Presented::Nothing => Err(AppError::Unauthenticated),
-        }
-    }
-}
-
-impl Caller {
-    /// The permissions the caller has in workspace `workspace_id` now.
-    /// A token must have selected that workspace (header or binding).
-    pub async fn permissions_in(
-        &self,
-        state: &AppState,
-        workspace_id: &str,
-    ) -> AppResult<PermissionSet> {
-        match self {
-            Caller::Session { user, .. } => {
-                let membership = state
-                    .store
-                    .membership(workspace_id, &user.id)
-                    .await?
-                    .ok_or_else(|| state.deny(Denial::NotAMember))?;
-                Ok(state
-                    .config
-                    .roles
-                    .get(&membership.role)
-                    .cloned()
-                    .unwrap_or_default())
-            }
-            Caller::Token(v) => match (&v.identity().workspace_id, &v.identity().grants) {
-                (None, _) => Err(state.deny(Denial::WorkspaceRequired)),
-                (Some(selected), Grants::Workspace(set)) if selected == workspace_id => {
-                    Ok(set.clone())
-                }
-                _ => Err(state.deny(Denial::NotAMember)),
-            },
-        }
-    }
-
-    /// Fails with 403 `permission_denied` unless the caller holds
-    /// `permission` in the workspace.
-    pub async fn require_in(
-        &self,
-        state: &AppState,
-        workspace_id: &str,
-        permission: &str,
-    ) -> AppResult<PermissionSet> {
-        let held = self.permissions_in(state, workspace_id).await?;
-        if held.contains(permission) {
-            Ok(held)
-        } else {
-            Err(state.deny(Denial::PermissionDenied))
         }
     }
 }

@@ -1,4 +1,5 @@
-//! What every handler shares.
+//! What every handler shares: the settings, the store, the verification
+//! engine, and the services that hold the use cases.
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -8,6 +9,15 @@ use tessera_store::Store;
 use crate::cache::Invalidation;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::service::agents::Agents;
+use crate::service::api_keys::ApiKeys;
+use crate::service::audit::Audit;
+use crate::service::bootstrap::Bootstrap;
+use crate::service::changes::Changes;
+use crate::service::sessions::Sessions;
+use crate::service::tokens::Tokens;
+use crate::service::users::Users;
+use crate::service::workspaces::Workspaces;
 use crate::usage::UsageBuffer;
 use crate::verifier::Verifier;
 
@@ -23,6 +33,16 @@ pub struct Shared {
     pub verifier: Arc<Verifier>,
     pub usage: Arc<UsageBuffer>,
     pub metrics: Arc<Metrics>,
+    /// How a change takes effect on every instance.
+    pub changes: Changes,
+    pub audit: Audit,
+    pub tokens: Tokens,
+    pub api_keys: ApiKeys,
+    pub agents: Agents,
+    pub users: Users,
+    pub workspaces: Workspaces,
+    pub sessions: Sessions,
+    pub bootstrap: Bootstrap,
 }
 
 impl AppState {
@@ -35,33 +55,58 @@ impl AppState {
             usage.clone(),
             metrics.clone(),
         ));
+        let config = Arc::new(config);
+        let changes = Changes::new(verifier.clone(), store.clone());
+        let audit = Audit::new(store.clone());
+        let tokens = Tokens::new(
+            config.clone(),
+            store.clone(),
+            changes.clone(),
+            audit.clone(),
+        );
+        let workspaces = Workspaces::new(
+            config.clone(),
+            store.clone(),
+            changes.clone(),
+            audit.clone(),
+        );
+        let users = Users::new(
+            store.clone(),
+            changes.clone(),
+            audit.clone(),
+            tokens.clone(),
+            workspaces.clone(),
+        );
+        let agents = Agents::new(
+            config.clone(),
+            store.clone(),
+            audit.clone(),
+            tokens.clone(),
+            users.clone(),
+            workspaces.clone(),
+        );
         Self(Arc::new(Shared {
-            config: Arc::new(config),
+            api_keys: ApiKeys::new(config.clone(), tokens.clone()),
+            sessions: Sessions::new(config.clone(), store.clone(), audit.clone()),
+            bootstrap: Bootstrap::new(store.clone(), users.clone()),
+            config,
             store,
             verifier,
             usage,
             metrics,
+            changes,
+            audit,
+            tokens,
+            agents,
+            users,
+            workspaces,
         }))
     }
-}
 
-impl Deref for AppState {
-    type Target = Shared;
-
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-impl AppState {
     /// Makes a change take effect at once: the local cache forgets what it
     /// made stale, and other instances are told through the store.
     pub async fn invalidate(&self, change: Invalidation) {
-        self.verifier.invalidate(&change);
-        if let Err(e) = self.store.publish_invalidation(&change.encode()).await {
-            // The other instances' caches expire within their TTL anyway.
-            tracing::warn!(error = %e, "could not notify other instances of a change");
-        }
+        self.changes.apply(change).await
     }
 
     /// Writes buffered usage now (the flusher does this on its interval).
@@ -74,5 +119,13 @@ impl AppState {
                 tracing::warn!(error = %e, "could not write token usage; will retry");
             }
         }
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
     }
 }

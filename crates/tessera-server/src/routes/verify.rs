@@ -17,10 +17,10 @@ use utoipa_axum::routes;
 
 use tessera_core::policy::Denial;
 
-use crate::auth::{presented_credential, Presented};
+use crate::auth::{presented_credential, verify_failure, workspace_header, Presented};
 use crate::client::ClientInfo;
 use crate::error::{json_response, AppError, AppResult, DenialAnswers};
-use crate::lifecycle::rfc3339;
+use crate::service::rfc3339;
 use crate::state::AppState;
 use crate::verifier::{Verified, VerifyFailure, VerifyRequest};
 
@@ -255,7 +255,7 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> AppRes
         Presented::SessionCookie(_) | Presented::Nothing => return Err(AppError::Unauthenticated),
     };
     let client = ClientInfo::from_parts(&parts, auth.trust_forwarded_for);
-    let workspace_header = state.workspace_header(&parts.headers);
+    let workspace_header = workspace_header(&state.config, &parts.headers);
     let verified = state
         .verifier
         .verify(VerifyRequest {
@@ -265,7 +265,7 @@ async fn forward_auth(State(state): State<AppState>, request: Request) -> AppRes
             client: &client,
         })
         .await
-        .map_err(|f| state.verify_failure(f))?;
+        .map_err(|f| verify_failure(&state.config, f))?;
     identity_response(&verified)
 }
 
