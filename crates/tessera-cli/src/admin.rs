@@ -10,9 +10,10 @@ use time::OffsetDateTime;
 
 use tessera_core::kind::OwnerType;
 use tessera_core::policy::UserStatus;
-use tessera_server::audit::Actor;
-use tessera_server::lifecycle::{self, IssueRequest};
+use tessera_server::principal::Actor;
 use tessera_server::routes::views::{IssuedView, MemberView, TokenView, UserView, WorkspaceView};
+use tessera_server::service::tokens::IssueRequest;
+use tessera_server::service::{rfc3339, validate};
 use tessera_server::AppState;
 use tessera_store::{Page, User};
 
@@ -196,7 +197,7 @@ fn user_rows(users: &[User]) -> Vec<Vec<String>> {
                 u.username.clone(),
                 u.status.to_string(),
                 if u.is_admin { "yes".into() } else { "".into() },
-                lifecycle::rfc3339(u.created_at),
+                rfc3339(u.created_at),
             ]
         })
         .collect()
@@ -214,7 +215,8 @@ async fn user(cmd: UserCommand, actor: &Actor) -> anyhow::Result<()> {
         } => {
             let state = open(&config).await?;
             let user = state
-                .create_user(&username, password, admin, display_name, actor)
+                .users
+                .create(&username, password, admin, display_name, actor)
                 .await?;
             if as_json {
                 json(&UserView::from(&user))?;
@@ -264,10 +266,11 @@ async fn user(cmd: UserCommand, actor: &Actor) -> anyhow::Result<()> {
                 .await?;
             state.store.delete_user_sessions(&found.id).await?;
             state
-                .audit(
+                .audit
+                .record(
                     actor,
                     "user.set_password",
-                    Some(tessera_server::audit::Target {
+                    Some(tessera_server::principal::Target {
                         kind: "user",
                         id: &found.id,
                         workspace_id: None,
@@ -292,7 +295,7 @@ async fn set_status(
 ) -> anyhow::Result<()> {
     let state = open(config).await?;
     let found = find_user(&state, key).await?;
-    let user = state.set_user_status(&found.id, status, actor).await?;
+    let user = state.users.set_status(&found.id, status, actor).await?;
     println!("{} is now {}.", user.username, user.status);
     Ok(())
 }
@@ -305,7 +308,7 @@ async fn workspace(cmd: WorkspaceCommand, actor: &Actor) -> anyhow::Result<()> {
             config,
         } => {
             let state = open(&config).await?;
-            let workspace = state.create_workspace(&name, actor).await?;
+            let workspace = state.workspaces.create(&name, actor).await?;
             if as_json {
                 json(&WorkspaceView::from(&workspace))?;
             } else {
@@ -331,13 +334,7 @@ async fn workspace(cmd: WorkspaceCommand, actor: &Actor) -> anyhow::Result<()> {
             } else {
                 let rows: Vec<Vec<String>> = workspaces
                     .iter()
-                    .map(|w| {
-                        vec![
-                            w.id.clone(),
-                            w.name.clone(),
-                            lifecycle::rfc3339(w.created_at),
-                        ]
-                    })
+                    .map(|w| vec![w.id.clone(), w.name.clone(), rfc3339(w.created_at)])
                     .collect();
                 table(&["ID", "NAME", "CREATED"], &rows);
             }
@@ -358,6 +355,7 @@ async fn member(cmd: MemberCommand, actor: &Actor) -> anyhow::Result<()> {
             let state = open(&config).await?;
             let found = find_user(&state, &user).await?;
             state
+                .workspaces
                 .set_member_role(&workspace, &found.id, &role, actor)
                 .await
                 .with_context(|| format!("cannot set {}'s role in {workspace}", found.username))?;
@@ -382,21 +380,13 @@ async fn member(cmd: MemberCommand, actor: &Actor) -> anyhow::Result<()> {
         } => {
             let state = open(&config).await?;
             let found = find_user(&state, &user).await?;
-            if !state.remove_member(&workspace, &found.id).await? {
+            if !state
+                .workspaces
+                .remove_member(&workspace, &found.id, actor)
+                .await?
+            {
                 bail!("{} is not a member of {workspace}", found.username);
             }
-            state
-                .audit(
-                    actor,
-                    "member.remove",
-                    Some(tessera_server::audit::Target {
-                        kind: "user",
-                        id: &found.id,
-                        workspace_id: Some(&workspace),
-                    }),
-                    serde_json::json!({}),
-                )
-                .await;
             println!("Removed {} from {workspace}.", found.username);
         }
     }
@@ -428,13 +418,14 @@ async fn token(cmd: AdminTokenCommand, actor: &Actor) -> anyhow::Result<()> {
         .kinds
         .first_owned_by(OwnerType::User)
         .ok_or_else(|| anyhow!("this deployment configures no personal token kind"))?;
-    let name = lifecycle::token_name(Some(&serde_json::Value::String(name)))?;
-    let expiry = lifecycle::expiry_request(expires_in.as_deref(), expires_at.as_deref())?;
+    let name = validate::token_name(Some(&serde_json::Value::String(name)))?;
+    let expiry = validate::expiry_request(expires_in.as_deref(), expires_at.as_deref())?;
     let permissions = (!permissions.is_empty())
-        .then(|| lifecycle::permission_list("--permission", &permissions))
+        .then(|| validate::permission_list("--permission", &permissions))
         .transpose()?;
     let issued = state
-        .issue_token(
+        .tokens
+        .issue(
             IssueRequest {
                 kind,
                 name,
@@ -459,7 +450,7 @@ async fn token(cmd: AdminTokenCommand, actor: &Actor) -> anyhow::Result<()> {
         let expires = issued
             .record
             .expires_at
-            .map_or_else(|| "never".to_owned(), lifecycle::rfc3339);
+            .map_or_else(|| "never".to_owned(), tessera_server::service::rfc3339);
         eprintln!(
             "Issued token {} (\"{}\") for {}, expires {expires}. It is shown this once:",
             issued.record.id, issued.record.name, found.username

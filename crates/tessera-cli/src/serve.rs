@@ -43,7 +43,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let address = listener.local_addr()?;
 
     let admin_password = std::env::var("TESSERA_ADMIN_PASSWORD").ok();
-    if let Some(first) = state.ensure_first_admin(admin_password).await? {
+    if let Some(first) = state.bootstrap.ensure_first_admin(admin_password).await? {
         println!(
             "First start: created the admin user \"{}\".",
             first.username

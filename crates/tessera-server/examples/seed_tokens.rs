@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 use tessera_core::format;
 use tessera_core::ids::{new_id, IdKind};
 use tessera_core::kind::CredentialKind;
-use tessera_server::audit::Actor;
+use tessera_server::principal::Actor;
 use tessera_server::{AppState, Config};
 use tessera_store::DatabaseUrl;
 
@@ -40,7 +40,8 @@ async fn main() -> anyhow::Result<()> {
     store.migrate().await?;
     let state = AppState::new(config, store);
     let user = state
-        .create_user("bench", "bench-password".into(), false, None, &Actor::cli())
+        .users
+        .create("bench", "bench-password".into(), false, None, &Actor::cli())
         .await?;
 
     let kind = CredentialKind::default_pat();

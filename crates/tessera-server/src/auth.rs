@@ -7,28 +7,14 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
 
 use tessera_core::hash::constant_time_eq;
-use tessera_core::kind::OwnerType;
-use tessera_core::policy::{Denial, Grants};
-use tessera_core::PermissionSet;
-use tessera_store::{Session, User};
 
+use crate::client::ClientInfo;
+use crate::config::Config;
 use crate::error::{AppError, AppResult};
-use crate::extract::ClientInfo;
+use crate::principal::Caller;
 use crate::session::{cookie_value, CSRF_HEADER, SESSION_COOKIE};
 use crate::state::AppState;
-use crate::verification::{Verified, VerifyFailure};
-
-/// The authenticated party of a request.
-#[derive(Debug, Clone)]
-pub enum Caller {
-    /// A signed-in browser.
-    Session {
-        user: Box<User>,
-        session: Box<Session>,
-    },
-    /// A verified token.
-    Token(Box<Verified>),
-}
+use crate::verification::VerifyFailure;
 
 /// The credential as it arrived, before verification.
 pub enum Presented<'a> {
@@ -79,35 +65,33 @@ pub fn presented_credential<'a>(
     Ok(Presented::Nothing)
 }
 
-impl AppState {
-    /// Maps a verifier failure to the HTTP error, under the reveal rule.
-    pub fn verify_failure(&self, failure: VerifyFailure) -> AppError {
-        match failure {
-            VerifyFailure::Denied {
-                denial,
-                retry_after,
-            } => AppError::Denied {
-                denial,
-                reveal: self.config.auth.reveal_failure_reasons,
-                retry_after,
-            },
-            VerifyFailure::ReusedSecret(_) => self.deny(Denial::ReuseDetected),
-            VerifyFailure::Store(e) => e.into(),
-        }
+/// Maps a verifier failure to the HTTP error, under the reveal rule.
+pub fn verify_failure(config: &Config, failure: VerifyFailure) -> AppError {
+    match failure {
+        VerifyFailure::Denied {
+            denial,
+            retry_after,
+        } => AppError::Denied {
+            denial,
+            reveal: config.auth.reveal_failure_reasons,
+            retry_after,
+        },
+        VerifyFailure::ReusedSecret(_) => AppError::Denied {
+            denial: tessera_core::Denial::ReuseDetected,
+            reveal: config.auth.reveal_failure_reasons,
+            retry_after: None,
+        },
+        VerifyFailure::Store(e) => e.into(),
     }
+}
 
-    /// The workspace a request names in the configured workspace header
-    /// (`X-Workspace-Id` by default); an empty value names none.
-    pub fn workspace_header<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
-        headers
-            .get(self.config.auth.workspace_header.name())
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty())
-    }
-
-    fn deny(&self, denial: Denial) -> AppError {
-        AppError::denied(denial, self.config.auth.reveal_failure_reasons)
-    }
+/// The workspace a request names in the configured workspace header
+/// (`X-Workspace-Id` by default); an empty value names none.
+pub fn workspace_header<'a>(config: &Config, headers: &'a HeaderMap) -> Option<&'a str> {
+    headers
+        .get(config.auth.workspace_header.name())
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -121,23 +105,19 @@ impl FromRequestParts<AppState> for Caller {
         match presented_credential(parts, auth.token_cookie.as_deref())? {
             Presented::Token(token) => {
                 let client = ClientInfo::from_parts(parts, auth.trust_forwarded_for);
-                let workspace_header = state.workspace_header(&parts.headers);
+                let workspace_header = workspace_header(&state.config, &parts.headers);
                 let verified = state
+                    .verification
                     .verify(token, workspace_header, &[], &client)
                     .await
-                    .map_err(|f| state.verify_failure(f))?;
+                    .map_err(|f| verify_failure(&state.config, f))?;
                 Ok(Caller::Token(Box::new(verified)))
             }
             Presented::SessionCookie(secret) => {
-                let session = state
-                    .find_session(secret)
+                let (session, user) = state
+                    .sessions
+                    .resume(secret)
                     .await?
-                    .ok_or(AppError::Unauthenticated)?;
-                let user = state
-                    .store
-                    .user(&session.user_id)
-                    .await?
-                    .filter(|u| u.status == tessera_core::policy::UserStatus::Active)
                     .ok_or(AppError::Unauthenticated)?;
                 if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
                     let sent = parts
@@ -155,151 +135,6 @@ impl FromRequestParts<AppState> for Caller {
                 })
             }
             Presented::Nothing => Err(AppError::Unauthenticated),
-        }
-    }
-}
-
-impl Caller {
-    /// The acting user: the signed-in one, a personal token's owner, or an
-    /// agent token's agent (its user record).
-    pub fn user(&self) -> Option<&User> {
-        match self {
-            Caller::Session { user, .. } => Some(user),
-            Caller::Token(v) => v.owner(),
-        }
-    }
-
-    pub fn user_id(&self) -> Option<&str> {
-        self.user().map(|u| u.id.as_str())
-    }
-
-    pub fn token_id(&self) -> Option<&str> {
-        match self {
-            Caller::Session { .. } => None,
-            Caller::Token(v) => Some(&v.record().id),
-        }
-    }
-
-    /// The workspace a calling token acts in (bound, or picked by the
-    /// workspace header); `None` for a session or a token acting outside one.
-    pub fn token_workspace(&self) -> Option<&str> {
-        match self {
-            Caller::Session { .. } => None,
-            Caller::Token(v) => v.identity().workspace_id.as_deref(),
-        }
-    }
-
-    /// How the actor is named in the audit trail: the username, or the API
-    /// key's own name (a key outlives the member who made it).
-    pub fn label(&self) -> String {
-        match self {
-            Caller::Session { user, .. } => user.username.clone(),
-            Caller::Token(v) => match v.identity().owner {
-                OwnerType::User => v.owner().map(|u| u.username.clone()).unwrap_or_default(),
-                OwnerType::Workspace => format!("api key \"{}\"", v.record().name),
-                OwnerType::Agent => format!(
-                    "agent \"{}\"",
-                    v.owner()
-                        .map(|u| u.display_name.as_str())
-                        .unwrap_or_default()
-                ),
-            },
-        }
-    }
-
-    /// The user behind a personal credential; API keys act for no user, and
-    /// an agent is not a person (it has no personal tokens of its own).
-    pub fn require_user(&self) -> AppResult<&User> {
-        match self {
-            Caller::Token(v) if v.identity().owner == OwnerType::Workspace => Err(AppError::Forbidden(
-                "An API key cannot manage personal tokens: use a personal access token or sign in.".into(),
-            )),
-            Caller::Token(v) if v.identity().owner == OwnerType::Agent => Err(AppError::Forbidden(
-                "An agent token cannot manage personal tokens: use a personal access token or sign in.".into(),
-            )),
-            _ => self.user().ok_or(AppError::Unauthenticated),
-        }
-    }
-
-    /// A deployment admin acting with full authority: signed in, or with a
-    /// personal token that is not narrowed.
-    pub fn require_admin(&self) -> AppResult<&User> {
-        let user = self.require_user()?;
-        let full_authority = match self {
-            Caller::Session { .. } => true,
-            Caller::Token(v) => v.record().permissions.is_none(),
-        };
-        if user.is_admin && full_authority {
-            Ok(user)
-        } else {
-            Err(AppError::Forbidden(
-                "This needs a deployment administrator.".into(),
-            ))
-        }
-    }
-
-    /// Whether the credential itself holds `permission` outside any
-    /// workspace (a session or an un-narrowed personal token holds all).
-    pub fn holds(&self, permission: &str) -> bool {
-        match self {
-            Caller::Session { .. } => true,
-            Caller::Token(v) => v.identity().grants.holds(permission),
-        }
-    }
-
-    /// The latest expiry the caller may give a token it creates: a token's
-    /// own expiry (a token cannot outlive the one that made it).
-    pub fn expiry_ceiling(&self) -> Option<time::OffsetDateTime> {
-        match self {
-            Caller::Token(v) => v.record().expires_at,
-            Caller::Session { .. } => None,
-        }
-    }
-
-    /// The permissions the caller has in workspace `workspace_id` now.
-    /// A token must have selected that workspace (header or binding).
-    pub async fn permissions_in(
-        &self,
-        state: &AppState,
-        workspace_id: &str,
-    ) -> AppResult<PermissionSet> {
-        match self {
-            Caller::Session { user, .. } => {
-                let membership = state
-                    .store
-                    .membership(workspace_id, &user.id)
-                    .await?
-                    .ok_or_else(|| state.deny(Denial::NotAMember))?;
-                Ok(state
-                    .config
-                    .roles
-                    .get(&membership.role)
-                    .cloned()
-                    .unwrap_or_default())
-            }
-            Caller::Token(v) => match (&v.identity().workspace_id, &v.identity().grants) {
-                (None, _) => Err(state.deny(Denial::WorkspaceRequired)),
-                (Some(selected), Grants::Workspace(set)) if selected == workspace_id => {
-                    Ok(set.clone())
-                }
-                _ => Err(state.deny(Denial::NotAMember)),
-            },
-        }
-    }
-
-    /// Fails with 403 `permission_denied` unless the caller holds
-    /// `permission` in the workspace.
-    pub async fn require_in(
-        &self,
-        state: &AppState,
-        workspace_id: &str,
-        permission: &str,
-    ) -> AppResult<PermissionSet> {
-        let held = self.permissions_in(state, workspace_id).await?;
-        if held.contains(permission) {
-            Ok(held)
-        } else {
-            Err(state.deny(Denial::PermissionDenied))
         }
     }
 }

@@ -4,15 +4,16 @@
 
 pub mod audit;
 pub mod auth;
-pub mod bootstrap;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod extract;
-pub mod lifecycle;
 pub mod metrics;
 pub mod password;
+pub mod principal;
 pub mod profiles;
 pub mod routes;
+pub mod service;
 pub mod session;
 pub mod state;
 pub mod verification;

@@ -1,18 +1,24 @@
-//! What every handler shares.
+//! What every handler shares: the settings, the store, the verification
+//! engine, and the services that hold the use cases.
 
 use std::ops::Deref;
 use std::sync::Arc;
 
-use serde_json::json;
-use time::OffsetDateTime;
+use tessera_store::Store;
 
-use tessera_store::{Revocation, Store, TokenRecord};
-
-use crate::audit::{self, Actor, Target};
 use crate::config::Config;
-use crate::extract::ClientInfo;
 use crate::metrics::Metrics;
-use crate::verification::{self, Invalidation, Verified, Verifier, VerifyFailure, VerifyRequest};
+use crate::service::agents::Agents;
+use crate::service::api_keys::ApiKeys;
+use crate::service::audit::Audit;
+use crate::service::bootstrap::Bootstrap;
+use crate::service::changes::Changes;
+use crate::service::sessions::Sessions;
+use crate::service::tokens::Tokens;
+use crate::service::users::Users;
+use crate::service::verification::Verification;
+use crate::service::workspaces::Workspaces;
+use crate::verification::{self, Invalidation, Verifier};
 
 /// The handlers' shared state, behind one `Arc`: axum clones the state for
 /// every request (and with every clone of a route's service), so a clone is
@@ -25,6 +31,18 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     pub verifier: Arc<Verifier>,
     pub metrics: Arc<Metrics>,
+    /// Verifies presented tokens, and settles what a verification found.
+    pub verification: Verification,
+    /// How a change takes effect on every instance.
+    pub changes: Changes,
+    pub audit: Audit,
+    pub tokens: Tokens,
+    pub api_keys: ApiKeys,
+    pub agents: Agents,
+    pub users: Users,
+    pub workspaces: Workspaces,
+    pub sessions: Sessions,
+    pub bootstrap: Bootstrap,
 }
 
 impl AppState {
@@ -34,12 +52,65 @@ impl AppState {
             store.clone(),
         ));
         let metrics = Arc::new(Metrics::new(verifier.clone()));
+        let config = Arc::new(config);
+        let changes = Changes::new(verifier.clone());
+        let audit = Audit::new(store.clone());
+        let tokens = Tokens::new(
+            config.clone(),
+            store.clone(),
+            changes.clone(),
+            audit.clone(),
+        );
+        let workspaces = Workspaces::new(
+            config.clone(),
+            store.clone(),
+            changes.clone(),
+            audit.clone(),
+        );
+        let users = Users::new(
+            store.clone(),
+            changes.clone(),
+            audit.clone(),
+            tokens.clone(),
+            workspaces.clone(),
+        );
+        let agents = Agents::new(
+            config.clone(),
+            store.clone(),
+            audit.clone(),
+            tokens.clone(),
+            users.clone(),
+            workspaces.clone(),
+        );
+        let verification = Verification::new(verifier.clone(), tokens.clone());
         Self(Arc::new(Shared {
-            config: Arc::new(config),
+            api_keys: ApiKeys::new(config.clone(), tokens.clone()),
+            sessions: Sessions::new(config.clone(), store.clone(), audit.clone()),
+            bootstrap: Bootstrap::new(store.clone(), users.clone()),
+            config,
             store,
             verifier,
             metrics,
+            verification,
+            changes,
+            audit,
+            tokens,
+            agents,
+            users,
+            workspaces,
         }))
+    }
+
+    /// Makes a change take effect at once: the local cache forgets what it
+    /// made stale, and other instances are told through the store.
+    pub async fn invalidate(&self, change: Invalidation) {
+        self.changes.apply(change).await
+    }
+
+    /// Writes buffered usage now (the verifier's background work does this
+    /// on its interval).
+    pub async fn flush_usage(&self) {
+        self.verifier.flush_usage().await;
     }
 }
 
@@ -48,81 +119,5 @@ impl Deref for AppState {
 
     fn deref(&self) -> &Shared {
         &self.0
-    }
-}
-
-impl AppState {
-    /// Makes a change take effect at once: the local cache forgets what it
-    /// made stale, and other instances are told through the store.
-    pub async fn invalidate(&self, change: Invalidation) {
-        self.verifier.invalidate_everywhere(&change).await;
-    }
-
-    /// Writes buffered usage now (the verifier's background work does this
-    /// on its interval).
-    pub async fn flush_usage(&self) {
-        self.verifier.flush_usage().await;
-    }
-
-    /// Verifies a presented token. A rotated-out secret presented after its
-    /// overlap means it leaked: the token (every secret it ever had) is
-    /// revoked and `token.reuse_detected` audited, and the caller gets the
-    /// refusal.
-    pub async fn verify(
-        &self,
-        token: &str,
-        workspace_header: Option<&str>,
-        required: &[String],
-        client: &ClientInfo,
-    ) -> Result<Verified, VerifyFailure> {
-        let outcome = self
-            .verifier
-            .verify(VerifyRequest {
-                token,
-                workspace_header,
-                required,
-                client: client.as_client(),
-            })
-            .await;
-        if let Err(VerifyFailure::ReusedSecret(record)) = &outcome {
-            self.revoke_leaked_family(record, client).await?;
-        }
-        outcome
-    }
-
-    async fn revoke_leaked_family(
-        &self,
-        record: &TokenRecord,
-        client: &ClientInfo,
-    ) -> Result<(), VerifyFailure> {
-        let revoked = self
-            .store
-            .revoke_token(
-                &record.id,
-                &Revocation {
-                    at: OffsetDateTime::now_utc(),
-                    by: None,
-                    reason: "reuse_detected".into(),
-                },
-            )
-            .await?;
-        self.invalidate(Invalidation::Token(record.id.clone()))
-            .await;
-        tracing::warn!(token_id = %record.id, "a rotated-out secret was presented: token revoked");
-        if revoked {
-            audit::append(
-                &self.store,
-                &Actor::anonymous(client),
-                "token.reuse_detected",
-                Some(Target {
-                    kind: "token",
-                    id: &record.id,
-                    workspace_id: record.workspace_id.as_deref(),
-                }),
-                json!({ "token_name": record.name, "owner": record.user_id }),
-            )
-            .await;
-        }
-        Ok(())
     }
 }

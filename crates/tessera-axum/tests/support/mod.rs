@@ -20,8 +20,8 @@ use tower::ServiceExt;
 
 use tessera_axum::{TesseraLayer, VerifiedIdentity};
 use tessera_core::kind::OwnerType;
-use tessera_server::audit::Actor;
-use tessera_server::lifecycle::IssueRequest;
+use tessera_server::principal::Actor;
+use tessera_server::service::tokens::IssueRequest;
 use tessera_server::{AppState, Config};
 use tessera_store::test_support::{fresh, Backend, TestDatabase};
 
@@ -78,7 +78,8 @@ impl Tessera {
     pub async fn user(&self, username: &str) -> User {
         let user = self
             .state
-            .create_user(
+            .users
+            .create(
                 username,
                 format!("{username}-password"),
                 false,
@@ -95,7 +96,8 @@ impl Tessera {
             .expect("a PAT kind");
         let issued = self
             .state
-            .issue_token(
+            .tokens
+            .issue(
                 IssueRequest {
                     kind,
                     name: format!("{username}'s token"),
@@ -119,7 +121,8 @@ impl Tessera {
 
     pub async fn workspace(&self, name: &str) -> String {
         self.state
-            .create_workspace(name, &Actor::cli())
+            .workspaces
+            .create(name, &Actor::cli())
             .await
             .expect("workspace")
             .id
@@ -127,6 +130,7 @@ impl Tessera {
 
     pub async fn join(&self, workspace: &str, user: &User, role: &str) {
         self.state
+            .workspaces
             .set_member_role(workspace, &user.id, role, &Actor::cli())
             .await
             .expect("membership");

@@ -5,25 +5,19 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::json;
-use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use tessera_core::ids::{looks_like, new_id, IdKind};
 use tessera_core::policy::UserStatus;
-use tessera_store::{NewUser, StoreError, Workspace};
 
-use crate::audit::{Actor, Target};
-use crate::auth::Caller;
+use crate::client::ClientInfo;
 use crate::error::{AppError, AppResult};
-use crate::extract::{AppJson, AppPath, AppQuery, ClientInfo};
-use crate::password;
+use crate::extract::{AppJson, AppPath, AppQuery};
+use crate::principal::{Actor, Caller};
 use crate::routes::views::{MemberView, UserView, WorkspaceView};
 use crate::routes::{List, PageQuery};
 use crate::state::AppState;
-use crate::verification::Invalidation;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -36,22 +30,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(set_member, remove_member))
 }
 
-/// Usernames: 1–64 of letters, digits, `.`, `_`, `-` (and `@` for emails).
-pub fn validate_username(username: &str) -> AppResult<()> {
-    let ok = !username.is_empty()
-        && username.len() <= 64
-        && username
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(AppError::Invalid(
-            "username must be 1-64 letters, digits, `.`, `_`, `-` or `@`.".into(),
-        ))
-    }
-}
-
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
@@ -60,201 +38,6 @@ pub struct CreateUser {
     #[serde(default)]
     admin: bool,
     display_name: Option<String>,
-}
-
-impl AppState {
-    /// Creates a user; shared by the API and `tessera admin user add`.
-    pub async fn create_user(
-        &self,
-        username: &str,
-        password: String,
-        admin: bool,
-        display_name: Option<String>,
-        actor: &Actor,
-    ) -> AppResult<tessera_store::User> {
-        validate_username(username)?;
-        password::validate(&password).map_err(AppError::Invalid)?;
-        let display_name = display_name.unwrap_or_else(|| username.to_owned());
-        if display_name.chars().count() > 100 {
-            return Err(AppError::Invalid(
-                "display_name must be at most 100 characters.".into(),
-            ));
-        }
-        let user = self
-            .store
-            .create_user(&NewUser {
-                id: new_id(IdKind::User),
-                username: username.to_owned(),
-                display_name,
-                password_hash: password::hash(password).await?,
-                is_admin: admin,
-                created_at: OffsetDateTime::now_utc(),
-            })
-            .await?;
-        self.audit(
-            actor,
-            "user.create",
-            Some(Target {
-                kind: "user",
-                id: &user.id,
-                workspace_id: None,
-            }),
-            json!({ "username": user.username, "admin": admin }),
-        )
-        .await;
-        Ok(user)
-    }
-
-    /// Suspends, reactivates or removes a user. Suspension and removal end
-    /// their sessions; removal also revokes their personal tokens and their
-    /// memberships (the workspace API keys they created live on).
-    pub async fn set_user_status(
-        &self,
-        id: &str,
-        status: UserStatus,
-        actor: &Actor,
-    ) -> AppResult<tessera_store::User> {
-        let (user, _revoked) = self.apply_user_status(id, status, actor).await?;
-        let action = match status {
-            UserStatus::Active => "user.reactivate",
-            UserStatus::Suspended => "user.suspend",
-            UserStatus::Removed => "user.remove",
-        };
-        self.audit(
-            actor,
-            action,
-            Some(Target {
-                kind: "user",
-                id,
-                workspace_id: None,
-            }),
-            json!({ "username": user.username }),
-        )
-        .await;
-        Ok(user)
-    }
-
-    /// What a status change does, without its audit event (an agent's
-    /// removal is audited as the agent's): the status, at once on every
-    /// instance, then sessions, tokens and memberships as it requires.
-    /// Returns the user and how many tokens a removal revoked.
-    pub async fn apply_user_status(
-        &self,
-        id: &str,
-        status: UserStatus,
-        actor: &Actor,
-    ) -> AppResult<(tessera_store::User, usize)> {
-        let user = self
-            .store
-            .set_user_status(id, status, OffsetDateTime::now_utc())
-            .await
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => {
-                    AppError::Conflict("A removed user cannot be changed.".into())
-                }
-                other => other.into(),
-            })?;
-        self.invalidate(Invalidation::User(id.to_owned())).await;
-        if status != UserStatus::Active {
-            self.store.delete_user_sessions(id).await?;
-        }
-        let mut revoked = 0;
-        if status == UserStatus::Removed {
-            revoked = self.revoke_all(id, actor, "owner_removed").await?;
-            for m in self.store.memberships_of(id).await? {
-                self.remove_member(&m.workspace_id, id).await?;
-            }
-        }
-        Ok((user, revoked))
-    }
-
-    /// Sets a member's role; it takes effect on the member's next request.
-    pub async fn set_member_role(
-        &self,
-        workspace_id: &str,
-        user_id: &str,
-        role: &str,
-        actor: &Actor,
-    ) -> AppResult<Option<String>> {
-        if !self.config.roles.contains_role(role) {
-            let known: Vec<&str> = self.config.roles.role_names().collect();
-            return Err(AppError::Invalid(format!(
-                "role must be one of: {}.",
-                known.join(", ")
-            )));
-        }
-        let previous = self.apply_member_role(workspace_id, user_id, role).await?;
-        self.audit(
-            actor,
-            "member.role_change",
-            Some(Target {
-                kind: "user",
-                id: user_id,
-                workspace_id: Some(workspace_id),
-            }),
-            json!({ "role": role, "previous_role": previous }),
-        )
-        .await;
-        Ok(previous)
-    }
-
-    /// Sets a role, effective on the member's next request on every
-    /// instance, without an audit event; returns the previous role.
-    pub async fn apply_member_role(
-        &self,
-        workspace_id: &str,
-        user_id: &str,
-        role: &str,
-    ) -> AppResult<Option<String>> {
-        let previous = self
-            .store
-            .set_membership(workspace_id, user_id, role, OffsetDateTime::now_utc())
-            .await?;
-        self.invalidate(Invalidation::Membership(
-            workspace_id.to_owned(),
-            user_id.to_owned(),
-        ))
-        .await;
-        Ok(previous)
-    }
-
-    /// Removes a membership; returns whether there was one.
-    pub async fn remove_member(&self, workspace_id: &str, user_id: &str) -> AppResult<bool> {
-        let removed = self.store.remove_membership(workspace_id, user_id).await?;
-        self.invalidate(Invalidation::Membership(
-            workspace_id.to_owned(),
-            user_id.to_owned(),
-        ))
-        .await;
-        Ok(removed)
-    }
-
-    pub async fn create_workspace(&self, name: &str, actor: &Actor) -> AppResult<Workspace> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(AppError::Invalid(
-                "Workspace name must be 1-100 characters.".into(),
-            ));
-        }
-        let workspace = Workspace {
-            id: new_id(IdKind::Workspace),
-            name: name.to_owned(),
-            created_at: OffsetDateTime::now_utc(),
-        };
-        self.store.create_workspace(&workspace).await?;
-        self.audit(
-            actor,
-            "workspace.create",
-            Some(Target {
-                kind: "workspace",
-                id: &workspace.id,
-                workspace_id: Some(&workspace.id),
-            }),
-            json!({ "name": workspace.name }),
-        )
-        .await;
-        Ok(workspace)
-    }
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "admin", request_body = CreateUser,
@@ -268,7 +51,8 @@ async fn create_user(
 ) -> AppResult<(StatusCode, Json<UserView>)> {
     caller.require_admin()?;
     let user = state
-        .create_user(
+        .users
+        .create(
             &body.username,
             body.password,
             body.admin,
@@ -289,16 +73,9 @@ async fn list_users(
 ) -> AppResult<Json<List<UserView>>> {
     caller.require_admin()?;
     let page = query.page()?;
-    let users = state.store.list_users(&page).await?;
+    let users = state.users.list(&page).await?;
     let items: Vec<UserView> = users.iter().map(UserView::from).collect();
     Ok(Json(List::paged(items, &page, |u| &u.id)))
-}
-
-async fn find_user(state: &AppState, id: &str) -> AppResult<tessera_store::User> {
-    if !looks_like(IdKind::User, id) {
-        return Err(AppError::NotFound);
-    }
-    state.store.user(id).await?.ok_or(AppError::NotFound)
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "admin", params(("id" = String, Path)),
@@ -310,7 +87,7 @@ async fn get_user(
     AppPath(id): AppPath<String>,
 ) -> AppResult<Json<UserView>> {
     caller.require_admin()?;
-    Ok(Json(UserView::from(&find_user(&state, &id).await?)))
+    Ok(Json(UserView::from(&state.users.find(&id).await?)))
 }
 
 async fn change_status(
@@ -321,14 +98,9 @@ async fn change_status(
     status: UserStatus,
 ) -> AppResult<Json<UserView>> {
     let admin = caller.require_admin()?;
-    if admin.id == id && status != UserStatus::Active {
-        return Err(AppError::Invalid(
-            "You cannot suspend or remove yourself.".into(),
-        ));
-    }
-    find_user(&state, &id).await?;
     let user = state
-        .set_user_status(&id, status, &Actor::of(&caller, &client))
+        .users
+        .change_status(admin, &id, status, &Actor::of(&caller, &client))
         .await?;
     Ok(Json(UserView::from(&user)))
 }
@@ -387,7 +159,8 @@ async fn create_workspace(
 ) -> AppResult<(StatusCode, Json<WorkspaceView>)> {
     caller.require_admin()?;
     let workspace = state
-        .create_workspace(&body.name, &Actor::of(&caller, &client))
+        .workspaces
+        .create(&body.name, &Actor::of(&caller, &client))
         .await?;
     Ok((StatusCode::CREATED, Json(WorkspaceView::from(&workspace))))
 }
@@ -402,18 +175,9 @@ async fn list_workspaces(
 ) -> AppResult<Json<List<WorkspaceView>>> {
     caller.require_admin()?;
     let page = query.page()?;
-    let workspaces = state.store.list_workspaces(&page).await?;
+    let workspaces = state.workspaces.list(&page).await?;
     let items: Vec<WorkspaceView> = workspaces.iter().map(WorkspaceView::from).collect();
     Ok(Json(List::paged(items, &page, |w| &w.id)))
-}
-
-/// The workspace with this id, or 404. An id that is not shaped like one
-/// never reaches the store (PostgreSQL refuses a NUL byte with an error).
-async fn find_workspace(state: &AppState, id: &str) -> AppResult<Workspace> {
-    if !looks_like(IdKind::Workspace, id) {
-        return Err(AppError::NotFound);
-    }
-    state.store.workspace(id).await?.ok_or(AppError::NotFound)
 }
 
 #[utoipa::path(get, path = "/api/v1/workspaces/{wid}/members", tag = "admin", params(("wid" = String, Path)),
@@ -425,8 +189,8 @@ async fn list_members(
     AppPath(workspace_id): AppPath<String>,
 ) -> AppResult<Json<List<MemberView>>> {
     caller.require_admin()?;
-    find_workspace(&state, &workspace_id).await?;
-    let members = state.store.list_members(&workspace_id).await?;
+    state.workspaces.find(&workspace_id).await?;
+    let members = state.workspaces.members(&workspace_id).await?;
     Ok(Json(List {
         items: members.iter().map(MemberView::from).collect(),
         next_cursor: None,
@@ -450,35 +214,17 @@ async fn set_member(
     AppJson(body): AppJson<SetRole>,
 ) -> AppResult<Json<MemberView>> {
     caller.require_admin()?;
-    find_workspace(&state, &workspace_id).await?;
-    let user = find_user(&state, &user_id).await?;
-    if user
-        .agent_workspace_id
-        .as_deref()
-        .is_some_and(|own| own != workspace_id)
-    {
-        return Err(AppError::Conflict(
-            "An agent belongs to its one workspace and cannot join another.".into(),
-        ));
-    }
-    if user.status == UserStatus::Removed {
-        return Err(AppError::Conflict(
-            "A removed user cannot join a workspace.".into(),
-        ));
-    }
-    state
-        .set_member_role(
+    state.workspaces.find(&workspace_id).await?;
+    let user = state.users.find(&user_id).await?;
+    let membership = state
+        .workspaces
+        .set_member(
             &workspace_id,
-            &user_id,
+            &user,
             &body.role,
             &Actor::of(&caller, &client),
         )
         .await?;
-    let membership = state
-        .store
-        .membership(&workspace_id, &user_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
     Ok(Json(MemberView::from(&membership)))
 }
 
@@ -492,22 +238,14 @@ async fn remove_member(
     AppPath((workspace_id, user_id)): AppPath<(String, String)>,
 ) -> AppResult<StatusCode> {
     caller.require_admin()?;
-    find_workspace(&state, &workspace_id).await?;
-    find_user(&state, &user_id).await?;
-    if !state.remove_member(&workspace_id, &user_id).await? {
+    state.workspaces.find(&workspace_id).await?;
+    state.users.find(&user_id).await?;
+    let removed = state
+        .workspaces
+        .remove_member(&workspace_id, &user_id, &Actor::of(&caller, &client))
+        .await?;
+    if !removed {
         return Err(AppError::NotFound);
     }
-    state
-        .audit(
-            &Actor::of(&caller, &client),
-            "member.remove",
-            Some(Target {
-                kind: "user",
-                id: &user_id,
-                workspace_id: Some(&workspace_id),
-            }),
-            json!({}),
-        )
-        .await;
     Ok(StatusCode::NO_CONTENT)
 }

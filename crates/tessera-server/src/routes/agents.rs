@@ -1,10 +1,5 @@
-//! Agents: `/api/v1/workspaces/{wid}/agents…`. An agent is a service account
-//! of one workspace: a user record marked as that workspace's agent, with no
-//! password (it can never sign in) and a membership there giving its role.
-//! Its tokens (a kind with `owner = "agent"`) are bound to the workspace and
-//! act with the agent's *current* role, within their narrowing; removing or
-//! suspending the agent stops them at once. The agent and its tokens outlive
-//! the member who created them.
+//! Agents: `/api/v1/workspaces/{wid}/agents…`, service accounts of one
+//! workspace and their tokens (the rules are `service::agents`').
 //!
 //! Workspace credentials are managed together: the routes need
 //! `api_keys:manage` in the workspace, and an agent (or an agent's token)
@@ -15,28 +10,24 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use tessera_core::ids::{looks_like, new_id, IdKind};
-use tessera_core::kind::OwnerType;
 use tessera_core::permissions::API_KEYS_MANAGE;
 use tessera_core::policy::UserStatus;
-use tessera_core::PermissionSet;
-use tessera_store::{Agent, NewAgent};
+use tessera_store::Agent;
 
-use crate::audit::{Actor, Target};
-use crate::auth::Caller;
-use crate::error::{AppError, AppResult};
-use crate::extract::{AppJson, AppPath, AppQuery, ClientInfo};
-use crate::lifecycle::{self, IssueRequest, Issued};
-use crate::routes::api_keys::{no_more_than_held, role_permissions};
-use crate::routes::tokens::issued_response;
+use crate::client::ClientInfo;
+use crate::error::AppResult;
+use crate::extract::{AppJson, AppPath, AppQuery};
+use crate::principal::{Actor, Caller};
 use crate::routes::views::{IssuedView, TokenView};
-use crate::routes::{List, PageQuery, TokenScope};
+use crate::routes::{issued_response, token_list, List, PageQuery};
+use crate::service::agents::AgentTokenRequest;
+use crate::service::tokens::TokenScope;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -113,189 +104,6 @@ pub struct CreateAgentToken {
     kind: Option<String>,
 }
 
-/// Reads a role field: required, a string naming a configured role.
-fn role_field(state: &AppState, value: Option<&Value>) -> AppResult<(String, PermissionSet)> {
-    match value {
-        Some(Value::String(role)) => Ok((role.clone(), role_permissions(state, role)?)),
-        None | Some(Value::Null) => Err(AppError::Invalid("role is required.".into())),
-        Some(_) => Err(AppError::Invalid("role must be a string.".into())),
-    }
-}
-
-/// What a new agent token asks for, as the API's body or the settings
-/// page's form gave it.
-pub struct AgentTokenRequest<'a> {
-    pub name: Option<&'a Value>,
-    pub expires_in: Option<&'a str>,
-    pub expires_at: Option<&'a str>,
-    /// A narrowing of the agent's role; `None` acts with the whole role.
-    pub permissions: Option<&'a [String]>,
-    pub kind: Option<&'a str>,
-    /// The latest expiry the caller may give, as for any token it creates.
-    pub ceiling: Option<OffsetDateTime>,
-}
-
-/// What the API and the settings pages both do with agents. Each caller has
-/// already checked that the actor may manage the workspace's agents and
-/// passes what the actor `held` there, since nothing an agent holds may
-/// exceed it.
-impl AppState {
-    /// A new agent of `workspace_id` with `role`.
-    pub async fn create_agent(
-        &self,
-        actor: &Actor,
-        held: &PermissionSet,
-        workspace_id: &str,
-        name: Option<&Value>,
-        role: Option<&Value>,
-    ) -> AppResult<Agent> {
-        let name = lifecycle::name_field("Agent name", name)?;
-        let (role, grants) = role_field(self, role)?;
-        no_more_than_held(&grants, held)?;
-        // An agent is only of use with tokens: the deployment must issue them.
-        self.kind_for(None, OwnerType::Agent)?;
-        let agent = self
-            .store
-            .create_agent(&NewAgent {
-                id: new_id(IdKind::User),
-                name,
-                workspace_id: workspace_id.to_owned(),
-                role,
-                created_by: actor.user_id.clone(),
-                created_at: OffsetDateTime::now_utc(),
-            })
-            .await?;
-        self.audit(
-            actor,
-            "agent.create",
-            Some(agent_target(&agent)),
-            json!({ "name": agent.name, "role": agent.role }),
-        )
-        .await;
-        Ok(agent)
-    }
-
-    /// The workspace's agent with this id, unless removed; 404 otherwise.
-    /// An id not shaped like one never reaches the store.
-    pub async fn workspace_agent(&self, workspace_id: &str, id: &str) -> AppResult<Agent> {
-        if !looks_like(IdKind::User, id) {
-            return Err(AppError::NotFound);
-        }
-        self.store
-            .agent(id)
-            .await?
-            .filter(|a| a.workspace_id == workspace_id && a.status != UserStatus::Removed)
-            .ok_or(AppError::NotFound)
-    }
-
-    /// Gives the agent another role; its tokens act with it from their next
-    /// request, on every instance. Returns the agent as it is now.
-    pub async fn change_agent_role(
-        &self,
-        actor: &Actor,
-        held: &PermissionSet,
-        agent: &Agent,
-        role: Option<&Value>,
-    ) -> AppResult<Agent> {
-        let (role, grants) = role_field(self, role)?;
-        no_more_than_held(&grants, held)?;
-        let previous = self
-            .apply_member_role(&agent.workspace_id, &agent.id, &role)
-            .await?;
-        self.audit(
-            actor,
-            "agent.role_change",
-            Some(agent_target(agent)),
-            json!({ "name": agent.name, "role": role, "previous_role": previous }),
-        )
-        .await;
-        self.workspace_agent(&agent.workspace_id, &agent.id).await
-    }
-
-    /// Removes the agent; returns how many of its tokens that revoked.
-    pub async fn remove_agent(&self, actor: &Actor, agent: &Agent) -> AppResult<usize> {
-        // As a user's removal: the status first (no token of the agent verifies
-        // from then on, on any instance), then its tokens and its membership.
-        let (_, revoked) = self
-            .apply_user_status(&agent.id, UserStatus::Removed, actor)
-            .await?;
-        self.audit(
-            actor,
-            "agent.remove",
-            Some(agent_target(agent)),
-            json!({ "name": agent.name, "revoked_tokens": revoked }),
-        )
-        .await;
-        Ok(revoked)
-    }
-
-    /// A new token for the agent, acting with its role (or a narrowing of
-    /// it), which the actor must hold too.
-    pub async fn issue_agent_token(
-        &self,
-        actor: &Actor,
-        held: &PermissionSet,
-        agent: &Agent,
-        request: AgentTokenRequest<'_>,
-    ) -> AppResult<Issued> {
-        let name = lifecycle::token_name(request.name)?;
-        let kind = self.kind_for(request.kind, OwnerType::Agent)?;
-        let expiry = lifecycle::expiry_request(request.expires_in, request.expires_at)?;
-        let role = agent_role(self, agent);
-        let permissions = request
-            .permissions
-            .map(|list| lifecycle::permission_list("permissions", list))
-            .transpose()?;
-        if let Some(asked) = &permissions {
-            lifecycle::only_narrowing(
-                "permissions",
-                asked,
-                &role,
-                "an agent token can only narrow its agent's role",
-            )?;
-        }
-        // Whoever mints the token must hold what it will act with.
-        let acts_with = match &permissions {
-            Some(narrowing) => role.intersection(narrowing),
-            None => role,
-        };
-        no_more_than_held(&acts_with, held)?;
-        self.issue_token(
-            IssueRequest {
-                kind,
-                name,
-                expiry,
-                permissions,
-                role: None,
-                workspace_id: Some(agent.workspace_id.clone()),
-                user_id: Some(agent.id.clone()),
-                created_by: actor.user_id.clone(),
-                ceiling: request.ceiling,
-            },
-            actor,
-        )
-        .await
-    }
-}
-
-/// What the agent's role grants now (nothing, for a role no longer configured).
-pub fn agent_role(state: &AppState, agent: &Agent) -> PermissionSet {
-    agent
-        .role
-        .as_deref()
-        .and_then(|r| state.config.roles.get(r))
-        .cloned()
-        .unwrap_or_default()
-}
-
-fn agent_target<'a>(agent: &'a Agent) -> Target<'a> {
-    Target {
-        kind: "agent",
-        id: &agent.id,
-        workspace_id: Some(&agent.workspace_id),
-    }
-}
-
 #[utoipa::path(post, path = "/api/v1/workspaces/{wid}/agents", tag = "agents", params(("wid" = String, Path)),
     request_body = CreateAgent, security(("bearer" = []), ("session" = [])),
     responses(
@@ -310,11 +118,13 @@ async fn create(
     AppPath(workspace_id): AppPath<String>,
     AppJson(body): AppJson<CreateAgent>,
 ) -> AppResult<(StatusCode, Json<AgentView>)> {
-    let held = caller
-        .require_in(&state, &workspace_id, API_KEYS_MANAGE)
+    let held = state
+        .workspaces
+        .require_in(&caller, &workspace_id, API_KEYS_MANAGE)
         .await?;
     let agent = state
-        .create_agent(
+        .agents
+        .create(
             &Actor::of(&caller, &client),
             &held,
             &workspace_id,
@@ -334,11 +144,12 @@ async fn list(
     AppPath(workspace_id): AppPath<String>,
     AppQuery(query): AppQuery<PageQuery>,
 ) -> AppResult<Json<List<AgentView>>> {
-    caller
-        .require_in(&state, &workspace_id, API_KEYS_MANAGE)
+    state
+        .workspaces
+        .require_in(&caller, &workspace_id, API_KEYS_MANAGE)
         .await?;
     let page = query.page()?;
-    let agents = state.store.list_agents(&workspace_id, &page).await?;
+    let agents = state.agents.list(&workspace_id, &page).await?;
     let items: Vec<AgentView> = agents.into_iter().map(AgentView::from).collect();
     Ok(Json(List::paged(items, &page, |a| &a.id)))
 }
@@ -355,10 +166,11 @@ async fn show(
     caller: Caller,
     AppPath((workspace_id, agent_id)): AppPath<(String, String)>,
 ) -> AppResult<Json<AgentView>> {
-    caller
-        .require_in(&state, &workspace_id, API_KEYS_MANAGE)
+    state
+        .workspaces
+        .require_in(&caller, &workspace_id, API_KEYS_MANAGE)
         .await?;
-    let agent = state.workspace_agent(&workspace_id, &agent_id).await?;
+    let agent = state.agents.find(&workspace_id, &agent_id).await?;
     Ok(Json(AgentView::from(agent)))
 }
 
@@ -375,12 +187,14 @@ async fn change_role(
     AppPath((workspace_id, agent_id)): AppPath<(String, String)>,
     AppJson(body): AppJson<ChangeAgentRole>,
 ) -> AppResult<Json<AgentView>> {
-    let held = caller
-        .require_in(&state, &workspace_id, API_KEYS_MANAGE)
+    let held = state
+        .workspaces
+        .require_in(&caller, &workspace_id, API_KEYS_MANAGE)
         .await?;
-    let agent = state.workspace_agent(&workspace_id, &agent_id).await?;
+    let agent = state.agents.find(&workspace_id, &agent_id).await?;
     let changed = state
-        .change_agent_role(
+        .agents
+        .change_role(
             &Actor::of(&caller, &client),
             &held,
             &agent,
@@ -399,12 +213,14 @@ async fn remove(
     client: ClientInfo,
     AppPath((workspace_id, agent_id)): AppPath<(String, String)>,
 ) -> AppResult<StatusCode> {
-    caller
-        .require_in(&state, &workspace_id, API_KEYS_MANAGE)
-        .await?;
-    let agent = state.workspace_agent(&workspace_id, &agent_id).await?;
     state
-        .remove_agent(&Actor::of(&caller, &client), &agent)
+        .workspaces
+        .require_in(&caller, &workspace_id, API_KEYS_MANAGE)
+        .await?;
+    let agent = state.agents.find(&workspace_id, &agent_id).await?;
+    state
+        .agents
+        .remove(&Actor::of(&caller, &client), &agent)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -424,12 +240,14 @@ async fn create_token(
     AppPath((workspace_id, agent_id)): AppPath<(String, String)>,
     AppJson(body): AppJson<CreateAgentToken>,
 ) -> AppResult<Response> {
-    let held = caller
-        .require_in(&state, &workspace_id, API_KEYS_MANAGE)
+    let held = state
+        .workspaces
+        .require_in(&caller, &workspace_id, API_KEYS_MANAGE)
         .await?;
-    let agent = state.workspace_agent(&workspace_id, &agent_id).await?;
+    let agent = state.agents.find(&workspace_id, &agent_id).await?;
     let issued = state
-        .issue_agent_token(
+        .agents
+        .issue_token(
             &Actor::of(&caller, &client),
             &held,
             &agent,
@@ -455,12 +273,15 @@ async fn list_tokens(
     AppPath((workspace_id, agent_id)): AppPath<(String, String)>,
     AppQuery(query): AppQuery<PageQuery>,
 ) -> AppResult<Json<List<TokenView>>> {
-    caller
-        .require_in(&state, &workspace_id, API_KEYS_MANAGE)
+    state
+        .workspaces
+        .require_in(&caller, &workspace_id, API_KEYS_MANAGE)
         .await?;
-    let agent = state.workspace_agent(&workspace_id, &agent_id).await?;
+    let agent = state.agents.find(&workspace_id, &agent_id).await?;
     let page = query.page()?;
-    Ok(Json(TokenScope::agent(&agent).page(&state, &page).await?))
+    Ok(Json(
+        token_list(&state, &TokenScope::agent(&agent), &page).await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/workspaces/{wid}/agents/{agent_id}/tokens/{token_id}", tag = "agents",
@@ -473,12 +294,17 @@ async fn revoke_token(
     client: ClientInfo,
     AppPath((workspace_id, agent_id, token_id)): AppPath<(String, String, String)>,
 ) -> AppResult<StatusCode> {
-    caller
-        .require_in(&state, &workspace_id, API_KEYS_MANAGE)
-        .await?;
-    let agent = state.workspace_agent(&workspace_id, &agent_id).await?;
-    let record = TokenScope::agent(&agent).find(&state, &token_id).await?;
     state
+        .workspaces
+        .require_in(&caller, &workspace_id, API_KEYS_MANAGE)
+        .await?;
+    let agent = state.agents.find(&workspace_id, &agent_id).await?;
+    let record = state
+        .tokens
+        .find(&TokenScope::agent(&agent), &token_id)
+        .await?;
+    state
+        .tokens
         .revoke(&record, &Actor::of(&caller, &client), "revoked")
         .await?;
     Ok(StatusCode::NO_CONTENT)

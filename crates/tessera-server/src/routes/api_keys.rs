@@ -13,20 +13,16 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use tessera_core::kind::OwnerType;
 use tessera_core::permissions::API_KEYS_MANAGE;
-use tessera_core::policy::Denial;
-use tessera_core::PermissionSet;
-use tessera_store::TokenRecord;
 
-use crate::audit::Actor;
-use crate::auth::Caller;
-use crate::error::{AppError, AppResult};
-use crate::extract::{AppJson, AppPath, AppQuery, ClientInfo, OptionalJson};
-use crate::lifecycle::{self, IssueRequest};
-use crate::routes::tokens::{issued_response, rotate, RotateBody};
+use crate::client::ClientInfo;
+use crate::error::AppResult;
+use crate::extract::{AppJson, AppPath, AppQuery, OptionalJson};
+use crate::principal::{Actor, Caller};
 use crate::routes::views::{IssuedView, TokenView};
-use crate::routes::{List, PageQuery, TokenScope};
+use crate::routes::{issued_response, token_list, List, PageQuery, RotateBody};
+use crate::service::api_keys::ApiKeyRequest;
+use crate::service::tokens::TokenScope;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -63,65 +59,28 @@ async fn create(
     AppPath(workspace_id): AppPath<String>,
     AppJson(body): AppJson<CreateKey>,
 ) -> AppResult<Response> {
-    let held = caller
-        .require_in(&state, &workspace_id, API_KEYS_MANAGE)
+    let held = state
+        .workspaces
+        .require_in(&caller, &workspace_id, API_KEYS_MANAGE)
         .await?;
-    let name = lifecycle::token_name(body.name.as_ref())?;
-    let kind = state.kind_for(body.kind.as_deref(), OwnerType::Workspace)?;
-    let grants = match (&body.role, &body.permissions) {
-        (Some(_), Some(_)) => {
-            return Err(AppError::Invalid(
-                "Send either role or permissions, not both.".into(),
-            ))
-        }
-        (Some(role), None) => role_permissions(&state, role)?,
-        (None, Some(list)) => lifecycle::permission_list("permissions", list)?,
-        (None, None) => {
-            return Err(AppError::Invalid(
-                "An API key needs a role or a list of permissions.".into(),
-            ))
-        }
-    };
-    // The key may hold no more than its creator holds right now.
-    no_more_than_held(&grants, &held)?;
-    let expiry = lifecycle::expiry_request(body.expires_in.as_deref(), body.expires_at.as_deref())?;
-    let ceiling = caller.expiry_ceiling();
     let issued = state
-        .issue_token(
-            IssueRequest {
-                kind,
-                name,
-                expiry,
-                permissions: body.role.is_none().then_some(grants),
-                role: body.role,
-                workspace_id: Some(workspace_id),
-                user_id: None,
-                created_by: caller.user_id().map(str::to_owned),
-                ceiling,
-            },
+        .api_keys
+        .create(
             &Actor::of(&caller, &client),
+            &held,
+            &workspace_id,
+            ApiKeyRequest {
+                name: body.name.as_ref(),
+                role: body.role,
+                permissions: body.permissions.as_deref(),
+                expires_in: body.expires_in.as_deref(),
+                expires_at: body.expires_at.as_deref(),
+                kind: body.kind.as_deref(),
+                ceiling: caller.expiry_ceiling(),
+            },
         )
         .await?;
     Ok(issued_response(issued))
-}
-
-/// The permissions of a configured role, or 422 naming the roles there are.
-/// Shared with the agents routes.
-pub(crate) fn role_permissions(state: &AppState, role: &str) -> AppResult<PermissionSet> {
-    state.config.roles.get(role).cloned().ok_or_else(|| {
-        let known: Vec<&str> = state.config.roles.role_names().collect();
-        AppError::Invalid(format!("role must be one of: {}.", known.join(", ")))
-    })
-}
-
-/// A workspace credential (a key, an agent, an agent's token) may hold no
-/// more than the member creating it holds right now: 403 otherwise.
-pub(crate) fn no_more_than_held(grants: &PermissionSet, held: &PermissionSet) -> AppResult<()> {
-    if grants.is_subset(held) {
-        Ok(())
-    } else {
-        Err(AppError::denied(Denial::PermissionDenied, false))
-    }
 }
 
 #[utoipa::path(get, path = "/api/v1/workspaces/{wid}/api-keys", tag = "api-keys", params(("wid" = String, Path), PageQuery),
@@ -133,22 +92,14 @@ async fn list(
     AppPath(workspace_id): AppPath<String>,
     AppQuery(query): AppQuery<PageQuery>,
 ) -> AppResult<Json<List<TokenView>>> {
-    caller
-        .require_in(&state, &workspace_id, API_KEYS_MANAGE)
+    state
+        .workspaces
+        .require_in(&caller, &workspace_id, API_KEYS_MANAGE)
         .await?;
     let page = query.page()?;
     Ok(Json(
-        TokenScope::workspace_keys(&workspace_id)
-            .page(&state, &page)
-            .await?,
+        token_list(&state, &TokenScope::workspace_keys(&workspace_id), &page).await?,
     ))
-}
-
-/// The workspace's key with this id, or 404.
-async fn workspace_key(state: &AppState, workspace_id: &str, id: &str) -> AppResult<TokenRecord> {
-    TokenScope::workspace_keys(workspace_id)
-        .find(state, id)
-        .await
 }
 
 #[utoipa::path(get, path = "/api/v1/workspaces/{wid}/api-keys/{id}", tag = "api-keys", params(("wid" = String, Path), ("id" = String, Path)),
@@ -159,10 +110,11 @@ async fn get_one(
     caller: Caller,
     AppPath((workspace_id, id)): AppPath<(String, String)>,
 ) -> AppResult<Json<TokenView>> {
-    caller
-        .require_in(&state, &workspace_id, API_KEYS_MANAGE)
+    state
+        .workspaces
+        .require_in(&caller, &workspace_id, API_KEYS_MANAGE)
         .await?;
-    let record = workspace_key(&state, &workspace_id, &id).await?;
+    let record = state.api_keys.find(&workspace_id, &id).await?;
     Ok(Json(TokenView::new(record, OffsetDateTime::now_utc())))
 }
 
@@ -175,11 +127,13 @@ async fn revoke(
     client: ClientInfo,
     AppPath((workspace_id, id)): AppPath<(String, String)>,
 ) -> AppResult<StatusCode> {
-    caller
-        .require_in(&state, &workspace_id, API_KEYS_MANAGE)
-        .await?;
-    let record = workspace_key(&state, &workspace_id, &id).await?;
     state
+        .workspaces
+        .require_in(&caller, &workspace_id, API_KEYS_MANAGE)
+        .await?;
+    let record = state.api_keys.find(&workspace_id, &id).await?;
+    state
+        .tokens
         .revoke(&record, &Actor::of(&caller, &client), "revoked")
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -195,9 +149,19 @@ async fn rotate_key(
     AppPath((workspace_id, id)): AppPath<(String, String)>,
     OptionalJson(body): OptionalJson<RotateBody>,
 ) -> AppResult<Response> {
-    caller
-        .require_in(&state, &workspace_id, API_KEYS_MANAGE)
+    state
+        .workspaces
+        .require_in(&caller, &workspace_id, API_KEYS_MANAGE)
         .await?;
-    let record = workspace_key(&state, &workspace_id, &id).await?;
-    rotate(&state, &caller, &client, &record, body).await
+    let record = state.api_keys.find(&workspace_id, &id).await?;
+    let issued = state
+        .tokens
+        .rotate_for(
+            &caller,
+            &Actor::of(&caller, &client),
+            &record,
+            body.request(),
+        )
+        .await?;
+    Ok(issued_response(issued))
 }

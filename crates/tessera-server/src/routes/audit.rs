@@ -12,9 +12,9 @@ use utoipa_axum::routes;
 use tessera_core::permissions::AUDIT_READ;
 use tessera_store::{AuditFilter, Page};
 
-use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::extract::{AppPath, AppQuery};
+use crate::principal::Caller;
 use crate::routes::views::AuditView;
 use crate::routes::List;
 use crate::state::AppState;
@@ -77,11 +77,14 @@ async fn list(
     AppPath(workspace_id): AppPath<String>,
     AppQuery(query): AppQuery<AuditQuery>,
 ) -> AppResult<Json<List<AuditView>>> {
-    caller.require_in(&state, &workspace_id, AUDIT_READ).await?;
+    state
+        .workspaces
+        .require_in(&caller, &workspace_id, AUDIT_READ)
+        .await?;
     let page = query.page()?;
     let events = state
-        .store
-        .list_audit(&query.filter(Some(workspace_id))?, &page)
+        .audit
+        .list(&query.filter(Some(workspace_id))?, &page)
         .await?;
     let items = events.into_iter().map(AuditView::from).collect();
     Ok(Json(List::paged(items, &page, |e| &e.id)))

@@ -8,10 +8,10 @@ use utoipa_axum::routes;
 
 use tessera_core::kind::OwnerType;
 
-use crate::auth::Caller;
 use crate::error::AppResult;
-use crate::lifecycle::rfc3339;
+use crate::principal::Caller;
 use crate::routes::views::UserView;
+use crate::service::rfc3339;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -25,18 +25,19 @@ pub fn router() -> OpenApiRouter<AppState> {
     ))]
 async fn me(State(state): State<AppState>, caller: Caller) -> AppResult<Json<Value>> {
     let memberships = match caller.user_id() {
-        Some(user_id) => state.store.memberships_of(user_id).await?,
+        Some(user_id) => state.workspaces.memberships_of(user_id).await?,
         None => Vec::new(),
     };
-    let mut workspaces = Vec::new();
-    for m in &memberships {
-        let name = state
-            .store
-            .workspace(&m.workspace_id)
-            .await?
-            .map(|w| w.name);
-        workspaces.push(json!({ "id": m.workspace_id, "name": name, "role": m.role }));
-    }
+    let workspaces: Vec<Value> = memberships
+        .iter()
+        .map(|m| {
+            json!({
+                "id": m.membership.workspace_id,
+                "name": m.workspace_name,
+                "role": m.membership.role,
+            })
+        })
+        .collect();
     let credential = match &caller {
         Caller::Session { session, .. } => json!({
             "kind": "session",
@@ -59,7 +60,7 @@ async fn me(State(state): State<AppState>, caller: Caller) -> AppResult<Json<Val
             "id": v.record().user_id,
             "name": v.owner().map(|u| u.display_name.clone()),
             "workspace_id": v.record().workspace_id,
-            "role": memberships.first().map(|m| m.role.clone()),
+            "role": memberships.first().map(|m| m.membership.role.clone()),
         }),
         _ => Value::Null,
     };

@@ -20,14 +20,16 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
 use time::OffsetDateTime;
 
-use tessera_core::ids::{looks_like, IdKind};
-use tessera_core::kind::OwnerType;
-use tessera_store::{Agent, Page, TokenFilter, TokenRecord};
+use tessera_store::Page;
 
 use crate::error::{AppError, AppResult};
-use crate::routes::views::TokenView;
+use crate::routes::views::{IssuedView, TokenView};
+use crate::service::tokens::{Issued, RotateRequest, TokenScope};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -143,95 +145,53 @@ impl<T> List<T> {
     }
 }
 
-/// Who a token listing or look-up is about: tokens of `owner`'s kinds, of
-/// this user (personal or agent tokens) and/or this workspace.
-pub struct TokenScope<'a> {
-    pub owner: OwnerType,
-    pub user_id: Option<&'a str>,
-    pub workspace_id: Option<&'a str>,
+/// One page of the scope's tokens as the API lists them.
+pub async fn token_list(
+    state: &AppState,
+    scope: &TokenScope<'_>,
+    page: &Page,
+) -> AppResult<List<TokenView>> {
+    let now = OffsetDateTime::now_utc();
+    let items: Vec<TokenView> = state
+        .tokens
+        .list(scope, now, page)
+        .await?
+        .into_iter()
+        .map(|r| TokenView::new(r, now))
+        .collect();
+    Ok(List::paged(items, page, |t| &t.id))
 }
 
-impl<'a> TokenScope<'a> {
-    /// A user's personal tokens.
-    pub fn personal(user_id: &'a str) -> Self {
-        TokenScope {
-            owner: OwnerType::User,
-            user_id: Some(user_id),
-            workspace_id: None,
+/// An answer that carries a secret: 201, and never cached anywhere.
+pub fn issued_response(issued: Issued) -> Response {
+    let body = IssuedView {
+        record: TokenView::new(issued.record, OffsetDateTime::now_utc()),
+        token: issued.token.expose().to_owned(),
+    };
+    (
+        StatusCode::CREATED,
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(body),
+    )
+        .into_response()
+}
+
+/// The optional body of a rotation, for personal tokens and API keys alike.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateBody {
+    /// How long the old secret keeps working: 0 (default) to 86,400 seconds.
+    pub overlap_seconds: Option<u32>,
+    pub expires_in: Option<String>,
+    pub expires_at: Option<String>,
+}
+
+impl RotateBody {
+    pub fn request(&self) -> RotateRequest<'_> {
+        RotateRequest {
+            overlap_seconds: self.overlap_seconds,
+            expires_in: self.expires_in.as_deref(),
+            expires_at: self.expires_at.as_deref(),
         }
-    }
-
-    /// A workspace's API keys.
-    pub fn workspace_keys(workspace_id: &'a str) -> Self {
-        TokenScope {
-            owner: OwnerType::Workspace,
-            user_id: None,
-            workspace_id: Some(workspace_id),
-        }
-    }
-
-    /// An agent's tokens.
-    pub fn agent(agent: &'a Agent) -> Self {
-        TokenScope {
-            owner: OwnerType::Agent,
-            user_id: Some(&agent.id),
-            workspace_id: Some(&agent.workspace_id),
-        }
-    }
-
-    /// The store filter for the scope, hiding tokens revoked before
-    /// `hide_revoked_before`.
-    pub fn filter(&self, state: &AppState, hide_revoked_before: OffsetDateTime) -> TokenFilter {
-        TokenFilter {
-            user_id: self.user_id.map(str::to_owned),
-            workspace_id: self.workspace_id.map(str::to_owned),
-            kinds: state.config.kinds.names_owned_by(self.owner),
-            hide_revoked_before: Some(hide_revoked_before),
-        }
-    }
-
-    /// One page of the scope's token records as lists show them: revoked
-    /// ones drop out after `tokens.revoked_retention`.
-    pub async fn records(
-        &self,
-        state: &AppState,
-        now: OffsetDateTime,
-        page: &Page,
-    ) -> AppResult<Vec<TokenRecord>> {
-        let filter = self.filter(state, now - state.config.revoked_retention);
-        Ok(state.store.list_tokens(&filter, page).await?)
-    }
-
-    /// One page of the scope's tokens as the API lists them.
-    pub async fn page(&self, state: &AppState, page: &Page) -> AppResult<List<TokenView>> {
-        let now = OffsetDateTime::now_utc();
-        let items: Vec<TokenView> = self
-            .records(state, now, page)
-            .await?
-            .into_iter()
-            .map(|r| TokenView::new(r, now))
-            .collect();
-        Ok(List::paged(items, page, |t| &t.id))
-    }
-
-    /// The scope's token with this id, or 404. An id that is not shaped like
-    /// one never reaches the store (PostgreSQL refuses a NUL byte with an error).
-    pub async fn find(&self, state: &AppState, id: &str) -> AppResult<TokenRecord> {
-        if !looks_like(IdKind::Token, id) {
-            return Err(AppError::NotFound);
-        }
-        let kinds = state.config.kinds.names_owned_by(self.owner);
-        let within =
-            |wanted: Option<&str>, actual: Option<&str>| wanted.is_none() || wanted == actual;
-        state
-            .store
-            .token(id)
-            .await?
-            .filter(|t| {
-                kinds.contains(&t.kind)
-                    && within(self.user_id, t.user_id.as_deref())
-                    && within(self.workspace_id, t.workspace_id.as_deref())
-            })
-            .ok_or(AppError::NotFound)
     }
 }

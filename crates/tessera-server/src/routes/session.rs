@@ -10,9 +10,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Caller;
+use crate::client::ClientInfo;
 use crate::error::{AppError, AppResult};
-use crate::extract::{AppJson, ClientInfo};
+use crate::extract::AppJson;
+use crate::principal::Caller;
 use crate::routes::views::UserView;
 use crate::session::{clearing_cookie, request_is_tls, session_cookie};
 use crate::state::AppState;
@@ -40,6 +41,7 @@ async fn sign_in(
     AppJson(body): AppJson<SignIn>,
 ) -> AppResult<Response> {
     let (user, new) = state
+        .sessions
         .sign_in(&body.username, body.password, &client, "api")
         .await?
         .ok_or(AppError::InvalidCredentials)?;
@@ -69,7 +71,7 @@ async fn sign_out(State(state): State<AppState>, caller: Caller) -> AppResult<Re
             "Only a browser session can sign out; a token is ended by revoking it.".into(),
         ));
     };
-    state.store.delete_session(&session.id_hash).await?;
+    state.sessions.end(session).await?;
     Ok((
         StatusCode::NO_CONTENT,
         [(header::SET_COOKIE, clearing_cookie())],

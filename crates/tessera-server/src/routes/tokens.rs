@@ -2,8 +2,8 @@
 //! (`/api/v1/tokens/self`).
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -12,18 +12,16 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use tessera_core::kind::{OwnerType, WorkspaceBinding};
-use tessera_core::permissions::TOKENS_MANAGE;
-use tessera_core::PermissionSet;
-use tessera_store::{TokenRecord, User};
+use tessera_store::TokenRecord;
 
-use crate::audit::Actor;
-use crate::auth::Caller;
+use crate::auth::workspace_header;
+use crate::client::ClientInfo;
 use crate::error::{AppError, AppResult};
-use crate::extract::{AppJson, AppPath, AppQuery, ClientInfo, OptionalJson};
-use crate::lifecycle::{self, IssueRequest, Issued};
+use crate::extract::{AppJson, AppPath, AppQuery, OptionalJson};
+use crate::principal::{Actor, Caller};
 use crate::routes::views::{IssuedView, TokenView};
-use crate::routes::{List, PageQuery, TokenScope};
+use crate::routes::{issued_response, token_list, List, PageQuery, RotateBody};
+use crate::service::tokens::{PersonalTokenRequest, TokenScope};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -33,20 +31,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(rotate_self))
         .routes(routes!(get_one, revoke_one))
         .routes(routes!(rotate_one))
-}
-
-/// An answer that carries a secret: 201, and never cached anywhere.
-pub fn issued_response(issued: Issued) -> Response {
-    let body = IssuedView {
-        record: TokenView::new(issued.record, OffsetDateTime::now_utc()),
-        token: issued.token.expose().to_owned(),
-    };
-    (
-        StatusCode::CREATED,
-        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        Json(body),
-    )
-        .into_response()
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -83,127 +67,23 @@ async fn create(
     headers: HeaderMap,
     AppJson(body): AppJson<CreateToken>,
 ) -> AppResult<Response> {
-    let issued = create_personal(&state, &caller, &client, &headers, body).await?;
-    Ok(issued_response(issued))
-}
-
-/// Creates a personal token for the caller, as `POST /api/v1/tokens` asks
-/// (also behind the compatibility routes, which answer in their own shape).
-pub async fn create_personal(
-    state: &AppState,
-    caller: &Caller,
-    client: &ClientInfo,
-    headers: &HeaderMap,
-    body: CreateToken,
-) -> AppResult<Issued> {
-    let user = caller.require_user()?.clone();
-    // Tokens cannot mint tokens unless they hold tokens:manage, and never
-    // more than they hold themselves.
-    if !caller.holds(TOKENS_MANAGE) {
-        return Err(AppError::Forbidden(format!(
-            "This token cannot create tokens: it lacks {TOKENS_MANAGE}."
-        )));
-    }
-    let name = lifecycle::token_name(body.name.as_ref())?;
-    let kind = state.kind_for(body.kind.as_deref(), OwnerType::User)?;
-    let expiry = lifecycle::expiry_request(body.expires_in.as_deref(), body.expires_at.as_deref())?;
-    let workspace_id = match (kind.binding, body.workspace_id) {
-        (WorkspaceBinding::Bound, None) => {
-            let acting = caller.token_workspace().or(state.workspace_header(headers));
-            Some(state.current_workspace(&user.id, acting).await?)
-        }
-        (_, asked) => asked,
-    };
-    if let (Some(asked), Caller::Token(calling)) = (&workspace_id, caller) {
-        if calling
-            .record()
-            .workspace_id
-            .as_ref()
-            .is_some_and(|bound| bound != asked)
-        {
-            return Err(AppError::Forbidden(
-                "A token bound to one workspace cannot create tokens for another.".into(),
-            ));
-        }
-    }
-    let permissions = match &body.permissions {
-        Some(list) => {
-            let asked = lifecycle::permission_list("permissions", list)?;
-            let allowed = grantable(state, caller, &user, workspace_id.as_deref()).await?;
-            if kind.allow_narrowing {
-                lifecycle::only_narrowing(
-                    "permissions",
-                    &asked,
-                    &allowed,
-                    "a token can only narrow what its owner's role allows",
-                )?;
-            }
-            Some(asked)
-        }
-        None => match caller {
-            // A narrowed token passes its narrowing on: it cannot mint a wider one.
-            Caller::Token(v) => v
-                .record()
-                .permissions
-                .as_ref()
-                .map(|p| lifecycle::permission_list("permissions", p))
-                .transpose()?,
-            Caller::Session { .. } => None,
-        },
-    };
-    if let (Some(workspace_id), true) = (&workspace_id, kind.binding != WorkspaceBinding::None) {
-        if state
-            .store
-            .membership(workspace_id, &user.id)
-            .await?
-            .is_none()
-        {
-            return Err(AppError::Invalid(
-                "workspace_id names a workspace you are not a member of.".into(),
-            ));
-        }
-    }
-    let ceiling = caller.expiry_ceiling();
-    state
-        .issue_token(
-            IssueRequest {
-                kind,
-                name,
-                expiry,
-                permissions,
-                role: None,
-                workspace_id,
-                user_id: Some(user.id.clone()),
-                created_by: Some(user.id.clone()),
-                ceiling,
+    let issued = state
+        .tokens
+        .create_personal(
+            &caller,
+            &Actor::of(&caller, &client),
+            PersonalTokenRequest {
+                name: body.name.as_ref(),
+                expires_in: body.expires_in.as_deref(),
+                expires_at: body.expires_at.as_deref(),
+                permissions: body.permissions.as_deref(),
+                workspace_id: body.workspace_id,
+                kind: body.kind.as_deref(),
+                workspace_header: workspace_header(&state.config, &headers),
             },
-            &Actor::of(caller, client),
         )
-        .await
-}
-
-/// What the caller may grant a new token: the owner's role permissions (in
-/// the bound workspace, or across all their workspaces), within the calling
-/// token's own narrowing.
-async fn grantable(
-    state: &AppState,
-    caller: &Caller,
-    user: &User,
-    workspace_id: Option<&str>,
-) -> AppResult<PermissionSet> {
-    let memberships = state.store.memberships_of(&user.id).await?;
-    let mut allowed: PermissionSet = memberships
-        .iter()
-        .filter(|m| workspace_id.is_none_or(|w| w == m.workspace_id))
-        .filter_map(|m| state.config.roles.get(&m.role))
-        .flat_map(|set| set.iter().cloned())
-        .collect();
-    if let Caller::Token(v) = caller {
-        if let Some(narrowing) = &v.record().permissions {
-            allowed = allowed.intersection(&lifecycle::permission_list("permissions", narrowing)?);
-        }
-    }
-    Ok(allowed)
+        .await?;
+    Ok(issued_response(issued))
 }
 
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(PageQuery),
@@ -218,33 +98,8 @@ async fn list(
     let user = caller.require_user()?;
     let page = query.page()?;
     Ok(Json(
-        TokenScope::personal(&user.id).page(&state, &page).await?,
+        token_list(&state, &TokenScope::personal(&user.id), &page).await?,
     ))
-}
-
-/// Any user's personal token with this id; a malformed id is a 404 before
-/// any look-up.
-async fn any_users_token(state: &AppState, id: &str) -> AppResult<TokenRecord> {
-    if !tessera_core::ids::looks_like(tessera_core::ids::IdKind::Token, id) {
-        return Err(AppError::NotFound);
-    }
-    state
-        .store
-        .token(id)
-        .await?
-        .filter(|t| t.user_id.is_some())
-        .ok_or(AppError::NotFound)
-}
-
-/// The caller's own personal token with this id; anyone else's is a 404,
-/// so that ids cannot be probed.
-pub async fn own_token(state: &AppState, user: &User, id: &str) -> AppResult<TokenRecord> {
-    let token = any_users_token(state, id).await?;
-    if token.user_id.as_deref() == Some(user.id.as_str()) {
-        Ok(token)
-    } else {
-        Err(AppError::NotFound)
-    }
 }
 
 #[utoipa::path(get, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
@@ -256,7 +111,7 @@ async fn get_one(
     AppPath(id): AppPath<String>,
 ) -> AppResult<Json<TokenView>> {
     let user = caller.require_user()?;
-    let record = own_token(&state, user, &id).await?;
+    let record = state.tokens.own_token(user, &id).await?;
     Ok(Json(TokenView::new(record, OffsetDateTime::now_utc())))
 }
 
@@ -270,15 +125,16 @@ async fn revoke_one(
     AppPath(id): AppPath<String>,
 ) -> AppResult<StatusCode> {
     let user = caller.require_user()?;
-    let record = match own_token(&state, user, &id).await {
+    let record = match state.tokens.own_token(user, &id).await {
         Ok(record) => record,
         // A deployment admin may revoke anyone's personal token.
         Err(AppError::NotFound) if caller.require_admin().is_ok() => {
-            any_users_token(&state, &id).await?
+            state.tokens.users_token(&id).await?
         }
         Err(e) => return Err(e),
     };
     state
+        .tokens
         .revoke(&record, &Actor::of(&caller, &client), "revoked")
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -294,18 +150,10 @@ async fn revoke_all(
 ) -> AppResult<Json<Value>> {
     let user = caller.require_user()?.clone();
     let revoked = state
+        .tokens
         .revoke_all(&user.id, &Actor::of(&caller, &client), "revoked_all")
         .await?;
     Ok(Json(json!({ "revoked": revoked })))
-}
-
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RotateBody {
-    /// How long the old secret keeps working: 0 (default) to 86,400 seconds.
-    pub overlap_seconds: Option<u32>,
-    pub expires_in: Option<String>,
-    pub expires_at: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/tokens/{id}/rotate", tag = "tokens", params(("id" = String, Path)),
@@ -322,31 +170,21 @@ async fn rotate_one(
     OptionalJson(body): OptionalJson<RotateBody>,
 ) -> AppResult<Response> {
     let user = caller.require_user()?;
-    let record = own_token(&state, user, &id).await?;
-    rotate(&state, &caller, &client, &record, body).await
+    let record = state.tokens.own_token(user, &id).await?;
+    rotate(&state, &caller, &client, &record, &body).await
 }
 
-/// Rotation on behalf of a caller; used by the API keys routes too.
-pub async fn rotate(
+/// Rotation on behalf of the caller, answered with the new secret.
+async fn rotate(
     state: &AppState,
     caller: &Caller,
     client: &ClientInfo,
     record: &TokenRecord,
-    body: RotateBody,
+    body: &RotateBody,
 ) -> AppResult<Response> {
-    let expiry = lifecycle::expiry_request(body.expires_in.as_deref(), body.expires_at.as_deref())?;
-    let ceiling = match caller {
-        Caller::Token(v) if v.record().id != record.id => v.record().expires_at,
-        _ => None,
-    };
     let issued = state
-        .rotate(
-            record,
-            body.overlap_seconds.unwrap_or(0),
-            expiry,
-            ceiling,
-            &Actor::of(caller, client),
-        )
+        .tokens
+        .rotate_for(caller, &Actor::of(caller, client), record, body.request())
         .await?;
     Ok(issued_response(issued))
 }
@@ -377,6 +215,7 @@ async fn revoke_self(
 ) -> AppResult<StatusCode> {
     let record = presented_token(&caller)?;
     state
+        .tokens
         .revoke(record, &Actor::of(&caller, &client), "revoked_self")
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -392,5 +231,5 @@ async fn rotate_self(
     OptionalJson(body): OptionalJson<RotateBody>,
 ) -> AppResult<Response> {
     let record = presented_token(&caller)?.clone();
-    rotate(&state, &caller, &client, &record, body).await
+    rotate(&state, &caller, &client, &record, &body).await
 }

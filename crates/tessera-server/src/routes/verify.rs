@@ -17,11 +17,11 @@ use utoipa_axum::routes;
 
 use tessera_core::policy::Denial;
 
-use crate::auth::{presented_credential, Presented};
+use crate::auth::{presented_credential, verify_failure, workspace_header, Presented};
+use crate::client::ClientInfo;
 use crate::error::{json_response, AppError, AppResult, DenialAnswers};
-use crate::extract::ClientInfo;
-use crate::lifecycle::rfc3339;
 use crate::metrics::Surface;
+use crate::service::rfc3339;
 use crate::state::AppState;
 use crate::verification::{Verified, VerifyFailure};
 
@@ -55,6 +55,7 @@ async fn verify(
 async fn verify_answer(state: &AppState, client: &ClientInfo, body: &[u8]) -> AppResult<Response> {
     let question = Question::read(body)?;
     let outcome = state
+        .verification
         .verify(
             &question.token,
             question.workspace.as_deref(),
@@ -223,7 +224,7 @@ async fn introspect_answer(
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
-    let outcome = state.verify(&token, None, &[], client).await;
+    let outcome = state.verification.verify(&token, None, &[], client).await;
     let answer = match outcome {
         Ok(v) => json!({
             "active": true,
@@ -280,11 +281,12 @@ async fn forward_auth_answer(state: &AppState, request: Request) -> AppResult<Re
         Presented::SessionCookie(_) | Presented::Nothing => return Err(AppError::Unauthenticated),
     };
     let client = ClientInfo::from_parts(&parts, auth.trust_forwarded_for);
-    let workspace_header = state.workspace_header(&parts.headers);
+    let workspace_header = workspace_header(&state.config, &parts.headers);
     let verified = state
+        .verification
         .verify(token, workspace_header, &required, &client)
         .await
-        .map_err(|f| state.verify_failure(f))?;
+        .map_err(|f| verify_failure(&state.config, f))?;
     identity_response(&verified)
 }
 

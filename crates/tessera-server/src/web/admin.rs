@@ -8,17 +8,16 @@ use axum::routing::{get, post};
 use axum::Router;
 use maud::html;
 use serde::Deserialize;
-use serde_json::json;
 
-use tessera_core::ids::{looks_like, IdKind};
 use tessera_core::policy::UserStatus;
-use tessera_store::{AuditFilter, Page, User, Workspace};
+use tessera_store::{AuditFilter, Page};
 
-use crate::audit::{Actor, Target};
 use crate::error::{AppError, AppResult};
+use crate::principal::Actor;
 use crate::state::AppState;
-use crate::web::forms::{Posted, Signed};
+use crate::web::forms::Posted;
 use crate::web::layout::{csrf_field, page, respond, rfc3339, short_time, Section, WebError};
+use crate::web::signed::Signed;
 use crate::web::tokens::confirm_page;
 
 pub fn router() -> Router<AppState> {
@@ -62,27 +61,13 @@ fn status_name(status: UserStatus) -> &'static str {
     status.as_str()
 }
 
-async fn find_user(state: &AppState, id: &str) -> AppResult<User> {
-    if !looks_like(IdKind::User, id) {
-        return Err(AppError::NotFound);
-    }
-    state.store.user(id).await?.ok_or(AppError::NotFound)
-}
-
-async fn find_workspace(state: &AppState, id: &str) -> AppResult<Workspace> {
-    if !looks_like(IdKind::Workspace, id) {
-        return Err(AppError::NotFound);
-    }
-    state.store.workspace(id).await?.ok_or(AppError::NotFound)
-}
-
 async fn users(State(state): State<AppState>, signed: Signed) -> Result<Response, WebError> {
     require_admin(&signed)?;
     let list = state
-        .store
-        .list_users(&Page::first(500))
+        .users
+        .list(&Page::first(500))
         .await
-        .map_err(|e| signed.error(e.into()))?;
+        .map_err(|e| signed.error(e))?;
     let markup = page(
         "Users",
         Some(&signed),
@@ -149,7 +134,7 @@ async fn confirm_status(
 ) -> Result<Response, WebError> {
     require_admin(&signed)?;
     let (_, verb, effect) = status_action(&action).map_err(|e| signed.error(e))?;
-    let user = find_user(&state, &id).await.map_err(|e| signed.error(e))?;
+    let user = state.users.find(&id).await.map_err(|e| signed.error(e))?;
     let markup = confirm_page(
         &signed,
         Section::Admin,
@@ -172,14 +157,10 @@ async fn change_status(
     require_admin(&signed)?;
     let result = async {
         let (status, _, _) = status_action(&action)?;
-        if id == signed.user.id && status != UserStatus::Active {
-            return Err(AppError::Invalid(
-                "You cannot suspend or remove yourself.".into(),
-            ));
-        }
-        find_user(&state, &id).await?;
+        let actor = Actor::of(&signed.caller(), &signed.client);
         state
-            .set_user_status(&id, status, &Actor::of(&signed.caller(), &signed.client))
+            .users
+            .change_status(&signed.user, &id, status, &actor)
             .await
     }
     .await;
@@ -190,10 +171,10 @@ async fn change_status(
 async fn workspaces(State(state): State<AppState>, signed: Signed) -> Result<Response, WebError> {
     require_admin(&signed)?;
     let list = state
-        .store
-        .list_workspaces(&Page::first(500))
+        .workspaces
+        .list(&Page::first(500))
         .await
-        .map_err(|e| signed.error(e.into()))?;
+        .map_err(|e| signed.error(e))?;
     let markup = page(
         "Workspaces",
         Some(&signed),
@@ -234,7 +215,8 @@ async fn create_workspace(
     let Posted { signed, fields } = posted;
     require_admin(&signed)?;
     let workspace = state
-        .create_workspace(
+        .workspaces
+        .create(
             fields.get("name").unwrap_or(""),
             &Actor::of(&signed.caller(), &signed.client),
         )
@@ -250,15 +232,15 @@ async fn workspace(
 ) -> Result<Response, WebError> {
     require_admin(&signed)?;
     let result = async {
-        let workspace = find_workspace(&state, &wid).await?;
+        let workspace = state.workspaces.find(&wid).await?;
         let mut members = Vec::new();
-        for m in state.store.list_members(&wid).await? {
-            let username = state
-                .store
-                .user(&m.user_id)
-                .await?
-                .map(|u| u.username)
-                .unwrap_or_else(|| m.user_id.clone());
+        for m in state.workspaces.members(&wid).await? {
+            let username = match state.users.find(&m.user_id).await {
+                Ok(user) => user.username,
+                // A member whose user record is gone is shown by id.
+                Err(AppError::NotFound) => m.user_id.clone(),
+                Err(e) => return Err(e),
+            };
             members.push((m, username));
         }
         Ok::<_, AppError>((workspace, members))
@@ -327,15 +309,16 @@ async fn set_member(
     let Posted { signed, fields } = posted;
     require_admin(&signed)?;
     let result = async {
-        find_workspace(&state, &wid).await?;
+        state.workspaces.find(&wid).await?;
         let username = fields.get("username").unwrap_or("").trim();
         let user = state
-            .store
-            .user_by_username(username)
+            .users
+            .by_username(username)
             .await?
             .filter(|u| u.status != UserStatus::Removed)
             .ok_or_else(|| AppError::Invalid(format!("There is no user “{username}”.")))?;
         state
+            .workspaces
             .set_member_role(
                 &wid,
                 &user.id,
@@ -357,8 +340,8 @@ async fn confirm_remove_member(
     require_admin(&signed)?;
     let result = async {
         Ok::<_, AppError>((
-            find_workspace(&state, &wid).await?,
-            find_user(&state, &uid).await?,
+            state.workspaces.find(&wid).await?,
+            state.users.find(&uid).await?,
         ))
     }
     .await;
@@ -384,23 +367,12 @@ async fn remove_member(
     let signed = posted.signed;
     require_admin(&signed)?;
     let result = async {
-        find_workspace(&state, &wid).await?;
-        find_user(&state, &uid).await?;
-        if !state.remove_member(&wid, &uid).await? {
+        state.workspaces.find(&wid).await?;
+        state.users.find(&uid).await?;
+        let actor = Actor::of(&signed.caller(), &signed.client);
+        if !state.workspaces.remove_member(&wid, &uid, &actor).await? {
             return Err(AppError::NotFound);
         }
-        state
-            .audit(
-                &Actor::of(&signed.caller(), &signed.client),
-                "member.remove",
-                Some(Target {
-                    kind: "user",
-                    id: &uid,
-                    workspace_id: Some(&wid),
-                }),
-                json!({}),
-            )
-            .await;
         Ok(())
     }
     .await;
@@ -435,28 +407,26 @@ async fn audit(
         let actor_user_id = match &actor {
             Some(name) => Some(
                 state
-                    .store
-                    .user_by_username(name)
+                    .users
+                    .by_username(name)
                     .await?
                     .map(|u| u.id)
                     .unwrap_or_else(|| "usr_none".into()),
             ),
             None => None,
         };
-        Ok::<_, AppError>(
-            state
-                .store
-                .list_audit(
-                    &AuditFilter {
-                        workspace_id: workspace_id.clone(),
-                        actor_user_id,
-                        action: action.clone(),
-                        ..Default::default()
-                    },
-                    &Page::first(200),
-                )
-                .await?,
-        )
+        state
+            .audit
+            .list(
+                &AuditFilter {
+                    workspace_id: workspace_id.clone(),
+                    actor_user_id,
+                    action: action.clone(),
+                    ..Default::default()
+                },
+                &Page::first(200),
+            )
+            .await
     }
     .await;
     let events = result.map_err(|e| signed.error(e))?;

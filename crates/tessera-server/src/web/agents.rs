@@ -1,8 +1,8 @@
 //! `/settings/workspaces/{wid}/agents…`: a workspace's agents (service
 //! accounts) and their tokens, for members whose role may manage workspace
 //! credentials (`api_keys:manage`), as the API allows. Creating, changing
-//! and removing go through the same AppState methods as the API
-//! (`routes::agents`); these pages read the forms and render the answers.
+//! and removing go through the same service as the API (`service::agents`);
+//! these pages read the forms and render the answers.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -17,20 +17,20 @@ use tessera_core::kind::OwnerType;
 use tessera_core::PermissionSet;
 use tessera_store::{Agent, Page, TokenStatus};
 
-use crate::audit::Actor;
 use crate::error::{AppError, AppResult};
-use crate::lifecycle::Issued;
-use crate::routes::agents::{agent_role, AgentTokenRequest};
-use crate::routes::TokenScope;
+use crate::principal::Actor;
+use crate::service::agents::AgentTokenRequest;
+use crate::service::tokens::{Issued, TokenScope};
 use crate::state::AppState;
-use crate::web::forms::{Fields, OnceForms, Posted, Signed};
+use crate::web::forms::{Fields, OnceForms, Posted};
 use crate::web::layout::{
     csrf_field, expires_cell, last_used_cell, masked, page, permission_choices, preset_label,
     respond, respond_with_secret, rfc3339, secret_panel, short_time, status_badge, Section,
     WebError,
 };
+use crate::web::signed::Signed;
 use crate::web::tokens::confirm_page;
-use crate::web::workspaces::{may_manage_credentials, offered_roles};
+use crate::web::workspaces::may_manage_credentials;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -106,9 +106,9 @@ async fn render_list(
     error: Option<&str>,
 ) -> AppResult<Markup> {
     let (workspace_name, held) = may_manage_credentials(state, signed, wid).await?;
-    let issues_agent_tokens = state.kind_for(None, OwnerType::Agent).is_ok();
-    let agents = state.store.list_agents(wid, &Page::first(100)).await?;
-    let roles = offered_roles(state, &held);
+    let issues_agent_tokens = state.agents.offered();
+    let agents = state.agents.list(wid, &Page::first(100)).await?;
+    let roles = state.workspaces.roles_within(&held);
     let action = agents_path(wid);
     Ok(page(
         "Workspace agents",
@@ -190,7 +190,8 @@ async fn create(
         return Ok(Redirect::to(&agents_path(&wid)).into_response());
     }
     let created = state
-        .create_agent(
+        .agents
+        .create(
             &Actor::of(&signed.caller(), &signed.client),
             &held,
             &wid,
@@ -221,7 +222,7 @@ async fn managed_agent(
     aid: &str,
 ) -> AppResult<(Agent, PermissionSet)> {
     let (_, held) = may_manage_credentials(state, signed, wid).await?;
-    let agent = state.workspace_agent(wid, aid).await?;
+    let agent = state.agents.find(wid, aid).await?;
     Ok((agent, held))
 }
 
@@ -241,13 +242,14 @@ async fn render_agent(
     issued: Option<&Issued>,
 ) -> AppResult<Markup> {
     let (agent, held) = managed_agent(state, signed, wid, aid).await?;
-    let kind = state.kind_for(None, OwnerType::Agent)?;
+    let kind = state.tokens.kind_for(None, OwnerType::Agent)?;
     let now = OffsetDateTime::now_utc();
-    let tokens = TokenScope::agent(&agent)
-        .records(state, now, &Page::first(100))
+    let tokens = state
+        .tokens
+        .list(&TokenScope::agent(&agent), now, &Page::first(100))
         .await?;
-    let roles = offered_roles(state, &held);
-    let role_now = agent_role(state, &agent);
+    let roles = state.workspaces.roles_within(&held);
+    let role_now = state.agents.role_of(&agent);
     let chosen = asked
         .expires_in
         .clone()
@@ -369,7 +371,8 @@ async fn change_role(
         let (agent, held) = managed_agent(&state, &signed, &wid, &aid).await?;
         let actor = Actor::of(&signed.caller(), &signed.client);
         state
-            .change_agent_role(&actor, &held, &agent, asked.role().as_ref())
+            .agents
+            .change_role(&actor, &held, &agent, asked.role().as_ref())
             .await
     }
     .await;
@@ -401,7 +404,8 @@ async fn create_token(
         return Ok(Redirect::to(&agent_path(&agent)).into_response());
     }
     let issued = state
-        .issue_agent_token(
+        .agents
+        .issue_token(
             &Actor::of(&signed.caller(), &signed.client),
             &held,
             &agent,
@@ -466,7 +470,7 @@ async fn remove(
     let result = async {
         let (agent, _) = managed_agent(&state, &signed, &wid, &aid).await?;
         let actor = Actor::of(&signed.caller(), &signed.client);
-        state.remove_agent(&actor, &agent).await
+        state.agents.remove(&actor, &agent).await
     }
     .await;
     result.map_err(|e| signed.error(e))?;
@@ -480,7 +484,7 @@ async fn confirm_revoke(
 ) -> Result<Response, WebError> {
     let result = async {
         let (agent, _) = managed_agent(&state, &signed, &wid, &aid).await?;
-        let record = TokenScope::agent(&agent).find(&state, &id).await?;
+        let record = state.tokens.find(&TokenScope::agent(&agent), &id).await?;
         Ok::<_, AppError>((agent, record))
     }
     .await;
@@ -507,9 +511,9 @@ async fn revoke(
     let signed = posted.signed;
     let result = async {
         let (agent, _) = managed_agent(&state, &signed, &wid, &aid).await?;
-        let record = TokenScope::agent(&agent).find(&state, &id).await?;
+        let record = state.tokens.find(&TokenScope::agent(&agent), &id).await?;
         let actor = Actor::of(&signed.caller(), &signed.client);
-        state.revoke(&record, &actor, "revoked").await?;
+        state.tokens.revoke(&record, &actor, "revoked").await?;
         Ok::<_, AppError>(agent)
     }
     .await;

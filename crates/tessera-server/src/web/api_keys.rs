@@ -7,25 +7,25 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use maud::html;
-use serde_json::Value;
 use time::OffsetDateTime;
 
 use tessera_core::kind::OwnerType;
 use tessera_core::PermissionSet;
-use tessera_store::{Page, TokenRecord, TokenStatus};
+use tessera_store::{Page, TokenStatus};
 
-use crate::audit::Actor;
-use crate::error::{AppError, AppResult};
-use crate::lifecycle::{self, IssueRequest, Issued};
-use crate::routes::TokenScope;
+use crate::error::AppResult;
+use crate::principal::Actor;
+use crate::service::api_keys::PageKeyRequest;
+use crate::service::tokens::Issued;
 use crate::state::AppState;
-use crate::web::forms::{OnceForms, Posted, Signed};
+use crate::web::forms::{OnceForms, Posted};
 use crate::web::layout::{
     csrf_field, expires_cell, last_used_cell, masked, page, preset_label, respond,
     respond_with_secret, rfc3339, secret_panel, short_time, status_badge, Section, WebError,
 };
+use crate::web::signed::Signed;
 use crate::web::tokens::confirm_page;
-use crate::web::workspaces::{may_manage_credentials, offered_roles};
+use crate::web::workspaces::may_manage_credentials;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -37,12 +37,6 @@ pub fn router() -> Router<AppState> {
             "/settings/workspaces/{wid}/api-keys/{id}/revoke",
             get(confirm_revoke).post(revoke),
         )
-}
-
-async fn keys(state: &AppState, wid: &str) -> AppResult<Vec<TokenRecord>> {
-    TokenScope::workspace_keys(wid)
-        .records(state, OffsetDateTime::now_utc(), &Page::first(100))
-        .await
 }
 
 struct KeyForm {
@@ -60,9 +54,12 @@ async fn render(
     issued: Option<&Issued>,
 ) -> AppResult<maud::Markup> {
     let (workspace_name, held) = may_manage_credentials(state, signed, wid).await?;
-    let kind = state.kind_for(None, OwnerType::Workspace)?;
-    let records = keys(state, wid).await?;
-    let roles = offered_roles(state, &held);
+    let kind = state.tokens.kind_for(None, OwnerType::Workspace)?;
+    let records = state
+        .api_keys
+        .list(wid, OffsetDateTime::now_utc(), &Page::first(100))
+        .await?;
+    let roles = state.workspaces.roles_within(&held);
     let now = OffsetDateTime::now_utc();
     let chosen = form
         .expires_in
@@ -200,42 +197,19 @@ async fn issue(
     held: &PermissionSet,
     form: &KeyForm,
 ) -> AppResult<Issued> {
-    let name = lifecycle::token_name(Some(&Value::String(form.name.clone())))?;
-    let kind = state.kind_for(None, OwnerType::Workspace)?;
-    let role = form
-        .role
-        .clone()
-        .ok_or_else(|| AppError::Invalid("Choose a role for the key.".into()))?;
-    let grants = state.config.roles.get(&role).ok_or_else(|| {
-        let known: Vec<&str> = state.config.roles.role_names().collect();
-        AppError::Invalid(format!("Role must be one of: {}.", known.join(", ")))
-    })?;
-    if !grants.is_subset(held) {
-        return Err(AppError::Forbidden(
-            "That role grants more than you hold: choose one of the roles offered.".into(),
-        ));
-    }
-    let expiry = lifecycle::expiry_request(form.expires_in.as_deref(), None)?;
     state
-        .issue_token(
-            IssueRequest {
-                kind,
-                name,
-                expiry,
-                permissions: None,
-                role: Some(role),
-                workspace_id: Some(wid.to_owned()),
-                user_id: None,
-                created_by: Some(signed.user.id.clone()),
-                ceiling: None,
-            },
+        .api_keys
+        .create_from_page(
             &Actor::of(&signed.caller(), &signed.client),
+            held,
+            wid,
+            PageKeyRequest {
+                name: &form.name,
+                role: form.role.as_deref(),
+                expires_in: form.expires_in.as_deref(),
+            },
         )
         .await
-}
-
-async fn workspace_key(state: &AppState, wid: &str, id: &str) -> AppResult<TokenRecord> {
-    TokenScope::workspace_keys(wid).find(state, id).await
 }
 
 async fn confirm_revoke(
@@ -245,7 +219,7 @@ async fn confirm_revoke(
 ) -> Result<Response, WebError> {
     let result = async {
         may_manage_credentials(&state, &signed, &wid).await?;
-        workspace_key(&state, &wid, &id).await
+        state.api_keys.find(&wid, &id).await
     }
     .await;
     let record = result.map_err(|e| signed.error(e))?;
@@ -271,8 +245,9 @@ async fn revoke(
     let signed = posted.signed;
     let result = async {
         may_manage_credentials(&state, &signed, &wid).await?;
-        let record = workspace_key(&state, &wid, &id).await?;
+        let record = state.api_keys.find(&wid, &id).await?;
         state
+            .tokens
             .revoke(
                 &record,
                 &Actor::of(&signed.caller(), &signed.client),

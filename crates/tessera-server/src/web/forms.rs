@@ -1,4 +1,5 @@
-//! Who is signed in to a page, and the CSRF-checked form extractor.
+//! Who is signed in to a page (the extractor), and the CSRF-checked form
+//! extractor.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,52 +10,13 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use tessera_core::hash::constant_time_eq;
-use tessera_core::policy::UserStatus;
-use tessera_store::{Session, User};
 
-use crate::auth::Caller;
+use crate::client::ClientInfo;
 use crate::error::AppError;
-use crate::extract::ClientInfo;
 use crate::session::{cookie_value, SESSION_COOKIE};
 use crate::state::AppState;
 use crate::web::layout::WebError;
-
-/// A signed-in browser on a page. Without a live session, a page answers
-/// with a redirect to `/login`.
-#[derive(Debug, Clone)]
-pub struct Signed {
-    pub user: User,
-    pub session: Session,
-    pub client: ClientInfo,
-}
-
-impl Signed {
-    /// The same caller the API sees for this session.
-    pub fn caller(&self) -> Caller {
-        Caller::Session {
-            user: Box::new(self.user.clone()),
-            session: Box::new(self.session.clone()),
-        }
-    }
-
-    /// An error page shown within this user's navigation.
-    pub fn error(&self, error: AppError) -> WebError {
-        WebError {
-            error,
-            signed: Some(Box::new(self.clone())),
-        }
-    }
-
-    /// What a form shows beside its fields when its input was not
-    /// acceptable (answered with 422); any other error is this user's error
-    /// page.
-    pub fn form_refusal(&self, error: AppError) -> Result<String, WebError> {
-        match error {
-            AppError::Invalid(message) | AppError::BadRequest(message) => Ok(message),
-            other => Err(self.error(other)),
-        }
-    }
-}
+use crate::web::signed::Signed;
 
 impl FromRequestParts<AppState> for Signed {
     type Rejection = Response;
@@ -74,16 +36,12 @@ pub async fn signed_in(parts: &Parts, state: &AppState) -> Result<Option<Signed>
     let Some(secret) = cookie_value(&parts.headers, SESSION_COOKIE) else {
         return Ok(None);
     };
-    let session = match state.find_session(secret).await {
-        Ok(Some(session)) => session,
-        Ok(None) => return Ok(None),
-        Err(e) => return Err(WebError::from(e).into_response()),
-    };
-    let user = match state.store.user(&session.user_id).await {
-        Ok(user) => user.filter(|u| u.status == UserStatus::Active),
-        Err(e) => return Err(WebError::from(AppError::from(e)).into_response()),
-    };
-    Ok(user.map(|user| Signed {
+    let resumed = state
+        .sessions
+        .resume(secret)
+        .await
+        .map_err(|e| WebError::from(e).into_response())?;
+    Ok(resumed.map(|(session, user)| Signed {
         user,
         session,
         client: ClientInfo::from_parts(parts, state.config.auth.trust_forwarded_for),

@@ -10,7 +10,7 @@ use tessera_core::PermissionSet;
 use tessera_store::{TokenRecord, TokenStatus};
 
 use crate::error::AppError;
-use crate::web::forms::Signed;
+use crate::web::signed::Signed;
 
 /// Which part of the navigation a page belongs to.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -86,6 +86,26 @@ pub fn respond_with_secret(markup: Markup) -> Response {
 pub struct WebError {
     pub error: AppError,
     pub signed: Option<Box<Signed>>,
+}
+
+impl Signed {
+    /// An error page shown within this user's navigation.
+    pub fn error(&self, error: AppError) -> WebError {
+        WebError {
+            error,
+            signed: Some(Box::new(self.clone())),
+        }
+    }
+
+    /// What a form shows beside its fields when its input was not
+    /// acceptable (answered with 422); any other error is this user's error
+    /// page.
+    pub fn form_refusal(&self, error: AppError) -> Result<String, WebError> {
+        match error {
+            AppError::Invalid(message) | AppError::BadRequest(message) => Ok(message),
+            other => Err(self.error(other)),
+        }
+    }
 }
 
 impl From<AppError> for WebError {

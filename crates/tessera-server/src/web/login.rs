@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use maud::html;
 
-use crate::extract::ClientInfo;
+use crate::client::ClientInfo;
 use crate::session::{clearing_cookie, request_is_tls, session_cookie};
 use crate::state::AppState;
 use crate::web::forms::{signed_in, Fields, Posted};
@@ -71,6 +71,7 @@ async fn sign_in(
     let username = fields.get("username").unwrap_or("").trim().to_owned();
     let given = fields.get("password").unwrap_or("").to_owned();
     let Some((_, new)) = state
+        .sessions
         .sign_in(&username, given, &client, "settings pages")
         .await?
     else {
@@ -97,10 +98,10 @@ async fn sign_in(
 
 async fn sign_out(State(state): State<AppState>, posted: Posted) -> Result<Response, WebError> {
     state
-        .store
-        .delete_session(&posted.signed.session.id_hash)
+        .sessions
+        .end(&posted.signed.session)
         .await
-        .map_err(|e| posted.signed.error(e.into()))?;
+        .map_err(|e| posted.signed.error(e))?;
     Ok((
         StatusCode::SEE_OTHER,
         [

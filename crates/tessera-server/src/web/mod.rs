@@ -1,7 +1,7 @@
 //! The settings pages: server-rendered HTML (maud) for signing in, personal
 //! access tokens, a workspace's API keys and agents, and deployment
-//! administration. Every page goes through the same AppState methods as the
-//! API; the pages only decide who may ask and render the answer.
+//! administration. Every page goes through the same services as the API;
+//! the pages only decide who may ask and render the answer.
 
 pub mod admin;
 pub mod agents;
@@ -9,6 +9,7 @@ pub mod api_keys;
 pub mod forms;
 pub mod layout;
 pub mod login;
+pub mod signed;
 pub mod tokens;
 pub mod workspaces;
 

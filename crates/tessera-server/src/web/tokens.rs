@@ -7,27 +7,24 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use maud::{html, Markup};
-use serde_json::Value;
 use time::OffsetDateTime;
 
 use tessera_core::expiry::ExpiryRequest;
-use tessera_core::ids::{looks_like, IdKind};
 use tessera_core::kind::{OwnerType, WorkspaceBinding};
-use tessera_core::PermissionSet;
 use tessera_store::{Page, TokenRecord, TokenStatus};
 
-use crate::audit::Actor;
 use crate::error::{AppError, AppResult};
-use crate::lifecycle::{self, IssueRequest, Issued};
-use crate::routes::TokenScope;
+use crate::principal::Actor;
+use crate::service::tokens::{Issued, PageTokenRequest, TokenScope};
 use crate::session::request_is_tls;
 use crate::state::AppState;
-use crate::web::forms::{Fields, OnceForms, Posted, Signed};
+use crate::web::forms::{Fields, OnceForms, Posted};
 use crate::web::layout::{
     csrf_field, expires_cell, last_used_cell, masked, page, permission_choices, preset_label,
     respond, respond_with_secret, rfc3339, secret_panel, short_time, status_badge, Section,
     WebError,
 };
+use crate::web::signed::Signed;
 use crate::web::workspaces::memberships;
 
 pub fn router() -> Router<AppState> {
@@ -74,32 +71,22 @@ struct Shown {
 }
 
 async fn own_tokens(state: &AppState, signed: &Signed) -> AppResult<Vec<TokenRecord>> {
-    TokenScope::personal(&signed.user.id)
-        .records(state, OffsetDateTime::now_utc(), &Page::first(100))
+    state
+        .tokens
+        .list(
+            &TokenScope::personal(&signed.user.id),
+            OffsetDateTime::now_utc(),
+            &Page::first(100),
+        )
         .await
 }
 
 /// The signed-in user's own personal token, or 404 (never another's).
 async fn own_token(state: &AppState, signed: &Signed, id: &str) -> AppResult<TokenRecord> {
-    TokenScope::personal(&signed.user.id).find(state, id).await
-}
-
-/// What the user may narrow a token to: their roles' permissions, in the
-/// bound workspace or across all of theirs.
-async fn grantable(
-    state: &AppState,
-    user_id: &str,
-    workspace_id: Option<&str>,
-) -> AppResult<PermissionSet> {
-    Ok(state
-        .store
-        .memberships_of(user_id)
-        .await?
-        .iter()
-        .filter(|m| workspace_id.is_none_or(|w| w == m.workspace_id))
-        .filter_map(|m| state.config.roles.get(&m.role))
-        .flat_map(|set| set.iter().cloned())
-        .collect())
+    state
+        .tokens
+        .find(&TokenScope::personal(&signed.user.id), id)
+        .await
 }
 
 fn base_url(state: &AppState, headers: &HeaderMap) -> String {
@@ -127,10 +114,10 @@ async fn render(
     errors: &[String],
     shown: Option<&Shown>,
 ) -> AppResult<Markup> {
-    let kind = state.kind_for(None, OwnerType::User)?;
+    let kind = state.tokens.kind_for(None, OwnerType::User)?;
     let tokens = own_tokens(state, signed).await?;
     let workspaces = memberships(state, &signed.user.id).await?;
-    let permissions = grantable(state, &signed.user.id, None).await?;
+    let permissions = state.tokens.grantable(&signed.user.id, None).await?;
     let now = OffsetDateTime::now_utc();
     let active = tokens
         .iter()
@@ -298,60 +285,19 @@ async fn create(
     }
 }
 
-/// The API's create rules for a signed-in user (a session holds all its
-/// owner's permissions); the token rules themselves are `issue_token`'s.
+/// The API's create rules for a signed-in user, in the form's words.
 async fn issue(state: &AppState, signed: &Signed, form: &CreateForm) -> AppResult<Issued> {
-    let name = lifecycle::token_name(Some(&Value::String(form.name.clone())))?;
-    let kind = state.kind_for(None, OwnerType::User)?;
-    let expiry = lifecycle::expiry_request(form.expires_in.as_deref(), None)?;
-    let workspace_id = match (kind.binding, &form.workspace_id) {
-        (WorkspaceBinding::Bound, None) => {
-            Some(state.current_workspace(&signed.user.id, None).await?)
-        }
-        (_, chosen) => chosen.clone(),
-    };
-    let permissions = if form.permissions.is_empty() {
-        None
-    } else {
-        let asked = lifecycle::permission_list("permissions", &form.permissions)?;
-        let allowed = grantable(state, &signed.user.id, workspace_id.as_deref()).await?;
-        if kind.allow_narrowing {
-            lifecycle::only_narrowing(
-                "Permissions",
-                &asked,
-                &allowed,
-                "a token can only narrow what your role allows",
-            )?;
-        }
-        Some(asked)
-    };
-    if let Some(workspace_id) = &workspace_id {
-        if !looks_like(IdKind::Workspace, workspace_id)
-            || state
-                .store
-                .membership(workspace_id, &signed.user.id)
-                .await?
-                .is_none()
-        {
-            return Err(AppError::Invalid(
-                "Workspace: you are not a member of that workspace.".into(),
-            ));
-        }
-    }
     state
-        .issue_token(
-            IssueRequest {
-                kind,
-                name,
-                expiry,
-                permissions,
-                role: None,
-                workspace_id,
-                user_id: Some(signed.user.id.clone()),
-                created_by: Some(signed.user.id.clone()),
-                ceiling: None,
-            },
+        .tokens
+        .create_personal_from_page(
+            &signed.user,
             &Actor::of(&signed.caller(), &signed.client),
+            PageTokenRequest {
+                name: &form.name,
+                expires_in: form.expires_in.as_deref(),
+                permissions: &form.permissions,
+                workspace_id: form.workspace_id.as_deref(),
+            },
         )
         .await
 }
@@ -422,6 +368,7 @@ async fn revoke(
         .await
         .map_err(|e| signed.error(e))?;
     state
+        .tokens
         .revoke(
             &record,
             &Actor::of(&signed.caller(), &signed.client),
@@ -462,6 +409,7 @@ async fn confirm_revoke_all(
 async fn revoke_all(State(state): State<AppState>, posted: Posted) -> Result<Response, WebError> {
     let signed = posted.signed;
     state
+        .tokens
         .revoke_all(
             &signed.user.id,
             &Actor::of(&signed.caller(), &signed.client),
@@ -535,6 +483,7 @@ async fn rotate(
         .await
         .map_err(|e| signed.error(e))?;
     let issued = state
+        .tokens
         .rotate(
             &record,
             overlap,

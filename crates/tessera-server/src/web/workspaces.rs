@@ -10,15 +10,13 @@ use axum::routing::get;
 use axum::Router;
 use maud::html;
 
-use tessera_core::ids::{looks_like, IdKind};
-use tessera_core::kind::OwnerType;
 use tessera_core::permissions::API_KEYS_MANAGE;
 use tessera_core::PermissionSet;
 
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::state::AppState;
-use crate::web::forms::Signed;
 use crate::web::layout::{page, respond, Section, WebError};
+use crate::web::signed::Signed;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/settings/workspaces", get(workspaces))
@@ -29,17 +27,18 @@ pub async fn memberships(
     state: &AppState,
     user_id: &str,
 ) -> AppResult<Vec<(String, String, String)>> {
-    let mut out = Vec::new();
-    for m in state.store.memberships_of(user_id).await? {
-        let name = state
-            .store
-            .workspace(&m.workspace_id)
-            .await?
-            .map(|w| w.name)
-            .unwrap_or_else(|| m.workspace_id.clone());
-        out.push((m.workspace_id, name, m.role));
-    }
-    Ok(out)
+    Ok(state
+        .workspaces
+        .memberships_of(user_id)
+        .await?
+        .into_iter()
+        .map(|m| {
+            let name = m
+                .workspace_name
+                .unwrap_or_else(|| m.membership.workspace_id.clone());
+            (m.membership.workspace_id, name, m.membership.role)
+        })
+        .collect())
 }
 
 /// The workspace's name and what the signed-in member holds there; 403
@@ -50,31 +49,12 @@ pub async fn may_manage_credentials(
     signed: &Signed,
     wid: &str,
 ) -> AppResult<(String, PermissionSet)> {
-    if !looks_like(IdKind::Workspace, wid) {
-        return Err(AppError::NotFound);
-    }
-    let workspace = state
-        .store
-        .workspace(wid)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let held = signed
-        .caller()
-        .require_in(state, wid, API_KEYS_MANAGE)
+    let workspace = state.workspaces.find(wid).await?;
+    let held = state
+        .workspaces
+        .require_in(&signed.caller(), wid, API_KEYS_MANAGE)
         .await?;
     Ok((workspace.name, held))
-}
-
-/// The roles a member holding `held` may give a key or an agent: those
-/// granting no more.
-pub fn offered_roles(state: &AppState, held: &PermissionSet) -> Vec<String> {
-    state
-        .config
-        .roles
-        .role_names()
-        .filter(|r| state.config.roles.get(r).is_some_and(|p| p.is_subset(held)))
-        .map(str::to_owned)
-        .collect()
 }
 
 async fn workspaces(State(state): State<AppState>, signed: Signed) -> Result<Response, WebError> {
@@ -82,7 +62,7 @@ async fn workspaces(State(state): State<AppState>, signed: Signed) -> Result<Res
         .await
         .map_err(|e| signed.error(e))?;
     // Agents are offered only where the deployment issues their tokens.
-    let has_agents = state.kind_for(None, OwnerType::Agent).is_ok();
+    let has_agents = state.agents.offered();
     let markup = page(
         "Your workspaces",
         Some(&signed),

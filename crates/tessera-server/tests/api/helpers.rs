@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 use tessera_core::kind::{OwnerType, WorkspaceBinding};
-use tessera_server::audit::Actor;
-use tessera_server::lifecycle::IssueRequest;
+use tessera_server::principal::Actor;
+use tessera_server::service::tokens::IssueRequest;
 use tessera_server::{AppState, Config};
 pub use tessera_store::test_support::Backend;
 use tessera_store::test_support::{fresh, TestDatabase};
@@ -185,7 +185,8 @@ impl TestApp {
         let password = format!("{username}-password");
         let user = self
             .state
-            .create_user(username, password.clone(), admin, None, &Actor::cli())
+            .users
+            .create(username, password.clone(), admin, None, &Actor::cli())
             .await
             .expect("user is created");
         let kind = self.personal_kind();
@@ -227,7 +228,8 @@ impl TestApp {
         let kind = self.personal_kind();
         let issued = self
             .state
-            .issue_token(
+            .tokens
+            .issue(
                 IssueRequest {
                     kind,
                     name: "test token".into(),
@@ -257,7 +259,8 @@ impl TestApp {
     /// Creates a workspace and returns its id.
     pub async fn workspace(&self, name: &str) -> String {
         self.state
-            .create_workspace(name, &Actor::cli())
+            .workspaces
+            .create(name, &Actor::cli())
             .await
             .expect("workspace")
             .id
@@ -266,6 +269,7 @@ impl TestApp {
     /// Gives `user` `role` in `workspace`.
     pub async fn join(&self, workspace: &str, user: &TestUser, role: &str) {
         self.state
+            .workspaces
             .set_member_role(workspace, &user.id, role, &Actor::cli())
             .await
             .expect("membership");

@@ -75,10 +75,11 @@ async fn sign_in_sets_the_session_cookie_and_one_message_for_every_failure(app: 
     // A suspended user cannot sign in, and is told the same thing.
     let bob = app.user("bob").await;
     app.state
-        .set_user_status(
+        .users
+        .set_status(
             &bob.id,
             tessera_core::policy::UserStatus::Suspended,
-            &tessera_server::audit::Actor::cli(),
+            &tessera_server::principal::Actor::cli(),
         )
         .await
         .unwrap();
@@ -734,12 +735,13 @@ async fn last_use_and_the_empty_state_are_shown(app: TestApp) {
     // example naming this deployment's headers.
     let user = app
         .state
-        .create_user(
+        .users
+        .create(
             "newcomer",
             "newcomer-password".into(),
             false,
             None,
-            &tessera_server::audit::Actor::cli(),
+            &tessera_server::principal::Actor::cli(),
         )
         .await
         .unwrap();

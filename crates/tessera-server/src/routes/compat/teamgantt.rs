@@ -46,16 +46,16 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use tessera_store::{Page, TokenRecord, TokenStatus};
+use tessera_store::TokenRecord;
 
-use crate::audit::Actor;
-use crate::auth::Caller;
+use crate::auth::workspace_header;
+use crate::client::ClientInfo;
 use crate::error::{AppError, AppResult};
-use crate::extract::{AppJson, AppPath, ClientInfo};
-use crate::lifecycle;
-use crate::routes::tokens::{self, CreateToken};
+use crate::extract::{AppJson, AppPath};
+use crate::principal::{Actor, Caller};
 use crate::routes::views::UserView;
-use crate::routes::TokenScope;
+use crate::service::tokens::{PersonalTokenRequest, TokenScope};
+use crate::service::validate;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -133,19 +133,26 @@ async fn create(
     headers: HeaderMap,
     AppJson(body): AppJson<CreateTokenRequest>,
 ) -> AppResult<Response> {
-    let name = match lifecycle::token_name(body.token_name.as_ref()) {
-        Ok(name) => name,
+    let name = match validate::token_name(body.token_name.as_ref()) {
+        Ok(name) => Value::String(name),
         Err(e) => return Ok(invalid_field("token_name", e)),
     };
-    let request = CreateToken {
-        name: Some(Value::String(name)),
-        expires_in: body.expires_in,
-        expires_at: body.expires_at,
-        permissions: None,
-        workspace_id: None,
-        kind: None,
-    };
-    let issued = tokens::create_personal(&state, &caller, &client, &headers, request).await?;
+    let issued = state
+        .tokens
+        .create_personal(
+            &caller,
+            &Actor::of(&caller, &client),
+            PersonalTokenRequest {
+                name: Some(&name),
+                expires_in: body.expires_in.as_deref(),
+                expires_at: body.expires_at.as_deref(),
+                permissions: None,
+                workspace_id: None,
+                kind: None,
+                workspace_header: workspace_header(&state.config, &headers),
+            },
+        )
+        .await?;
     Ok((
         StatusCode::CREATED,
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
@@ -162,31 +169,14 @@ async fn create(
     ))]
 async fn list(State(state): State<AppState>, caller: Caller) -> AppResult<Json<Vec<TokenSummary>>> {
     let user = caller.require_user()?;
-    let now = OffsetDateTime::now_utc();
-    let filter = TokenScope::personal(&user.id).filter(&state, now);
-    // One array, as TeamGantt answers: every page (the active-token limit
-    // bounds it).
-    let mut page = Page {
-        after: None,
-        limit: tessera_store::MAX_PAGE,
-    };
-    let mut active = Vec::new();
-    loop {
-        let records = state.store.list_tokens(&filter, &page).await?;
-        let next = (records.len() as u32 >= page.limit)
-            .then(|| records.last().map(|r| r.id.clone()))
-            .flatten();
-        active.extend(
-            records
-                .into_iter()
-                .filter(|r| r.status(now) == TokenStatus::Active)
-                .map(TokenSummary::from),
-        );
-        match next {
-            Some(after) => page.after = Some(after),
-            None => break,
-        }
-    }
+    // One array, as TeamGantt answers: every page.
+    let active = state
+        .tokens
+        .active(&TokenScope::personal(&user.id))
+        .await?
+        .into_iter()
+        .map(TokenSummary::from)
+        .collect();
     Ok(Json(active))
 }
 
@@ -205,8 +195,9 @@ async fn revoke_one(
     AppPath(token_id): AppPath<String>,
 ) -> AppResult<StatusCode> {
     let user = caller.require_user()?;
-    let record = tokens::own_token(&state, user, &token_id).await?;
+    let record = state.tokens.own_token(user, &token_id).await?;
     state
+        .tokens
         .revoke(&record, &Actor::of(&caller, &client), "revoked")
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -225,6 +216,7 @@ async fn revoke_all(
 ) -> AppResult<Json<Value>> {
     let user = caller.require_user()?;
     let revoked = state
+        .tokens
         .revoke_all(&user.id, &Actor::of(&caller, &client), "revoked_all")
         .await?;
     Ok(Json(json!({ "revoked": revoked })))

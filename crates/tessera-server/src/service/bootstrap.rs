@@ -1,11 +1,14 @@
 //! The first start: an empty store gets the admin user `admin`, with the
 //! password from `TESSERA_ADMIN_PASSWORD` or a random one printed once.
 
-use tessera_core::base62;
+use std::sync::Arc;
 
-use crate::audit::Actor;
+use tessera_core::base62;
+use tessera_store::Store;
+
 use crate::error::AppResult;
-use crate::state::AppState;
+use crate::principal::Actor;
+use crate::service::users::Users;
 
 pub const FIRST_ADMIN: &str = "admin";
 
@@ -16,7 +19,17 @@ pub struct FirstAdmin {
     pub generated_password: Option<String>,
 }
 
-impl AppState {
+#[derive(Clone)]
+pub struct Bootstrap {
+    store: Arc<dyn Store>,
+    users: Users,
+}
+
+impl Bootstrap {
+    pub fn new(store: Arc<dyn Store>, users: Users) -> Self {
+        Bootstrap { store, users }
+    }
+
     /// Creates the first admin if the store has no users; otherwise nothing.
     pub async fn ensure_first_admin(
         &self,
@@ -32,14 +45,15 @@ impl AppState {
                 (p.clone(), true)
             }
         };
-        self.create_user(
-            FIRST_ADMIN,
-            password.clone(),
-            true,
-            Some("Administrator".into()),
-            &Actor::cli(),
-        )
-        .await?;
+        self.users
+            .create(
+                FIRST_ADMIN,
+                password.clone(),
+                true,
+                Some("Administrator".into()),
+                &Actor::cli(),
+            )
+            .await?;
         Ok(Some(FirstAdmin {
             username: FIRST_ADMIN.into(),
             generated_password: generated.then_some(password),

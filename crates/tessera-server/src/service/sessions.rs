@@ -1,0 +1,150 @@
+//! Browser sign-in: a random session secret, which the browser keeps in a
+//! cookie and the store only as its SHA-256, with a CSRF value that every
+//! cookie-authenticated change must echo (the cookie itself is `session`'s).
+
+use std::sync::Arc;
+
+use serde_json::json;
+use time::OffsetDateTime;
+
+use tessera_core::policy::UserStatus;
+use tessera_core::{base62, hash};
+use tessera_store::{Session, Store, User};
+
+use crate::client::ClientInfo;
+use crate::config::Config;
+use crate::error::AppResult;
+use crate::password;
+use crate::principal::{Actor, Target};
+use crate::service::audit::Audit;
+
+/// 43 base62 characters ≈ 256 bits.
+const SESSION_SECRET_LEN: usize = 43;
+
+/// A new session: the secret goes to the browser, the record to the store.
+pub struct NewSession {
+    pub secret: String,
+    pub session: Session,
+}
+
+#[derive(Clone)]
+pub struct Sessions {
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    audit: Audit,
+}
+
+impl Sessions {
+    pub fn new(config: Arc<Config>, store: Arc<dyn Store>, audit: Audit) -> Self {
+        Sessions {
+            config,
+            store,
+            audit,
+        }
+    }
+
+    pub async fn start(&self, user: &User) -> AppResult<NewSession> {
+        let secret = base62::random(SESSION_SECRET_LEN);
+        let now = OffsetDateTime::now_utc();
+        let session = Session {
+            id_hash: hash::sha256_hex(&secret),
+            user_id: user.id.clone(),
+            csrf_token: base62::random(32),
+            created_at: now,
+            expires_at: now + self.config.auth.session_ttl,
+        };
+        self.store.create_session(&session).await?;
+        Ok(NewSession { secret, session })
+    }
+
+    /// Checks a username and password and, if they match an active user,
+    /// starts a session. Every attempt is audited; `None` is the one answer
+    /// for an unknown user, a wrong password or an inactive account, and the
+    /// password hash is checked in every case so that timing tells nothing
+    /// either. `via` names the way in for the audit trail.
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: String,
+        client: &ClientInfo,
+        via: &str,
+    ) -> AppResult<Option<(User, NewSession)>> {
+        let user = if username.is_empty() || username.len() > 64 {
+            None
+        } else {
+            self.store.user_by_username(username).await?
+        };
+        // An agent has no password and never signs in: with no stored hash
+        // to check, it is answered like an unknown user.
+        let stored = user
+            .as_ref()
+            .filter(|u| u.status == UserStatus::Active && !u.is_agent())
+            .map(|u| u.password_hash.clone());
+        let valid = password::verify(password, stored).await?;
+        let user = match user {
+            Some(u) if valid => u,
+            _ => {
+                let username: String = username.chars().take(100).collect();
+                self.audit
+                    .record(
+                        &Actor::anonymous(client),
+                        "session.sign_in_failed",
+                        None,
+                        json!({ "username": username, "via": via }),
+                    )
+                    .await;
+                return Ok(None);
+            }
+        };
+        let new = self.start(&user).await?;
+        let actor = Actor {
+            user_id: Some(user.id.clone()),
+            label: Some(user.username.clone()),
+            client: client.clone(),
+            token_id: None,
+        };
+        self.audit
+            .record(
+                &actor,
+                "session.sign_in",
+                Some(Target {
+                    kind: "user",
+                    id: &user.id,
+                    workspace_id: None,
+                }),
+                json!({ "via": via }),
+            )
+            .await;
+        Ok(Some((user, new)))
+    }
+
+    /// The session a cookie secret names, if it is live.
+    pub async fn find(&self, secret: &str) -> AppResult<Option<Session>> {
+        if secret.len() != SESSION_SECRET_LEN || !base62::is_base62(secret) {
+            return Ok(None);
+        }
+        Ok(self
+            .store
+            .session(&hash::sha256_hex(secret), OffsetDateTime::now_utc())
+            .await?)
+    }
+
+    /// The live session a cookie secret names and its user, if the user is
+    /// active: who a browser is signed in as.
+    pub async fn resume(&self, secret: &str) -> AppResult<Option<(Session, User)>> {
+        let Some(session) = self.find(secret).await? else {
+            return Ok(None);
+        };
+        let user = self
+            .store
+            .user(&session.user_id)
+            .await?
+            .filter(|u| u.status == UserStatus::Active);
+        Ok(user.map(|user| (session, user)))
+    }
+
+    /// Signs a browser out: its session ends.
+    pub async fn end(&self, session: &Session) -> AppResult<()> {
+        Ok(self.store.delete_session(&session.id_hash).await?)
+    }
+}
