@@ -7,7 +7,7 @@ use tokio::net::TcpListener;
 
 use tessera_server::AppState;
 
-use crate::ConfigArgs;
+use crate::config_args::ConfigArgs;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -63,7 +63,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             first.username
         );
         println!(
-            "Or issue yourself a token:  tessera admin token issue --user {} --name cli",
+            "Or issue yourself a token:  tessera admin token issue --user {} --name cli --expires-in 90d",
             first.username
         );
     }
