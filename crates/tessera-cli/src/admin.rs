@@ -17,9 +17,9 @@ use tessera_server::service::{rfc3339, validate};
 use tessera_server::AppState;
 use tessera_store::{Page, User};
 
+use crate::config_args::ConfigArgs;
 use crate::output::{json, table};
 use crate::serve::open;
-use crate::ConfigArgs;
 
 #[derive(Subcommand)]
 pub enum AdminCommand {

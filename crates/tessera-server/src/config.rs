@@ -3,8 +3,12 @@
 //! variables, where `TESSERA_CACHE__TTL` sets `[cache] ttl`. Every error
 //! names the key at fault and the layer that wrote it; secrets never print.
 
+mod error;
 mod layers;
 mod settings;
+
+pub use error::ConfigError;
+pub use settings::ConfiguredHeader;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,7 +16,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use axum::http::HeaderName;
 use secrecy::ExposeSecret;
 
 use tessera_core::expiry::ExpiryPolicy;
@@ -98,24 +101,6 @@ impl fmt::Debug for Config {
             .field("hasher", &self.hasher)
             .finish_non_exhaustive()
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read the configuration file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    /// The file does not parse, or one of its keys is unknown or has a bad value.
-    #[error("in the configuration file {path}: {message}")]
-    File { path: PathBuf, message: String },
-    /// A `TESSERA_*` variable names no setting, or has a bad value.
-    #[error("the variable {name} is not valid: {message}")]
-    Env { name: String, message: String },
-    /// The layers together do not make a configuration (roles, kinds, …).
-    #[error("`{key}` is not valid: {message}")]
-    Value { key: String, message: String },
 }
 
 fn value_error(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
@@ -338,30 +323,6 @@ fn build_kind(index: usize, k: KindEntry) -> Result<CredentialKind, ConfigError>
 /// than zero.
 pub fn parse_duration(key: &str, value: &str) -> Result<Duration, ConfigError> {
     settings::read_duration(value).map_err(|message| value_error(key, message))
-}
-
-/// A header name as configured: parsed once, for the look-up on every
-/// request, and kept as written, for messages and pages.
-#[derive(Debug, Clone)]
-pub struct ConfiguredHeader {
-    name: HeaderName,
-    written: String,
-}
-
-impl ConfiguredHeader {
-    pub fn name(&self) -> &HeaderName {
-        &self.name
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.written
-    }
-}
-
-impl fmt::Display for ConfiguredHeader {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.written)
-    }
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 
+use super::error::ConfigError;
 use super::settings::Settings;
-use super::ConfigError;
 
 /// The bottom layer, written as `tessera.toml` would write it. Keys without
 /// a default (`auth.token_cookie`, `limits.rate_limit`, `hashing`, `roles`,

@@ -21,8 +21,6 @@ use tessera_core::kind::{OwnerType, WorkspaceBinding};
 use tessera_core::TokenFormat;
 use tessera_store::DatabaseUrl;
 
-use super::ConfiguredHeader;
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Settings {
@@ -292,4 +290,28 @@ pub(super) fn read_duration(text: &str) -> Result<Duration, String> {
         return Err(refused());
     }
     Ok(duration)
+}
+
+/// A header name as configured: parsed once, for the look-up on every
+/// request, and kept as written, for messages and pages.
+#[derive(Debug, Clone)]
+pub struct ConfiguredHeader {
+    name: HeaderName,
+    written: String,
+}
+
+impl ConfiguredHeader {
+    pub fn name(&self) -> &HeaderName {
+        &self.name
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.written
+    }
+}
+
+impl std::fmt::Display for ConfiguredHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.written)
+    }
 }

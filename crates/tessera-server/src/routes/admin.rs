@@ -15,8 +15,8 @@ use crate::client::ClientInfo;
 use crate::error::{AppError, AppResult};
 use crate::extract::{AppJson, AppPath, AppQuery};
 use crate::principal::{Actor, Caller};
+use crate::routes::shared::{List, PageQuery};
 use crate::routes::views::{MemberView, UserView, WorkspaceView};
-use crate::routes::{List, PageQuery};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -15,8 +15,8 @@ use tessera_store::{AuditFilter, Page};
 use crate::error::{AppError, AppResult};
 use crate::extract::{AppPath, AppQuery};
 use crate::principal::Caller;
+use crate::routes::shared::List;
 use crate::routes::views::AuditView;
-use crate::routes::List;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -60,7 +60,7 @@ impl AuditQuery {
     }
 
     pub fn page(&self) -> AppResult<Page> {
-        crate::routes::PageQuery {
+        crate::routes::shared::PageQuery {
             limit: self.limit,
             cursor: self.cursor.clone(),
         }

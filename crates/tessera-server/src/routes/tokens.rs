@@ -19,8 +19,8 @@ use crate::client::ClientInfo;
 use crate::error::{AppError, AppResult};
 use crate::extract::{AppJson, AppPath, AppQuery, OptionalJson};
 use crate::principal::{Actor, Caller};
+use crate::routes::shared::{issued_response, token_list, List, PageQuery, RotateBody};
 use crate::routes::views::{IssuedView, TokenView};
-use crate::routes::{issued_response, token_list, List, PageQuery, RotateBody};
 use crate::service::tokens::{PersonalTokenRequest, TokenScope};
 use crate::state::AppState;
 
