@@ -2,7 +2,6 @@
 //! cookie) or a signed-in browser session. Handlers take a [`Caller`] and
 //! state what they need of it at their top; deny by default.
 
-use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
 
@@ -12,8 +11,9 @@ use crate::client::ClientInfo;
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
 use crate::principal::Caller;
+use crate::service::sessions::Sessions;
+use crate::service::verification::Verification;
 use crate::session::{cookie_value, CSRF_HEADER, SESSION_COOKIE};
-use crate::state::AppState;
 use crate::verification::VerifyFailure;
 
 /// The credential as it arrived, before verification.
@@ -94,47 +94,46 @@ pub fn workspace_header<'a>(config: &Config, headers: &'a HeaderMap) -> Option<&
         .filter(|v| !v.is_empty())
 }
 
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = AppError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let auth = &state.config.auth;
-        match presented_credential(parts, auth.token_cookie.as_deref())? {
-            Presented::Token(token) => {
-                let client = ClientInfo::from_parts(parts, auth.trust_forwarded_for);
-                let workspace_header = workspace_header(&state.config, &parts.headers);
-                let verified = state
-                    .verification
-                    .verify(token, workspace_header, &[], &client)
-                    .await
-                    .map_err(|f| verify_failure(&state.config, f))?;
-                Ok(Caller::Token(Box::new(verified)))
-            }
-            Presented::SessionCookie(secret) => {
-                let (session, user) = state
-                    .sessions
-                    .resume(secret)
-                    .await?
-                    .ok_or(AppError::Unauthenticated)?;
-                if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-                    let sent = parts
-                        .headers
-                        .get(CSRF_HEADER)
-                        .map(|v| v.as_bytes())
-                        .unwrap_or(b"");
-                    if !constant_time_eq(sent, session.csrf_token.as_bytes()) {
-                        return Err(AppError::CsrfFailed);
-                    }
-                }
-                Ok(Caller::Session {
-                    user: Box::new(user),
-                    session: Box::new(session),
-                })
-            }
-            Presented::Nothing => Err(AppError::Unauthenticated),
+/// The caller of a request: the token it presents, verified, or its
+/// signed-in session (whose changes must echo the CSRF value). Deny by
+/// default: no credential is 401.
+pub async fn caller(
+    parts: &Parts,
+    config: &Config,
+    verification: &Verification,
+    sessions: &Sessions,
+) -> AppResult<Caller> {
+    let auth = &config.auth;
+    match presented_credential(parts, auth.token_cookie.as_deref())? {
+        Presented::Token(token) => {
+            let client = ClientInfo::from_parts(parts, auth.trust_forwarded_for);
+            let workspace_header = workspace_header(config, &parts.headers);
+            let verified = verification
+                .verify(token, workspace_header, &[], &client)
+                .await
+                .map_err(|f| verify_failure(config, f))?;
+            Ok(Caller::Token(Box::new(verified)))
         }
+        Presented::SessionCookie(secret) => {
+            let (session, user) = sessions
+                .resume(secret)
+                .await?
+                .ok_or(AppError::Unauthenticated)?;
+            if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+                let sent = parts
+                    .headers
+                    .get(CSRF_HEADER)
+                    .map(|v| v.as_bytes())
+                    .unwrap_or(b"");
+                if !constant_time_eq(sent, session.csrf_token.as_bytes()) {
+                    return Err(AppError::CsrfFailed);
+                }
+            }
+            Ok(Caller::Session {
+                user: Box::new(user),
+                session: Box::new(session),
+            })
+        }
+        Presented::Nothing => Err(AppError::Unauthenticated),
     }
 }

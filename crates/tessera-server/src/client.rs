@@ -4,10 +4,11 @@
 //! it without knowing the server's state.
 
 use std::cell::RefCell;
+use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::ConnectInfo;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue};
 
@@ -68,6 +69,21 @@ impl ClientInfo {
         let text = self.user_agent.as_ref()?.to_str().ok()?;
         // `to_str` admits visible ASCII only: any byte is a character boundary.
         Some(&text[..text.len().min(USER_AGENT_KEPT)])
+    }
+}
+
+/// Whether a server believes a request's `X-Forwarded-For` (it should only
+/// behind a proxy that sets it): all that [`ClientInfo`]'s extractor needs
+/// of the server's state.
+pub trait TrustsForwardedFor {
+    fn trust_forwarded_for(&self) -> bool;
+}
+
+impl<S: TrustsForwardedFor + Send + Sync> FromRequestParts<S> for ClientInfo {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Infallible> {
+        Ok(ClientInfo::from_parts(parts, state.trust_forwarded_for()))
     }
 }
 

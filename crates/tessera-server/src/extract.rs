@@ -1,6 +1,4 @@
-//! Extractors whose rejections use our error body, and the client facts
-//! (address, user agent) of a request, read with the server's trust in
-//! forwarding proxies.
+//! Extractors whose rejections use our error body.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
@@ -8,12 +6,6 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
-use crate::state::AppState;
-
-/// Kept under its old path for the verification engine (`verifier.rs`,
-/// `usage.rs`), which is moving to its own crate; new code names
-/// [`crate::client::ClientInfo`].
-pub use crate::client::ClientInfo;
 
 /// `axum::Json` with our error body for malformed input.
 #[derive(Debug, Clone, Copy, Default)]
@@ -143,19 +135,5 @@ where
         let axum::extract::Query(value) =
             axum::extract::Query::<T>::from_request_parts(parts, state).await?;
         Ok(AppQuery(value))
-    }
-}
-
-impl FromRequestParts<AppState> for ClientInfo {
-    type Rejection = AppError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(ClientInfo::from_parts(
-            parts,
-            state.config.auth.trust_forwarded_for,
-        ))
     }
 }

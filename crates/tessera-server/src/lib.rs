@@ -2,7 +2,6 @@
 //! verifier and the management API. The `tessera` binary is a thin shell
 //! around [`serve`], which the integration tests start too.
 
-pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod config;

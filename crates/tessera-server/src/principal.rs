@@ -1,7 +1,12 @@
 //! Who acts: the authenticated [`Caller`] of a request and what it may do on
-//! its face, and the [`Actor`] and [`Target`] an audit event names. No HTTP
-//! and no server state here: the extractor that makes a `Caller` is in
-//! `auth`, checks that need the store are in the service layer.
+//! its face, and the [`Actor`] and [`Target`] an audit event names. No
+//! server state here: finding the caller of a request is `auth`'s, checks
+//! that need the store are the service layer's.
+
+use std::future::Future;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 
 use tessera_core::kind::OwnerType;
 use tessera_store::{Session, User};
@@ -20,6 +25,20 @@ pub enum Caller {
     },
     /// A verified token.
     Token(Box<Verified>),
+}
+
+/// How a server finds the caller of a request (its state implements it
+/// with `auth`), so that a handler can take a [`Caller`] as an argument.
+pub trait Authenticate: Send + Sync {
+    fn caller(&self, parts: &Parts) -> impl Future<Output = AppResult<Caller>> + Send;
+}
+
+impl<S: Authenticate> FromRequestParts<S> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> AppResult<Self> {
+        state.caller(parts).await
+    }
 }
 
 impl Caller {

@@ -4,10 +4,16 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
+use axum::http::request::Parts;
+
 use tessera_store::Store;
 
+use crate::auth;
+use crate::client::TrustsForwardedFor;
 use crate::config::Config;
+use crate::error::AppResult;
 use crate::metrics::Metrics;
+use crate::principal::{Authenticate, Caller};
 use crate::service::agents::Agents;
 use crate::service::api_keys::ApiKeys;
 use crate::service::audit::Audit;
@@ -119,5 +125,18 @@ impl Deref for AppState {
 
     fn deref(&self) -> &Shared {
         &self.0
+    }
+}
+
+/// A handler's `Caller` is found with this state's verifier and sessions.
+impl Authenticate for AppState {
+    async fn caller(&self, parts: &Parts) -> AppResult<Caller> {
+        auth::caller(parts, &self.config, &self.verification, &self.sessions).await
+    }
+}
+
+impl TrustsForwardedFor for AppState {
+    fn trust_forwarded_for(&self) -> bool {
+        self.config.auth.trust_forwarded_for
     }
 }

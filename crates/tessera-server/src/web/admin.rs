@@ -16,8 +16,8 @@ use crate::error::{AppError, AppResult};
 use crate::principal::Actor;
 use crate::state::AppState;
 use crate::web::forms::Posted;
+use crate::web::layout::Signed;
 use crate::web::layout::{csrf_field, page, respond, rfc3339, short_time, Section, WebError};
-use crate::web::signed::Signed;
 use crate::web::tokens::confirm_page;
 
 pub fn router() -> Router<AppState> {

@@ -19,11 +19,11 @@ use crate::service::api_keys::PageKeyRequest;
 use crate::service::tokens::Issued;
 use crate::state::AppState;
 use crate::web::forms::{OnceForms, Posted};
+use crate::web::layout::Signed;
 use crate::web::layout::{
     csrf_field, expires_cell, last_used_cell, masked, page, preset_label, respond,
     respond_with_secret, rfc3339, secret_panel, short_time, status_badge, Section, WebError,
 };
-use crate::web::signed::Signed;
 use crate::web::tokens::confirm_page;
 use crate::web::workspaces::may_manage_credentials;
 

@@ -1,52 +1,18 @@
-//! Who is signed in to a page (the extractor), and the CSRF-checked form
-//! extractor.
+//! The fields of a posted form, the CSRF-checked form extractor, and
+//! one-time form ids.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::request::Parts;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 
 use tessera_core::hash::constant_time_eq;
 
-use crate::client::ClientInfo;
 use crate::error::AppError;
-use crate::session::{cookie_value, SESSION_COOKIE};
 use crate::state::AppState;
-use crate::web::layout::WebError;
-use crate::web::signed::Signed;
-
-impl FromRequestParts<AppState> for Signed {
-    type Rejection = Response;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        signed_in(parts, state)
-            .await?
-            .ok_or_else(|| Redirect::to("/login").into_response())
-    }
-}
-
-/// The session of the request, if any is live and its user active.
-pub async fn signed_in(parts: &Parts, state: &AppState) -> Result<Option<Signed>, Response> {
-    let Some(secret) = cookie_value(&parts.headers, SESSION_COOKIE) else {
-        return Ok(None);
-    };
-    let resumed = state
-        .sessions
-        .resume(secret)
-        .await
-        .map_err(|e| WebError::from(e).into_response())?;
-    Ok(resumed.map(|(session, user)| Signed {
-        user,
-        session,
-        client: ClientInfo::from_parts(parts, state.config.auth.trust_forwarded_for),
-    }))
-}
+use crate::web::layout::Signed;
 
 /// The fields of an `application/x-www-form-urlencoded` body, in order
 /// (repeated names, such as checkboxes, are kept).

@@ -1,16 +1,89 @@
-//! The shared page shell, the error page and small formatting helpers.
+//! The shared page shell and who it is for (the signed-in browser), the
+//! error page, and small formatting helpers.
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use tessera_core::PermissionSet;
-use tessera_store::{TokenRecord, TokenStatus};
+use tessera_store::{Session, TokenRecord, TokenStatus, User};
 
+use crate::client::ClientInfo;
 use crate::error::AppError;
-use crate::web::signed::Signed;
+use crate::principal::Caller;
+use crate::session::{cookie_value, SESSION_COOKIE};
+use crate::state::AppState;
+
+/// A signed-in browser on a page. Without a live session, a page answers
+/// with a redirect to `/login`.
+#[derive(Debug, Clone)]
+pub struct Signed {
+    pub user: User,
+    pub session: Session,
+    pub client: ClientInfo,
+}
+
+impl Signed {
+    /// The same caller the API sees for this session.
+    pub fn caller(&self) -> Caller {
+        Caller::Session {
+            user: Box::new(self.user.clone()),
+            session: Box::new(self.session.clone()),
+        }
+    }
+
+    /// An error page shown within this user's navigation.
+    pub fn error(&self, error: AppError) -> WebError {
+        WebError {
+            error,
+            signed: Some(Box::new(self.clone())),
+        }
+    }
+
+    /// What a form shows beside its fields when its input was not
+    /// acceptable (answered with 422); any other error is this user's error
+    /// page.
+    pub fn form_refusal(&self, error: AppError) -> Result<String, WebError> {
+        match error {
+            AppError::Invalid(message) | AppError::BadRequest(message) => Ok(message),
+            other => Err(self.error(other)),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        signed_in(parts, state)
+            .await?
+            .ok_or_else(|| Redirect::to("/login").into_response())
+    }
+}
+
+/// The session of the request, if any is live and its user active.
+pub async fn signed_in(parts: &Parts, state: &AppState) -> Result<Option<Signed>, Response> {
+    let Some(secret) = cookie_value(&parts.headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let resumed = state
+        .sessions
+        .resume(secret)
+        .await
+        .map_err(|e| WebError::from(e).into_response())?;
+    Ok(resumed.map(|(session, user)| Signed {
+        user,
+        session,
+        client: ClientInfo::from_parts(parts, state.config.auth.trust_forwarded_for),
+    }))
+}
 
 /// Which part of the navigation a page belongs to.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -86,26 +159,6 @@ pub fn respond_with_secret(markup: Markup) -> Response {
 pub struct WebError {
     pub error: AppError,
     pub signed: Option<Box<Signed>>,
-}
-
-impl Signed {
-    /// An error page shown within this user's navigation.
-    pub fn error(&self, error: AppError) -> WebError {
-        WebError {
-            error,
-            signed: Some(Box::new(self.clone())),
-        }
-    }
-
-    /// What a form shows beside its fields when its input was not
-    /// acceptable (answered with 422); any other error is this user's error
-    /// page.
-    pub fn form_refusal(&self, error: AppError) -> Result<String, WebError> {
-        match error {
-            AppError::Invalid(message) | AppError::BadRequest(message) => Ok(message),
-            other => Err(self.error(other)),
-        }
-    }
 }
 
 impl From<AppError> for WebError {

@@ -11,7 +11,8 @@ use maud::html;
 use crate::client::ClientInfo;
 use crate::session::{clearing_cookie, request_is_tls, session_cookie};
 use crate::state::AppState;
-use crate::web::forms::{signed_in, Fields, Posted};
+use crate::web::forms::{Fields, Posted};
+use crate::web::layout::signed_in;
 use crate::web::layout::{page, respond, Section, WebError};
 
 /// The one message for every failed sign-in: unknown user, wrong password,

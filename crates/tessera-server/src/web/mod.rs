@@ -9,7 +9,6 @@ pub mod api_keys;
 pub mod forms;
 pub mod layout;
 pub mod login;
-pub mod signed;
 pub mod tokens;
 pub mod workspaces;
 

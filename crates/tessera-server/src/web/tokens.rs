@@ -19,12 +19,12 @@ use crate::service::tokens::{Issued, PageTokenRequest, TokenScope};
 use crate::session::request_is_tls;
 use crate::state::AppState;
 use crate::web::forms::{Fields, OnceForms, Posted};
+use crate::web::layout::Signed;
 use crate::web::layout::{
     csrf_field, expires_cell, last_used_cell, masked, page, permission_choices, preset_label,
     respond, respond_with_secret, rfc3339, secret_panel, short_time, status_badge, Section,
     WebError,
 };
-use crate::web::signed::Signed;
 use crate::web::workspaces::memberships;
 
 pub fn router() -> Router<AppState> {

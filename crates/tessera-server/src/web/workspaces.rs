@@ -15,8 +15,8 @@ use tessera_core::PermissionSet;
 
 use crate::error::AppResult;
 use crate::state::AppState;
+use crate::web::layout::Signed;
 use crate::web::layout::{page, respond, Section, WebError};
-use crate::web::signed::Signed;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/settings/workspaces", get(workspaces))
