@@ -492,11 +492,6 @@ impl<A: Default + Send + Sync + 'static> Verifier<A> {
     pub fn counters(&self) -> &Counters {
         &self.counters
     }
-
-    /// The store the verifier reads.
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
 }
 
 /// The verifier's background work, stopped when this is dropped.

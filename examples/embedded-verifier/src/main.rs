@@ -84,13 +84,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot open the database {}", config.database_url))?;
     let settings = VerifierSettings {
-        kinds: config.kinds.clone(),
-        roles: config.roles.clone(),
-        hasher: config.hasher.clone(),
-        cache: config.cache,
-        rate_limit: config.limits.rate_limit,
         // The product only reads Tessera's database.
         record_usage: false,
+        ..tessera_server::verification::settings(&config)
     };
     let verifier: Arc<Verifier> = Arc::new(Verifier::new(settings, store));
     // Hears the server's revocations, suspensions and role changes.
