@@ -125,7 +125,7 @@ impl Verifier {
             self.token_cookie
                 .as_deref()
                 .and_then(|name| cookie_value(headers, name))
-                .map(|token| Secret(token.to_owned()))
+                .map(Secret)
         };
         Presented { token, workspace }
     }
@@ -274,15 +274,17 @@ fn cache_key(token: &str, workspace: Option<&str>, required: &[String]) -> Key {
     hash.finalize().into()
 }
 
-fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// The value of cookie `name`, parsed by the `cookie` crate (RFC 6265); an
+/// empty value counts as none.
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"'))
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|cookie| cookie.name() == name)
+        .map(|cookie| cookie.value_trimmed().to_owned())
         .filter(|v| !v.is_empty())
 }
 

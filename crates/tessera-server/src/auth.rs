@@ -2,10 +2,10 @@
 //! cookie) or a signed-in browser session. Handlers take a [`Caller`] and
 //! state what they need of it at their top; deny by default.
 
-use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, Method};
+use std::borrow::Cow;
 
-use tessera_core::hash::constant_time_eq;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
 
 use crate::client::ClientInfo;
 use crate::config::Config;
@@ -13,13 +13,13 @@ use crate::error::{AppError, AppResult};
 use crate::principal::Caller;
 use crate::service::sessions::Sessions;
 use crate::service::verification::Verification;
-use crate::session::{cookie_value, CSRF_HEADER, SESSION_COOKIE};
+use crate::session::{browser_session, check_csrf, cookie_value, is_change, CSRF_HEADER};
 use crate::verification::VerifyFailure;
 
 /// The credential as it arrived, before verification.
 pub enum Presented<'a> {
-    Token(&'a str),
-    SessionCookie(&'a str),
+    Token(Cow<'a, str>),
+    SessionCookie,
     Nothing,
 }
 
@@ -45,22 +45,22 @@ pub fn presented_credential<'a>(
     let mut authorizations = parts.headers.get_all(header::AUTHORIZATION).iter();
     if let Some(value) = authorizations.next() {
         if authorizations.next().is_some() {
-            return Ok(Presented::Token(""));
+            return Ok(Presented::Token(Cow::Borrowed("")));
         }
         let value = value.to_str().unwrap_or("");
         return Ok(match value.split_once(' ') {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
-                Presented::Token(token.trim())
+                Presented::Token(Cow::Borrowed(token.trim()))
             }
             // An odd scheme is a malformed credential, never "no credential".
-            _ => Presented::Token(""),
+            _ => Presented::Token(Cow::Borrowed("")),
         });
     }
     if let Some(token) = token_cookie.and_then(|name| cookie_value(&parts.headers, name)) {
-        return Ok(Presented::Token(token));
+        return Ok(Presented::Token(Cow::Owned(token)));
     }
-    if let Some(secret) = cookie_value(&parts.headers, SESSION_COOKIE) {
-        return Ok(Presented::SessionCookie(secret));
+    if crate::session::session_secret(&parts.headers).is_some() {
+        return Ok(Presented::SessionCookie);
     }
     Ok(Presented::Nothing)
 }
@@ -109,25 +109,18 @@ pub async fn caller(
             let client = ClientInfo::from_parts(parts, auth.trust_forwarded_for);
             let workspace_header = workspace_header(config, &parts.headers);
             let verified = verification
-                .verify(token, workspace_header, &[], &client)
+                .verify(&token, workspace_header, &[], &client)
                 .await
                 .map_err(|f| verify_failure(config, f))?;
             Ok(Caller::Token(Box::new(verified)))
         }
-        Presented::SessionCookie(secret) => {
-            let (session, user) = sessions
-                .resume(secret)
+        Presented::SessionCookie => {
+            let (session, user) = browser_session(&parts.headers, sessions)
                 .await?
                 .ok_or(AppError::Unauthenticated)?;
-            if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-                let sent = parts
-                    .headers
-                    .get(CSRF_HEADER)
-                    .map(|v| v.as_bytes())
-                    .unwrap_or(b"");
-                if !constant_time_eq(sent, session.csrf_token.as_bytes()) {
-                    return Err(AppError::CsrfFailed);
-                }
+            if is_change(&parts.method) {
+                let sent = parts.headers.get(CSRF_HEADER).map(|v| v.as_bytes());
+                check_csrf(&session, sent.unwrap_or(b""))?;
             }
             Ok(Caller::Session {
                 user: Box::new(user),

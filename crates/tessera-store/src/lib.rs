@@ -150,6 +150,16 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_session(&self, id_hash: &str) -> StoreResult<()>;
     /// Ends every session of a user (on suspension, removal or a new password).
     async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<()>;
+    /// Claims a one-time form id for a session: true the first time, false
+    /// when the id was claimed before (a resubmitted form). Claims made
+    /// before `forget_before` are pruned first.
+    async fn claim_form_id(
+        &self,
+        session_id_hash: &str,
+        form_id: &str,
+        now: OffsetDateTime,
+        forget_before: OffsetDateTime,
+    ) -> StoreResult<bool>;
 
     // --- change notifications between instances ------------------------------------
 

@@ -719,6 +719,34 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    #[tracing::instrument(skip_all)]
+    async fn claim_form_id(
+        &self,
+        session_id_hash: &str,
+        form_id: &str,
+        now: OffsetDateTime,
+        forget_before: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("DELETE FROM form_submissions WHERE used_at < ?")
+            .bind(micros(forget_before))
+            .execute(&mut *tx)
+            .await?;
+        let claimed = sqlx::query(
+            "INSERT INTO form_submissions (session_id_hash, form_id, used_at) VALUES (?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(session_id_hash)
+        .bind(form_id)
+        .bind(micros(now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
     // --- change notifications between processes ----------------------------------------
 
     /// SQLite has no NOTIFY: the message goes into a table that every

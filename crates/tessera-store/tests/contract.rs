@@ -75,6 +75,7 @@ contract!(
     usage_keeps_the_last_five_distinct_addresses_newest_first,
     a_usage_batch_larger_than_one_write_reaches_every_token,
     sessions_expire_and_can_be_deleted,
+    a_form_id_is_claimed_once_per_session_by_every_instance,
     published_invalidations_reach_every_instance,
     audit_events_list_newest_first_and_page,
     audit_filters_combine,
@@ -1218,6 +1219,69 @@ async fn sessions_expire_and_can_be_deleted(db: Db) {
     db.delete_user_sessions(&alice.id).await.unwrap();
     assert_eq!(db.session("hash-2", at(50)).await.unwrap(), None);
     assert!(db.session("hash-3", at(50)).await.unwrap().is_some());
+}
+
+async fn a_form_id_is_claimed_once_per_session_by_every_instance(db: Db) {
+    let alice = user(&db, 0, "alice").await;
+    for id_hash in ["hash-a", "hash-b"] {
+        db.create_session(&Session {
+            id_hash: id_hash.into(),
+            user_id: alice.id.clone(),
+            csrf_token: "csrf".into(),
+            created_at: at(10),
+            expires_at: at(1000),
+        })
+        .await
+        .unwrap();
+    }
+    let other = db.another_store().await;
+    assert!(db
+        .claim_form_id("hash-a", "form-1", at(20), at(0))
+        .await
+        .unwrap());
+    assert!(
+        !other
+            .claim_form_id("hash-a", "form-1", at(21), at(0))
+            .await
+            .unwrap(),
+        "a second instance sees the first claim"
+    );
+    assert!(
+        db.claim_form_id("hash-b", "form-1", at(22), at(0))
+            .await
+            .unwrap(),
+        "another session's id is its own"
+    );
+    assert!(db
+        .claim_form_id("hash-a", "form-2", at(23), at(0))
+        .await
+        .unwrap());
+
+    // Claims older than the horizon are forgotten, newer ones kept.
+    assert!(db
+        .claim_form_id("hash-a", "form-1", at(30), at(21))
+        .await
+        .unwrap());
+    assert!(!db
+        .claim_form_id("hash-a", "form-2", at(31), at(21))
+        .await
+        .unwrap());
+
+    // A session's claims end with it.
+    db.delete_session("hash-b").await.unwrap();
+    db.create_session(&Session {
+        id_hash: "hash-b".into(),
+        user_id: alice.id.clone(),
+        csrf_token: "csrf".into(),
+        created_at: at(40),
+        expires_at: at(1000),
+    })
+    .await
+    .unwrap();
+    assert!(db
+        .claim_form_id("hash-b", "form-1", at(41), at(0))
+        .await
+        .unwrap());
 }
 
 // --- change notifications --------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -21,9 +22,13 @@ use crate::service::audit::Audit;
 /// 43 base62 characters ≈ 256 bits.
 const SESSION_SECRET_LEN: usize = 43;
 
+/// How long a claimed form id is remembered: longer than any session lives
+/// by default, so a resubmission is refused for as long as it can be made.
+const FORM_ID_LIFETIME: time::Duration = time::Duration::days(1);
+
 /// A new session: the secret goes to the browser, the record to the store.
 pub struct NewSession {
-    pub secret: String,
+    pub secret: SecretString,
     pub session: Session,
 }
 
@@ -44,10 +49,10 @@ impl Sessions {
     }
 
     pub async fn start(&self, user: &User) -> AppResult<NewSession> {
-        let secret = base62::random(SESSION_SECRET_LEN);
+        let secret = SecretString::from(base62::random(SESSION_SECRET_LEN));
         let now = OffsetDateTime::now_utc();
         let session = Session {
-            id_hash: hash::sha256_hex(&secret),
+            id_hash: hash::sha256_hex(secret.expose_secret()),
             user_id: user.id.clone(),
             csrf_token: base62::random(32),
             created_at: now,
@@ -119,7 +124,8 @@ impl Sessions {
     }
 
     /// The session a cookie secret names, if it is live.
-    pub async fn find(&self, secret: &str) -> AppResult<Option<Session>> {
+    pub async fn find(&self, secret: &SecretString) -> AppResult<Option<Session>> {
+        let secret = secret.expose_secret();
         if secret.len() != SESSION_SECRET_LEN || !base62::is_base62(secret) {
             return Ok(None);
         }
@@ -131,7 +137,7 @@ impl Sessions {
 
     /// The live session a cookie secret names and its user, if the user is
     /// active: who a browser is signed in as.
-    pub async fn resume(&self, secret: &str) -> AppResult<Option<(Session, User)>> {
+    pub async fn resume(&self, secret: &SecretString) -> AppResult<Option<(Session, User)>> {
         let Some(session) = self.find(secret).await? else {
             return Ok(None);
         };
@@ -141,6 +147,21 @@ impl Sessions {
             .await?
             .filter(|u| u.status == UserStatus::Active);
         Ok(user.map(|user| (session, user)))
+    }
+
+    /// Claims a one-time form id for this session: true the first time it
+    /// is presented, false for a repeat (a reload that resubmits a form that
+    /// shows a secret) or an id no form could carry. The claim is in the
+    /// store, so every instance sees it.
+    pub async fn claim_form_id(&self, session: &Session, form_id: Option<&str>) -> AppResult<bool> {
+        let Some(form_id) = form_id.filter(|id| !id.is_empty() && id.len() <= 64) else {
+            return Ok(false);
+        };
+        let now = OffsetDateTime::now_utc();
+        Ok(self
+            .store
+            .claim_form_id(&session.id_hash, form_id, now, now - FORM_ID_LIFETIME)
+            .await?)
     }
 
     /// Signs a browser out: its session ends.

@@ -68,17 +68,6 @@ pub struct PersonalTokenRequest<'a> {
     pub workspace_header: Option<&'a str>,
 }
 
-/// A personal token as the settings page's form asks for it: what a
-/// signed-in person picked from what the page offers. Refusals name the
-/// form's fields as the page shows them.
-pub struct PageTokenRequest<'a> {
-    pub name: &'a str,
-    pub expires_in: Option<&'a str>,
-    /// The permissions checked; none checked means no narrowing.
-    pub permissions: &'a [String],
-    pub workspace_id: Option<&'a str>,
-}
-
 /// A rotation as the API asks for it (every field optional).
 #[derive(Debug, Default)]
 pub struct RotateRequest<'a> {
@@ -284,16 +273,16 @@ impl Tokens {
                 Caller::Session { .. } => None,
             },
         };
-        if let (Some(workspace_id), true) = (&workspace_id, kind.binding != WorkspaceBinding::None)
-        {
-            if self
-                .store
-                .membership(workspace_id, &user.id)
-                .await?
-                .is_none()
+        if let Some(workspace_id) = &workspace_id {
+            if !looks_like(IdKind::Workspace, workspace_id)
+                || self
+                    .store
+                    .membership(workspace_id, &user.id)
+                    .await?
+                    .is_none()
             {
                 return Err(AppError::Invalid(
-                    "workspace_id names a workspace you are not a member of.".into(),
+                    "workspace_id: you are not a member of that workspace.".into(),
                 ));
             }
         }
@@ -331,67 +320,6 @@ impl Tokens {
             }
         }
         Ok(allowed)
-    }
-
-    /// Creates a personal token for a signed-in person, as the settings
-    /// page's form asks: the API's rules for a session (which holds all its
-    /// owner's permissions), in the page's words.
-    pub async fn create_personal_from_page(
-        &self,
-        user: &User,
-        actor: &Actor,
-        request: PageTokenRequest<'_>,
-    ) -> AppResult<Issued> {
-        let name = validate::token_name(Some(&Value::String(request.name.to_owned())))?;
-        let kind = self.kind_for(None, OwnerType::User)?;
-        let expiry = validate::expiry_request(request.expires_in, None)?;
-        let workspace_id = match (kind.binding, request.workspace_id) {
-            (WorkspaceBinding::Bound, None) => Some(self.current_workspace(&user.id, None).await?),
-            (_, chosen) => chosen.map(str::to_owned),
-        };
-        let permissions = if request.permissions.is_empty() {
-            None
-        } else {
-            let asked = validate::permission_list("permissions", request.permissions)?;
-            let allowed = self.grantable(&user.id, workspace_id.as_deref()).await?;
-            if kind.allow_narrowing {
-                validate::only_narrowing(
-                    "Permissions",
-                    &asked,
-                    &allowed,
-                    "a token can only narrow what your role allows",
-                )?;
-            }
-            Some(asked)
-        };
-        if let Some(workspace_id) = &workspace_id {
-            if !looks_like(IdKind::Workspace, workspace_id)
-                || self
-                    .store
-                    .membership(workspace_id, &user.id)
-                    .await?
-                    .is_none()
-            {
-                return Err(AppError::Invalid(
-                    "Workspace: you are not a member of that workspace.".into(),
-                ));
-            }
-        }
-        self.issue(
-            IssueRequest {
-                kind,
-                name,
-                expiry,
-                permissions,
-                role: None,
-                workspace_id,
-                user_id: Some(user.id.clone()),
-                created_by: Some(user.id.clone()),
-                ceiling: None,
-            },
-            actor,
-        )
-        .await
     }
 
     /// Creates a token after checking the kind's rules: binding, expiry

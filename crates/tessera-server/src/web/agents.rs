@@ -22,7 +22,7 @@ use crate::principal::Actor;
 use crate::service::agents::AgentTokenRequest;
 use crate::service::tokens::{Issued, TokenScope};
 use crate::state::AppState;
-use crate::web::forms::{Fields, OnceForms, Posted};
+use crate::web::forms::{first_post, new_form_id, Fields, Posted};
 use crate::web::layout::Signed;
 use crate::web::layout::{
     csrf_field, expires_cell, last_used_cell, masked, page, permission_choices, preset_label,
@@ -146,7 +146,7 @@ async fn render_list(
                     }
                     form method="post" action=(action) novalidate {
                         (csrf_field(signed))
-                        input type="hidden" name="form_id" value=(OnceForms::new_id());
+                        input type="hidden" name="form_id" value=(new_form_id());
                         label for="agent-name" { "Name" }
                         input #agent-name type="text" name="name" value=(asked.name) maxlength="100" required;
                         label for="agent-role" { "Role" }
@@ -185,7 +185,7 @@ async fn create(
     let (_, held) = may_manage_credentials(&state, &signed, &wid)
         .await
         .map_err(|e| signed.error(e))?;
-    if !OnceForms::global().first_use(&signed, fields.get("form_id")) {
+    if !first_post(&state, &signed, &fields).await? {
         // A resubmitted form (a double click, a reload): one agent is enough.
         return Ok(Redirect::to(&agents_path(&wid)).into_response());
     }
@@ -324,7 +324,7 @@ async fn render_agent(
                 }
                 form method="post" action={ (here) "/tokens" } novalidate {
                     (csrf_field(signed))
-                    input type="hidden" name="form_id" value=(OnceForms::new_id());
+                    input type="hidden" name="form_id" value=(new_form_id());
                     label for="token-name" { "Name" }
                     input #token-name type="text" name="name" value=(asked.name) maxlength="100" required;
                     label for="token-expiry" { "Expiration" }
@@ -399,7 +399,7 @@ async fn create_token(
     let (agent, held) = managed_agent(&state, &signed, &wid, &aid)
         .await
         .map_err(|e| signed.error(e))?;
-    if !OnceForms::global().first_use(&signed, fields.get("form_id")) {
+    if !first_post(&state, &signed, &fields).await? {
         // A resubmitted form (a reload): the secret is never shown twice.
         return Ok(Redirect::to(&agent_path(&agent)).into_response());
     }

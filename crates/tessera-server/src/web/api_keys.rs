@@ -18,7 +18,7 @@ use crate::principal::Actor;
 use crate::service::api_keys::PageKeyRequest;
 use crate::service::tokens::Issued;
 use crate::state::AppState;
-use crate::web::forms::{OnceForms, Posted};
+use crate::web::forms::{first_post, new_form_id, Posted};
 use crate::web::layout::Signed;
 use crate::web::layout::{
     csrf_field, expires_cell, last_used_cell, masked, page, preset_label, respond,
@@ -111,7 +111,7 @@ async fn render(
                 }
                 form method="post" action=(action) novalidate {
                     (csrf_field(signed))
-                    input type="hidden" name="form_id" value=(OnceForms::new_id());
+                    input type="hidden" name="form_id" value=(new_form_id());
                     label for="key-name" { "Name" }
                     input #key-name type="text" name="name" value=(form.name) maxlength="100" required;
                     label for="key-role" { "Role" }
@@ -165,7 +165,7 @@ async fn create(
     let (_, held) = may_manage_credentials(&state, &signed, &wid)
         .await
         .map_err(|e| signed.error(e))?;
-    if !OnceForms::global().first_use(&signed, fields.get("form_id")) {
+    if !first_post(&state, &signed, &fields).await? {
         return Ok(Redirect::to(&format!("/settings/workspaces/{wid}/api-keys")).into_response());
     }
     match issue(&state, &signed, &wid, &held, &form).await {

@@ -1,18 +1,13 @@
 //! The fields of a posted form, the CSRF-checked form extractor, and
 //! one-time form ids.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
 
-use tessera_core::hash::constant_time_eq;
-
 use crate::error::AppError;
+use crate::session::check_csrf;
 use crate::state::AppState;
-use crate::web::layout::Signed;
+use crate::web::layout::{Signed, WebError};
 
 /// The fields of an `application/x-www-form-urlencoded` body, in order
 /// (repeated names, such as checkboxes, are kept).
@@ -71,43 +66,28 @@ impl FromRequest<AppState> for Posted {
             })?;
         let fields = Fields::parse(&bytes);
         let sent = fields.get("csrf_token").unwrap_or("");
-        if !constant_time_eq(sent.as_bytes(), signed.session.csrf_token.as_bytes()) {
-            return Err(signed.error(AppError::CsrfFailed).into_response());
-        }
+        check_csrf(&signed.session, sent.as_bytes())
+            .map_err(|refused| signed.error(refused).into_response())?;
         Ok(Posted { signed, fields })
     }
 }
 
 /// One-time form ids: a form that shows a secret when posted carries one, so
-/// that posting it again (a reload that resubmits) creates nothing.
-pub struct OnceForms {
-    used: Mutex<HashMap<String, Instant>>,
+/// that posting it again (a reload that resubmits) creates nothing. The ids
+/// are claimed in the store (`Sessions::claim_form_id`).
+pub fn new_form_id() -> String {
+    tessera_core::base62::random(24)
 }
 
-const FORM_ID_LIFETIME: Duration = Duration::from_secs(24 * 3600);
-
-impl OnceForms {
-    pub fn global() -> &'static OnceForms {
-        static FORMS: std::sync::OnceLock<OnceForms> = std::sync::OnceLock::new();
-        FORMS.get_or_init(|| OnceForms {
-            used: Mutex::new(HashMap::new()),
-        })
-    }
-
-    pub fn new_id() -> String {
-        tessera_core::base62::random(24)
-    }
-
-    /// True the first time this session presents `id`; false for a repeat
-    /// or a blank id.
-    pub fn first_use(&self, signed: &Signed, id: Option<&str>) -> bool {
-        let Some(id) = id.filter(|id| !id.is_empty() && id.len() <= 64) else {
-            return false;
-        };
-        let id = format!("{}:{id}", signed.session.id_hash);
-        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        used.retain(|_, at| now.duration_since(*at) < FORM_ID_LIFETIME);
-        used.insert(id, now).is_none()
-    }
+/// True the first time this session posts the form id in `fields`.
+pub async fn first_post(
+    state: &AppState,
+    signed: &Signed,
+    fields: &Fields,
+) -> Result<bool, WebError> {
+    state
+        .sessions
+        .claim_form_id(&signed.session, fields.get("form_id"))
+        .await
+        .map_err(|e| signed.error(e))
 }

@@ -15,7 +15,7 @@ use tessera_store::{Session, TokenRecord, TokenStatus, User};
 use crate::client::ClientInfo;
 use crate::error::AppError;
 use crate::principal::Caller;
-use crate::session::{cookie_value, SESSION_COOKIE};
+use crate::session::browser_session;
 use crate::state::AppState;
 
 /// A signed-in browser on a page. Without a live session, a page answers
@@ -70,12 +70,7 @@ impl FromRequestParts<AppState> for Signed {
 
 /// The session of the request, if any is live and its user active.
 pub async fn signed_in(parts: &Parts, state: &AppState) -> Result<Option<Signed>, Response> {
-    let Some(secret) = cookie_value(&parts.headers, SESSION_COOKIE) else {
-        return Ok(None);
-    };
-    let resumed = state
-        .sessions
-        .resume(secret)
+    let resumed = browser_session(&parts.headers, &state.sessions)
         .await
         .map_err(|e| WebError::from(e).into_response())?;
     Ok(resumed.map(|(session, user)| Signed {

@@ -15,10 +15,10 @@ use tessera_store::{Page, TokenRecord, TokenStatus};
 
 use crate::error::{AppError, AppResult};
 use crate::principal::Actor;
-use crate::service::tokens::{Issued, PageTokenRequest, TokenScope};
+use crate::service::tokens::{Issued, PersonalTokenRequest, TokenScope};
 use crate::session::request_is_tls;
 use crate::state::AppState;
-use crate::web::forms::{Fields, OnceForms, Posted};
+use crate::web::forms::{first_post, new_form_id, Fields, Posted};
 use crate::web::layout::Signed;
 use crate::web::layout::{
     csrf_field, expires_cell, last_used_cell, masked, page, permission_choices, preset_label,
@@ -193,7 +193,7 @@ async fn render(
                 }
                 form method="post" action="/settings/tokens" novalidate {
                     (csrf_field(signed))
-                    input type="hidden" name="form_id" value=(OnceForms::new_id());
+                    input type="hidden" name="form_id" value=(new_form_id());
                     label for="token-name" { "Name" }
                     input #token-name type="text" name="name" value=(form.name) maxlength="100" required
                         aria-describedby="token-name-help" aria-invalid=[name_error.map(|_| "true")];
@@ -253,7 +253,7 @@ async fn create(
 ) -> Result<Response, WebError> {
     let Posted { signed, fields } = posted;
     let form = CreateForm::from_fields(&fields);
-    if !OnceForms::global().first_use(&signed, fields.get("form_id")) {
+    if !first_post(&state, &signed, &fields).await? {
         // A resubmitted form (a reload): the secret is never shown twice.
         return Ok(Redirect::to("/settings/tokens").into_response());
     }
@@ -287,16 +287,22 @@ async fn create(
 
 /// The API's create rules for a signed-in user, in the form's words.
 async fn issue(state: &AppState, signed: &Signed, form: &CreateForm) -> AppResult<Issued> {
+    let caller = signed.caller();
+    let name = serde_json::Value::String(form.name.clone());
     state
         .tokens
-        .create_personal_from_page(
-            &signed.user,
-            &Actor::of(&signed.caller(), &signed.client),
-            PageTokenRequest {
-                name: &form.name,
+        .create_personal(
+            &caller,
+            &Actor::of(&caller, &signed.client),
+            PersonalTokenRequest {
+                name: Some(&name),
                 expires_in: form.expires_in.as_deref(),
-                permissions: &form.permissions,
-                workspace_id: form.workspace_id.as_deref(),
+                expires_at: None,
+                // None checked means no narrowing.
+                permissions: (!form.permissions.is_empty()).then_some(&form.permissions[..]),
+                workspace_id: form.workspace_id.clone(),
+                kind: None,
+                workspace_header: None,
             },
         )
         .await
@@ -446,7 +452,7 @@ async fn confirm_rotate(
         "Rotate token",
         "/settings/tokens",
         html! {
-            input type="hidden" name="form_id" value=(OnceForms::new_id());
+            input type="hidden" name="form_id" value=(new_form_id());
             fieldset {
                 legend { "The old secret stops working" }
                 @for (seconds, label) in OVERLAPS {
@@ -468,7 +474,7 @@ async fn rotate(
     posted: Posted,
 ) -> Result<Response, WebError> {
     let Posted { signed, fields } = posted;
-    if !OnceForms::global().first_use(&signed, fields.get("form_id")) {
+    if !first_post(&state, &signed, &fields).await? {
         return Ok(Redirect::to("/settings/tokens").into_response());
     }
     let overlap: u32 = match fields.get("overlap_seconds").unwrap_or("0").parse() {
