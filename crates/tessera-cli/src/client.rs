@@ -66,14 +66,27 @@ pub enum TokenCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Give a token a new secret; the old one works for --overlap seconds.
+    /// Give a token a new secret; the old one works for --overlap seconds
+    /// (0 to 86400), or with --overlap until_first_use until the new secret
+    /// is first used (then a minute more).
     Rotate {
         id: String,
-        #[arg(long, default_value_t = 0)]
-        overlap: u32,
+        #[arg(long, default_value = "0", value_parser = parse_overlap)]
+        overlap: Value,
         #[command(flatten)]
         client: ClientArgs,
     },
+}
+
+/// `--overlap`: seconds, or `until_first_use`, as the rotate body has them.
+fn parse_overlap(value: &str) -> Result<Value, String> {
+    if value == "until_first_use" {
+        return Ok(json!({ "overlap": "until_first_use" }));
+    }
+    value
+        .parse::<u32>()
+        .map(|seconds| json!({ "overlap_seconds": seconds }))
+        .map_err(|_| format!("{value:?} is neither a number of seconds nor until_first_use"))
 }
 
 #[derive(clap::Args)]
@@ -310,12 +323,7 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<ExitCode> {
             let api = Api::new(&client)?;
             let path = format!("/api/v1/tokens/{}/rotate", path_segment(&id)?);
             let rotated = api
-                .call(
-                    Method::POST,
-                    &path,
-                    Some(json!({ "overlap_seconds": overlap })),
-                    true,
-                )
+                .call(Method::POST, &path, Some(overlap), true)
                 .await?
                 .unwrap_or_default();
             print_secret(&rotated, client.json, "Rotated")?;

@@ -91,8 +91,12 @@ pub enum Denial {
     Expired,
     Revoked,
     OwnerInactive,
-    /// A secret replaced by rotation was presented after its overlap ended:
-    /// it leaked, and the token's family must be revoked.
+    /// A secret replaced by rotation was presented after its overlap ended.
+    /// It is refused and the token stands: a forgotten job still holding the
+    /// old secret must not take the new one down.
+    Rotated,
+    /// A secret replaced by rotation was used to rotate the token again: it
+    /// leaked, and the token's family has been revoked.
     ReuseDetected,
     WorkspaceRequired,
     NotAMember,
@@ -102,12 +106,13 @@ pub enum Denial {
 
 impl Denial {
     /// Every reason, in a fixed order (for per-reason tables and counters).
-    pub const ALL: [Denial; 10] = [
+    pub const ALL: [Denial; 11] = [
         Denial::Malformed,
         Denial::Unknown,
         Denial::Expired,
         Denial::Revoked,
         Denial::OwnerInactive,
+        Denial::Rotated,
         Denial::ReuseDetected,
         Denial::WorkspaceRequired,
         Denial::NotAMember,
@@ -126,6 +131,7 @@ impl Denial {
             Denial::Malformed => "token_malformed",
             Denial::Unknown => "token_unknown",
             Denial::Expired => "token_expired",
+            Denial::Rotated => "token_rotated",
             Denial::Revoked | Denial::ReuseDetected => "token_revoked",
             Denial::OwnerInactive => "owner_inactive",
             Denial::WorkspaceRequired => "workspace_required",
@@ -156,6 +162,7 @@ impl Denial {
             | Denial::Expired
             | Denial::Revoked
             | Denial::OwnerInactive
+            | Denial::Rotated
             | Denial::ReuseDetected => 401,
             Denial::WorkspaceRequired | Denial::NotAMember | Denial::PermissionDenied => 403,
             Denial::RateLimited => 429,
@@ -173,6 +180,9 @@ impl Denial {
             }
             Denial::Unknown => "The token is not known to this server.",
             Denial::Expired => "The token has expired.",
+            Denial::Rotated => {
+                "This secret was replaced by a rotation and no longer works: use the token's new secret."
+            }
             Denial::Revoked | Denial::ReuseDetected => "The token has been revoked.",
             Denial::OwnerInactive => "The token's owner is suspended or removed.",
             Denial::WorkspaceRequired => {
@@ -277,7 +287,7 @@ pub fn check_standing(token: &TokenFacts<'_>, now: OffsetDateTime) -> Result<(),
         return Err(Denial::Revoked);
     }
     if token.secret_retires_at.is_some_and(|t| now >= t) {
-        return Err(Denial::ReuseDetected);
+        return Err(Denial::Rotated);
     }
     if token.expires_at.is_some_and(|t| now >= t) {
         return Err(Denial::Expired);
@@ -453,7 +463,7 @@ mod tests {
 
         let mut rotated_out = facts(&pat);
         rotated_out.secret_retires_at = Some(NOW - Duration::seconds(1));
-        assert_eq!(check(rotated_out), Err(Denial::ReuseDetected));
+        assert_eq!(check(rotated_out), Err(Denial::Rotated));
 
         let mut overlapping = facts(&pat);
         overlapping.secret_retires_at = Some(NOW + Duration::seconds(60));
@@ -572,6 +582,7 @@ mod tests {
             Denial::Expired,
             Denial::Revoked,
             Denial::OwnerInactive,
+            Denial::Rotated,
             Denial::ReuseDetected,
         ];
         for d in all {

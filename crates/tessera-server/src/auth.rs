@@ -10,7 +10,7 @@ use axum::http::{header, HeaderMap};
 use crate::client::ClientInfo;
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
-use crate::principal::Caller;
+use crate::principal::{Caller, Presentation};
 use crate::service::sessions::Sessions;
 use crate::service::verification::Verification;
 use crate::session::{browser_session, check_csrf, cookie_value, is_change, CSRF_HEADER};
@@ -76,8 +76,8 @@ pub fn verify_failure(config: &Config, failure: VerifyFailure) -> AppError {
             reveal: config.auth.reveal_failure_reasons,
             retry_after,
         },
-        VerifyFailure::ReusedSecret(_) => AppError::Denied {
-            denial: tessera_core::Denial::ReuseDetected,
+        VerifyFailure::RotatedOut(_) => AppError::Denied {
+            denial: tessera_core::Denial::Rotated,
             reveal: config.auth.reveal_failure_reasons,
             retry_after: None,
         },
@@ -99,6 +99,7 @@ pub fn workspace_header<'a>(config: &Config, headers: &'a HeaderMap) -> Option<&
 /// default: no credential is 401.
 pub async fn caller(
     parts: &Parts,
+    presentation: Presentation,
     config: &Config,
     verification: &Verification,
     sessions: &Sessions,
@@ -109,7 +110,7 @@ pub async fn caller(
             let client = ClientInfo::from_parts(parts, auth.trust_forwarded_for);
             let workspace_header = workspace_header(config, &parts.headers);
             let verified = verification
-                .verify(&token, workspace_header, &[], &client)
+                .verify(&token, workspace_header, &[], &client, presentation)
                 .await
                 .map_err(|f| verify_failure(config, f))?;
             Ok(Caller::Token(Box::new(verified)))

@@ -27,17 +27,48 @@ pub enum Caller {
     Token(Box<Verified>),
 }
 
+/// What a request does with the credential it presents. Most requests only
+/// use it; a rotation replaces it, and that is where a secret retired by an
+/// earlier rotation shows a leak (someone holding the old secret is trying to
+/// take the token over), rather than a forgotten job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presentation {
+    Use,
+    Rotation,
+}
+
 /// How a server finds the caller of a request (its state implements it
 /// with `auth`), so that a handler can take a [`Caller`] as an argument.
 pub trait Authenticate: Send + Sync {
-    fn caller(&self, parts: &Parts) -> impl Future<Output = AppResult<Caller>> + Send;
+    fn caller(
+        &self,
+        parts: &Parts,
+        presentation: Presentation,
+    ) -> impl Future<Output = AppResult<Caller>> + Send;
 }
 
 impl<S: Authenticate> FromRequestParts<S> for Caller {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> AppResult<Self> {
-        state.caller(parts).await
+        state.caller(parts, Presentation::Use).await
+    }
+}
+
+/// The caller of a rotation endpoint: a [`Caller`], except that a secret
+/// retired by an earlier rotation, presented here, revokes its token
+/// (reuse detection, where GitLab also narrowed it: presented anywhere else,
+/// it is only refused).
+pub struct RotatingCaller(pub Caller);
+
+impl<S: Authenticate> FromRequestParts<S> for RotatingCaller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> AppResult<Self> {
+        state
+            .caller(parts, Presentation::Rotation)
+            .await
+            .map(RotatingCaller)
     }
 }
 

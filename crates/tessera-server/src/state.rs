@@ -13,7 +13,7 @@ use crate::client::TrustsForwardedFor;
 use crate::config::Config;
 use crate::error::AppResult;
 use crate::metrics::Metrics;
-use crate::principal::{Authenticate, Caller};
+use crate::principal::{Authenticate, Caller, Presentation};
 use crate::service::agents::Agents;
 use crate::service::api_keys::ApiKeys;
 use crate::service::audit::Audit;
@@ -130,8 +130,15 @@ impl Deref for AppState {
 
 /// A handler's `Caller` is found with this state's verifier and sessions.
 impl Authenticate for AppState {
-    async fn caller(&self, parts: &Parts) -> AppResult<Caller> {
-        auth::caller(parts, &self.config, &self.verification, &self.sessions).await
+    async fn caller(&self, parts: &Parts, presentation: Presentation) -> AppResult<Caller> {
+        auth::caller(
+            parts,
+            presentation,
+            &self.config,
+            &self.verification,
+            &self.sessions,
+        )
+        .await
     }
 }
 

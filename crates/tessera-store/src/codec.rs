@@ -561,6 +561,7 @@ pub(crate) struct FoundRow {
     secret_digest: Vec<u8>,
     secret_key_id: Option<String>,
     secret_retires_at: Option<i64>,
+    secret_ends_handoff: bool,
     #[sqlx(flatten)]
     owner: OwnerRow,
 }
@@ -572,6 +573,7 @@ impl FromRusqlite for FoundRow {
             secret_digest: columns.get("secret_digest")?,
             secret_key_id: columns.get("secret_key_id")?,
             secret_retires_at: columns.get("secret_retires_at")?,
+            secret_ends_handoff: columns.get("secret_ends_handoff")?,
             owner: OwnerRow::from_columns(columns)?,
         })
     }
@@ -647,6 +649,7 @@ impl TryFrom<FoundRow> for FoundSecret {
             key_id: row.secret_key_id,
             token: FoundToken {
                 secret_retires_at: opt_time("token_secrets.retires_at", row.secret_retires_at)?,
+                ends_handoff: row.secret_ends_handoff,
                 digest: row.secret_digest,
                 record: row.token.try_into()?,
                 owner: row.owner.into_user()?,

@@ -138,6 +138,16 @@ pub trait Store: Send + Sync + 'static {
     /// display fields and expiry are replaced. `NotFound` when the token does
     /// not exist or is revoked.
     async fn rotate_token(&self, rotation: &Rotation) -> StoreResult<TokenRecord>;
+    /// The first use of a hand-off rotation's new secret (`digest`): its
+    /// mark is cleared and the token's earlier secrets retire at
+    /// `old_secrets_retire_at` (if they would retire later). True for the
+    /// call that ended the hand-off; false if it had already ended.
+    async fn complete_handoff(
+        &self,
+        token_id: &str,
+        digest: &[u8],
+        old_secrets_retire_at: OffsetDateTime,
+    ) -> StoreResult<bool>;
     /// Applies buffered usage: last-used time, address and user agent, and
     /// the last five distinct addresses. Entries for unknown tokens are skipped.
     async fn record_usage(&self, usage: &[TokenUsage]) -> StoreResult<()>;

@@ -222,6 +222,9 @@ pub struct FoundToken {
     pub digest: Vec<u8>,
     /// When this secret stops working because the token was rotated.
     pub secret_retires_at: Option<OffsetDateTime>,
+    /// This secret is a hand-off rotation's new one, not used yet: its first
+    /// use ends the old secrets' wait (see [`Store::complete_handoff`](crate::Store::complete_handoff)).
+    pub ends_handoff: bool,
     /// The token's owning user or agent, read in the same query (the
     /// verifier needs their status on every miss).
     pub owner: Option<User>,
@@ -243,8 +246,12 @@ pub struct Rotation {
     pub display_prefix: String,
     pub last4: String,
     pub expires_at: Option<OffsetDateTime>,
-    /// When every earlier secret stops working (`at` for no overlap).
+    /// When every earlier secret stops working (`at` for no overlap; for a
+    /// hand-off, the longest they wait for the new secret's first use).
     pub old_secret_retires_at: OffsetDateTime,
+    /// A hand-off rotation: the earlier secrets keep working until the new
+    /// one is first used (then [`Store::complete_handoff`](crate::Store::complete_handoff)).
+    pub handoff: bool,
 }
 
 /// One use of a token, buffered by the verifier and written in batches.

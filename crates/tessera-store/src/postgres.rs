@@ -109,7 +109,7 @@ macro_rules! found_head {
             "SELECT ",
             token_columns!(),
             ", s.digest AS secret_digest, s.key_id AS secret_key_id, \
-             tessera_us(s.retires_at) AS secret_retires_at, \
+             tessera_us(s.retires_at) AS secret_retires_at, s.ends_handoff AS secret_ends_handoff, \
              u.id AS owner_id, u.username AS owner_username, u.display_name AS owner_display_name, \
              u.password_hash AS owner_password_hash, u.is_admin AS owner_is_admin, \
              u.status AS owner_status, tessera_us(u.created_at) AS owner_created_at, \
@@ -565,7 +565,7 @@ impl Store for PostgresStore {
         .await
         .map_err(|e| token_insert_error(e, token))?
         .try_into()?;
-        insert_secret(&mut tx, &token.id, &token.hash, token.created_at)
+        insert_secret(&mut tx, &token.id, &token.hash, token.created_at, false)
             .await
             .map_err(|e| token_insert_error(e, token))?;
         tx.commit().await?;
@@ -669,6 +669,16 @@ impl Store for PostgresStore {
         if !matches!(revoked, Some(None)) {
             return Err(StoreError::NotFound);
         }
+        // A secret still waiting for its first use was lost, or this
+        // rotation retries one that was: it retires now.
+        sqlx::query(
+            "UPDATE token_secrets SET retires_at = tessera_ts($1), ends_handoff = false \
+             WHERE token_id = $2 AND ends_handoff",
+        )
+        .bind(micros(rotation.at))
+        .bind(&rotation.token_id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "UPDATE token_secrets SET retires_at = tessera_ts($1) \
              WHERE token_id = $2 AND (retires_at IS NULL OR retires_at > tessera_ts($1))",
@@ -677,9 +687,15 @@ impl Store for PostgresStore {
         .bind(&rotation.token_id)
         .execute(&mut *tx)
         .await?;
-        insert_secret(&mut tx, &rotation.token_id, &rotation.new_hash, rotation.at)
-            .await
-            .map_err(|e| conflict_on_unique(e, secret_taken))?;
+        insert_secret(
+            &mut tx,
+            &rotation.token_id,
+            &rotation.new_hash,
+            rotation.at,
+            rotation.handoff,
+        )
+        .await
+        .map_err(|e| conflict_on_unique(e, secret_taken))?;
         let record = sqlx::query_as::<_, TokenRow>(concat!(
             "UPDATE tokens AS t SET display_prefix = $1, last4 = $2, \
              expires_at = tessera_ts($3), rotated_at = tessera_ts($4) WHERE id = $5 RETURNING ",
@@ -691,6 +707,38 @@ impl Store for PostgresStore {
         .try_into()?;
         tx.commit().await?;
         Ok(record)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn complete_handoff(
+        &self,
+        token_id: &str,
+        digest: &[u8],
+        old_secrets_retire_at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let ended = sqlx::query(
+            "UPDATE token_secrets SET ends_handoff = false \
+             WHERE digest = $1 AND token_id = $2 AND ends_handoff",
+        )
+        .bind(digest)
+        .bind(token_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if ended {
+            sqlx::query(
+                "UPDATE token_secrets SET retires_at = tessera_ts($1) \
+                 WHERE token_id = $2 AND retires_at > tessera_ts($1)",
+            )
+            .bind(micros(old_secrets_retire_at))
+            .bind(token_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(ended)
     }
 
     #[tracing::instrument(skip_all)]
@@ -909,12 +957,14 @@ async fn insert_secret(
     token_id: &str,
     hash: &TokenHash,
     at: OffsetDateTime,
+    ends_handoff: bool,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO token_secrets (digest, key_id, token_id, created_at) \
-         VALUES ($1, $2, $3, tessera_ts($4))",
+        "INSERT INTO token_secrets (digest, key_id, token_id, created_at, ends_handoff) \
+         VALUES ($1, $2, $3, tessera_ts($4), $5)",
     )
     .bind_secret(token_id, hash, at)
+    .bind(ends_handoff)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -48,7 +48,7 @@ const READERS: u32 = 8;
 /// A secret's token and its owner, in one query: a verifier's cache miss is
 /// one round trip.
 const FOUND_HEAD: &str = "SELECT t.*, s.digest AS secret_digest, s.key_id AS secret_key_id, \
-     s.retires_at AS secret_retires_at, \
+     s.retires_at AS secret_retires_at, s.ends_handoff AS secret_ends_handoff, \
      u.id AS owner_id, u.username AS owner_username, u.display_name AS owner_display_name, \
      u.password_hash AS owner_password_hash, u.is_admin AS owner_is_admin, \
      u.status AS owner_status, u.created_at AS owner_created_at, \
@@ -491,7 +491,7 @@ impl Store for SqliteStore {
         .await
         .map_err(|e| token_insert_error(e, token))?
         .try_into()?;
-        insert_secret(&mut tx, &token.id, &token.hash, token.created_at)
+        insert_secret(&mut tx, &token.id, &token.hash, token.created_at, false)
             .await
             .map_err(|e| token_insert_error(e, token))?;
         tx.commit().await?;
@@ -607,6 +607,16 @@ impl Store for SqliteStore {
         if !matches!(revoked, Some(None)) {
             return Err(StoreError::NotFound);
         }
+        // A secret still waiting for its first use was lost, or this
+        // rotation retries one that was: it retires now.
+        sqlx::query(
+            "UPDATE token_secrets SET retires_at = ?1, ends_handoff = 0 \
+             WHERE token_id = ?2 AND ends_handoff = 1",
+        )
+        .bind(micros(rotation.at))
+        .bind(&rotation.token_id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "UPDATE token_secrets SET retires_at = ?1 \
              WHERE token_id = ?2 AND (retires_at IS NULL OR retires_at > ?1)",
@@ -615,9 +625,15 @@ impl Store for SqliteStore {
         .bind(&rotation.token_id)
         .execute(&mut *tx)
         .await?;
-        insert_secret(&mut tx, &rotation.token_id, &rotation.new_hash, rotation.at)
-            .await
-            .map_err(|e| conflict_on_unique(e, secret_taken))?;
+        insert_secret(
+            &mut tx,
+            &rotation.token_id,
+            &rotation.new_hash,
+            rotation.at,
+            rotation.handoff,
+        )
+        .await
+        .map_err(|e| conflict_on_unique(e, secret_taken))?;
         let record = sqlx::query_as::<_, TokenRow>(
             "UPDATE tokens SET display_prefix = ?, last4 = ?, expires_at = ?, rotated_at = ? \
              WHERE id = ? RETURNING *",
@@ -628,6 +644,38 @@ impl Store for SqliteStore {
         .try_into()?;
         tx.commit().await?;
         Ok(record)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn complete_handoff(
+        &self,
+        token_id: &str,
+        digest: &[u8],
+        old_secrets_retire_at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write().await?;
+        let ended = sqlx::query(
+            "UPDATE token_secrets SET ends_handoff = 0 \
+             WHERE digest = ? AND token_id = ? AND ends_handoff = 1",
+        )
+        .bind(digest)
+        .bind(token_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if ended {
+            sqlx::query(
+                "UPDATE token_secrets SET retires_at = ?1 \
+                 WHERE token_id = ?2 AND retires_at > ?1",
+            )
+            .bind(micros(old_secrets_retire_at))
+            .bind(token_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(ended)
     }
 
     #[tracing::instrument(skip_all)]
@@ -812,11 +860,14 @@ async fn insert_secret(
     token_id: &str,
     hash: &TokenHash,
     at: OffsetDateTime,
+    ends_handoff: bool,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO token_secrets (digest, key_id, token_id, created_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO token_secrets (digest, key_id, token_id, created_at, ends_handoff) \
+         VALUES (?, ?, ?, ?, ?)",
     )
     .bind_secret(token_id, hash, at)
+    .bind(ends_handoff)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -1224,6 +1275,7 @@ mod tests {
                 last4: "cond".into(),
                 expires_at: None,
                 old_secret_retires_at: T0 + time::Duration::seconds(70),
+                handoff: false,
             })
             .await
             .unwrap();

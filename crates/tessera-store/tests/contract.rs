@@ -71,6 +71,7 @@ contract!(
     the_active_token_limit_counts_neither_revoked_nor_expired_tokens,
     concurrent_writers_cannot_exceed_the_token_limit,
     rotation_gives_a_new_secret_and_retires_the_old,
+    a_handoff_rotation_keeps_the_old_secret_until_the_new_one_is_first_used,
     a_revoked_or_unknown_token_cannot_be_rotated,
     usage_keeps_the_last_five_distinct_addresses_newest_first,
     a_usage_batch_larger_than_one_write_reaches_every_token,
@@ -993,6 +994,7 @@ async fn rotation_gives_a_new_secret_and_retires_the_old(db: Db) {
         last4: secret[secret.len() - 4..].into(),
         expires_at: Some(at(now + 1000)),
         old_secret_retires_at: at(retires),
+        handoff: false,
     };
 
     let rotated = db
@@ -1041,6 +1043,69 @@ async fn rotation_gives_a_new_secret_and_retires_the_old(db: Db) {
     assert_eq!(retires_at("fourth-IJKL").await, None, "nothing changed");
 }
 
+async fn a_handoff_rotation_keeps_the_old_secret_until_the_new_one_is_first_used(db: Db) {
+    let alice = user(&db, 0, "alice").await;
+    let token = insert(&db, &pat(&alice, 1)).await;
+    let handoff = |secret: &str, now: i64| Rotation {
+        token_id: token.id.clone(),
+        at: at(now),
+        new_hash: plain(secret),
+        display_prefix: "tsr_pat_".into(),
+        last4: secret[secret.len() - 4..].into(),
+        expires_at: None,
+        old_secret_retires_at: at(now + 10_000),
+        handoff: true,
+    };
+    let found = |secret: &str| {
+        let db = &db;
+        let hash = plain(secret);
+        async move {
+            let found = db.find_token_by_hash(&[hash]).await.unwrap().unwrap();
+            (found.secret_retires_at, found.ends_handoff)
+        }
+    };
+    db.rotate_token(&handoff("second-ABCD", 100)).await.unwrap();
+    assert_eq!(
+        found("secret-1").await,
+        (Some(at(10_100)), false),
+        "waits, at most until the stated maximum"
+    );
+    assert_eq!(
+        found("second-ABCD").await,
+        (None, true),
+        "marked until its first use"
+    );
+
+    // The new secret was lost: rotating again retires it at once.
+    db.rotate_token(&handoff("third-EFGH", 200)).await.unwrap();
+    assert_eq!(found("second-ABCD").await, (Some(at(200)), false));
+    assert_eq!(found("secret-1").await, (Some(at(10_100)), false));
+    assert_eq!(found("third-EFGH").await, (None, true));
+
+    // Its first use ends the wait, once, on any instance.
+    let third = db
+        .find_token_by_hash(&[plain("third-EFGH")])
+        .await
+        .unwrap()
+        .unwrap();
+    let other = db.another_store().await;
+    assert!(other
+        .complete_handoff(&token.id, &third.digest, at(260))
+        .await
+        .unwrap());
+    assert!(!db
+        .complete_handoff(&token.id, &third.digest, at(300))
+        .await
+        .unwrap());
+    assert_eq!(found("third-EFGH").await, (None, false));
+    assert_eq!(found("secret-1").await, (Some(at(260)), false));
+    assert_eq!(
+        found("second-ABCD").await,
+        (Some(at(200)), false),
+        "never extended"
+    );
+}
+
 async fn a_revoked_or_unknown_token_cannot_be_rotated(db: Db) {
     let alice = user(&db, 0, "alice").await;
     let token = insert(&db, &pat(&alice, 1)).await;
@@ -1057,6 +1122,7 @@ async fn a_revoked_or_unknown_token_cannot_be_rotated(db: Db) {
                 last4: "wxyz".into(),
                 expires_at: None,
                 old_secret_retires_at: at(10),
+                handoff: false,
             })
             .await
             .unwrap_err();

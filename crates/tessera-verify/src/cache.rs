@@ -46,6 +46,9 @@ pub struct CachedToken<A> {
     pub permissions: Option<PermissionSet>,
     /// When the presented secret stops working because of a rotation.
     pub secret_retires_at: Option<OffsetDateTime>,
+    /// The presented secret's stored digest when it is a hand-off
+    /// rotation's new secret, not used before: this use ends the hand-off.
+    pub ends_handoff: Option<Vec<u8>>,
     /// The owning user (or agent), read when the entry was filled; a change
     /// of their status drops the entry. Shared by the owner's cached tokens
     /// (see [`VerifyCache::share_owner`]).
@@ -431,6 +434,7 @@ mod tests {
             },
             permissions: None,
             secret_retires_at: None,
+            ends_handoff: None,
             owner: None,
             stands_until: Some(None),
             last_recorded: LastRecorded::default(),

@@ -91,6 +91,17 @@ impl<A: Default> Verified<A> {
         }
     }
 
+    /// When this was the first use of a hand-off rotation's new secret: the
+    /// token's id and the secret's stored digest, for the caller to end the
+    /// hand-off (`Store::complete_handoff`; an embedded, read-only verifier
+    /// leaves it to the server). Until that lands, later uses report it too.
+    pub fn ends_handoff(&self) -> Option<(&str, &[u8])> {
+        self.token
+            .ends_handoff
+            .as_deref()
+            .map(|digest| (self.token.record.id.as_str(), digest))
+    }
+
     fn kept_grant(&self) -> &KeptGrant<A> {
         self.token
             .kept_grant()
@@ -106,11 +117,11 @@ pub enum VerifyFailure {
         denial: Denial,
         retry_after: Option<u64>,
     },
-    /// A secret retired by rotation came back after its overlap: it may
-    /// have leaked. The engine only refuses it (its denial is
-    /// [`Denial::ReuseDetected`]); what follows (the server revokes the
-    /// token and audits it) is the caller's to decide.
-    ReusedSecret(Box<TokenRecord>),
+    /// A secret retired by rotation was presented after its overlap. The
+    /// engine refuses it ([`Denial::Rotated`]) and the token stands; what
+    /// follows is the caller's to decide: the server audits it, and revokes
+    /// the token only when the old secret was used to rotate it again.
+    RotatedOut(Box<TokenRecord>),
     /// The store could not answer: the caller must fail closed.
     Store(StoreError),
 }
@@ -120,7 +131,7 @@ impl VerifyFailure {
     pub fn denial(&self) -> Option<Denial> {
         match self {
             VerifyFailure::Denied { denial, .. } => Some(*denial),
-            VerifyFailure::ReusedSecret(_) => Some(Denial::ReuseDetected),
+            VerifyFailure::RotatedOut(_) => Some(Denial::Rotated),
             VerifyFailure::Store(_) => None,
         }
     }
@@ -358,9 +369,9 @@ impl<A: Default + Send + Sync + 'static> Verifier<A> {
 
         match policy::check_standing(&facts, now) {
             Ok(()) => {}
-            Err(Denial::ReuseDetected) => {
+            Err(Denial::Rotated) => {
                 tracing::warn!(token_id = %record.id, "a rotated-out secret was presented after its overlap");
-                return Err(VerifyFailure::ReusedSecret(Box::new(record.clone())));
+                return Err(VerifyFailure::RotatedOut(Box::new(record.clone())));
             }
             Err(denial) => return Err(refused(record, denial)),
         }
@@ -424,6 +435,7 @@ impl<A: Default + Send + Sync + 'static> Verifier<A> {
             record: found.record,
             permissions,
             secret_retires_at: found.secret_retires_at,
+            ends_handoff: found.ends_handoff.then_some(found.digest),
             owner,
         })
     }

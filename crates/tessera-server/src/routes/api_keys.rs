@@ -18,7 +18,7 @@ use tessera_core::permissions::API_KEYS_MANAGE;
 use crate::client::ClientInfo;
 use crate::error::AppResult;
 use crate::extract::{AppJson, AppPath, AppQuery, OptionalJson};
-use crate::principal::{Actor, Caller};
+use crate::principal::{Actor, Caller, RotatingCaller};
 use crate::routes::shared::{issued_response, token_list, List, PageQuery, RotateBody};
 use crate::routes::views::{IssuedView, TokenView};
 use crate::service::api_keys::ApiKeyRequest;
@@ -144,7 +144,7 @@ async fn revoke(
     responses((status = 201, body = IssuedView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 async fn rotate_key(
     State(state): State<AppState>,
-    caller: Caller,
+    RotatingCaller(caller): RotatingCaller,
     client: ClientInfo,
     AppPath((workspace_id, id)): AppPath<(String, String)>,
     OptionalJson(body): OptionalJson<RotateBody>,
@@ -160,7 +160,7 @@ async fn rotate_key(
             &caller,
             &Actor::of(&caller, &client),
             &record,
-            body.request(),
+            body.request()?,
         )
         .await?;
     Ok(issued_response(issued))

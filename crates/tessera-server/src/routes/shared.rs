@@ -13,7 +13,7 @@ use tessera_store::Page;
 
 use crate::error::{AppError, AppResult};
 use crate::routes::views::{IssuedView, TokenView};
-use crate::service::tokens::{Issued, RotateRequest, TokenScope};
+use crate::service::tokens::{Issued, Overlap, RotateRequest, TokenScope};
 use crate::state::AppState;
 
 /// `?limit=&cursor=` on every list.
@@ -107,16 +107,37 @@ pub fn issued_response(issued: Issued) -> Response {
 pub struct RotateBody {
     /// How long the old secret keeps working: 0 (default) to 86,400 seconds.
     pub overlap_seconds: Option<u32>,
+    /// `"until_first_use"`: the old secret works until the new one is first
+    /// used, then for a minute more (at most 7 days). Instead of
+    /// `overlap_seconds`.
+    pub overlap: Option<OverlapWord>,
     pub expires_in: Option<String>,
     pub expires_at: Option<String>,
 }
 
+/// The overlaps that have a name rather than a number of seconds.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OverlapWord {
+    UntilFirstUse,
+}
+
 impl RotateBody {
-    pub fn request(&self) -> RotateRequest<'_> {
-        RotateRequest {
-            overlap_seconds: self.overlap_seconds,
+    pub fn request(&self) -> AppResult<RotateRequest<'_>> {
+        let overlap = match (self.overlap_seconds, self.overlap) {
+            (Some(_), Some(_)) => {
+                return Err(AppError::Invalid(
+                    "Send either overlap_seconds or overlap, not both.".into(),
+                ))
+            }
+            (Some(seconds), None) => Overlap::Seconds(seconds),
+            (None, Some(OverlapWord::UntilFirstUse)) => Overlap::UntilFirstUse,
+            (None, None) => Overlap::default(),
+        };
+        Ok(RotateRequest {
+            overlap,
             expires_in: self.expires_in.as_deref(),
             expires_at: self.expires_at.as_deref(),
-        }
+        })
     }
 }

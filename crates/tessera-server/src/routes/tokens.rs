@@ -18,7 +18,7 @@ use crate::auth::workspace_header;
 use crate::client::ClientInfo;
 use crate::error::{AppError, AppResult};
 use crate::extract::{AppJson, AppPath, AppQuery, OptionalJson};
-use crate::principal::{Actor, Caller};
+use crate::principal::{Actor, Caller, RotatingCaller};
 use crate::routes::shared::{issued_response, token_list, List, PageQuery, RotateBody};
 use crate::routes::views::{IssuedView, TokenView};
 use crate::service::tokens::{PersonalTokenRequest, TokenScope};
@@ -164,7 +164,7 @@ async fn revoke_all(
         (status = 422, body = crate::error::ErrorBody)))]
 async fn rotate_one(
     State(state): State<AppState>,
-    caller: Caller,
+    RotatingCaller(caller): RotatingCaller,
     client: ClientInfo,
     AppPath(id): AppPath<String>,
     OptionalJson(body): OptionalJson<RotateBody>,
@@ -184,7 +184,7 @@ async fn rotate(
 ) -> AppResult<Response> {
     let issued = state
         .tokens
-        .rotate_for(caller, &Actor::of(caller, client), record, body.request())
+        .rotate_for(caller, &Actor::of(caller, client), record, body.request()?)
         .await?;
     Ok(issued_response(issued))
 }
@@ -226,7 +226,7 @@ async fn revoke_self(
     responses((status = 201, body = IssuedView), (status = 401, body = crate::error::ErrorBody)))]
 async fn rotate_self(
     State(state): State<AppState>,
-    caller: Caller,
+    RotatingCaller(caller): RotatingCaller,
     client: ClientInfo,
     OptionalJson(body): OptionalJson<RotateBody>,
 ) -> AppResult<Response> {

@@ -21,6 +21,7 @@ use crate::auth::{presented_credential, verify_failure, workspace_header, Presen
 use crate::client::ClientInfo;
 use crate::error::{json_response, AppError, AppResult, DenialAnswers};
 use crate::metrics::Surface;
+use crate::principal::Presentation;
 use crate::service::rfc3339;
 use crate::state::AppState;
 use crate::verification::{Verified, VerifyFailure};
@@ -61,6 +62,7 @@ async fn verify_answer(state: &AppState, client: &ClientInfo, body: &[u8]) -> Ap
             question.workspace.as_deref(),
             &question.required,
             client,
+            Presentation::Use,
         )
         .await;
     let reveal = state.config.auth.reveal_failure_reasons;
@@ -93,7 +95,7 @@ async fn verify_answer(state: &AppState, client: &ClientInfo, body: &[u8]) -> Ap
             denial,
             retry_after,
         }) => Json(Invalid::new(denial, reveal, retry_after)).into_response(),
-        Err(VerifyFailure::ReusedSecret(_)) => invalid_answer(Denial::ReuseDetected, reveal),
+        Err(VerifyFailure::RotatedOut(_)) => invalid_answer(Denial::Rotated, reveal),
         Err(VerifyFailure::Store(e)) => return Err(e.into()),
     };
     Ok(answer)
@@ -224,7 +226,10 @@ async fn introspect_answer(
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
-    let outcome = state.verification.verify(&token, None, &[], client).await;
+    let outcome = state
+        .verification
+        .verify(&token, None, &[], client, Presentation::Use)
+        .await;
     let answer = match outcome {
         Ok(v) => json!({
             "active": true,
@@ -237,7 +242,7 @@ async fn introspect_answer(
             "jti": v.record().id,
             "workspace_id": v.identity().workspace_id,
         }),
-        Err(VerifyFailure::Denied { .. } | VerifyFailure::ReusedSecret(_)) => {
+        Err(VerifyFailure::Denied { .. } | VerifyFailure::RotatedOut(_)) => {
             json!({ "active": false })
         }
         Err(VerifyFailure::Store(e)) => return Err(e.into()),
@@ -284,7 +289,13 @@ async fn forward_auth_answer(state: &AppState, request: Request) -> AppResult<Re
     let workspace_header = workspace_header(&state.config, &parts.headers);
     let verified = state
         .verification
-        .verify(&token, workspace_header, &required, &client)
+        .verify(
+            &token,
+            workspace_header,
+            &required,
+            &client,
+            Presentation::Use,
+        )
         .await
         .map_err(|f| verify_failure(&state.config, f))?;
     identity_response(&verified)

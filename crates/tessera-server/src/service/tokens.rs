@@ -29,6 +29,46 @@ use crate::verification::Invalidation;
 
 pub const MAX_OVERLAP_SECONDS: u32 = 86_400;
 
+/// After a hand-off rotation's new secret is first used, the old secrets
+/// keep working this long, for requests already in flight with them.
+pub const HANDOFF_GRACE: Duration = Duration::seconds(60);
+
+/// The longest the old secrets of a hand-off rotation wait for the new
+/// secret's first use: a secret nobody ever uses must not keep the old one
+/// alive for ever.
+pub const HANDOFF_LONGEST_WAIT: Duration = Duration::days(7);
+
+/// How long a rotated token's old secrets keep working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overlap {
+    /// A fixed time, 0 to [`MAX_OVERLAP_SECONDS`]; 0 retires them at once.
+    Seconds(u32),
+    /// Until the new secret is first used, then [`HANDOFF_GRACE`] (and never
+    /// longer than [`HANDOFF_LONGEST_WAIT`]): an automated rotation whose new
+    /// secret was lost can be retried with the old one.
+    UntilFirstUse,
+}
+
+impl Default for Overlap {
+    fn default() -> Self {
+        Overlap::Seconds(0)
+    }
+}
+
+impl Overlap {
+    /// The audit trail's and the log's words for it.
+    fn describe(self) -> serde_json::Value {
+        match self {
+            Overlap::Seconds(seconds) => json!({ "overlap_seconds": seconds }),
+            Overlap::UntilFirstUse => json!({
+                "overlap": "until_first_use",
+                "grace_seconds": HANDOFF_GRACE.whole_seconds(),
+                "longest_wait_seconds": HANDOFF_LONGEST_WAIT.whole_seconds(),
+            }),
+        }
+    }
+}
+
 /// What a new token should be.
 pub struct IssueRequest<'a> {
     pub kind: &'a CredentialKind,
@@ -71,8 +111,8 @@ pub struct PersonalTokenRequest<'a> {
 /// A rotation as the API asks for it (every field optional).
 #[derive(Debug, Default)]
 pub struct RotateRequest<'a> {
-    /// How long the old secret keeps working: 0 (default) to 86,400 seconds.
-    pub overlap_seconds: Option<u32>,
+    /// How long the old secret keeps working (default: it stops now).
+    pub overlap: Overlap,
     pub expires_in: Option<&'a str>,
     pub expires_at: Option<&'a str>,
 }
@@ -424,14 +464,14 @@ impl Tokens {
         Ok(Issued { record, token })
     }
 
-    /// Gives a token a new secret. The old one keeps working for
-    /// `overlap_seconds` (0: it stops now); presenting it after that revokes
-    /// the token. The expiry stays unless `expiry` asks for another within
-    /// the kind's policy.
+    /// Gives a token a new secret. The old one keeps working for the
+    /// `overlap`; after that it is refused (and used to rotate again, it
+    /// revokes the token). The expiry stays unless `expiry` asks for another
+    /// within the kind's policy.
     pub async fn rotate(
         &self,
         record: &TokenRecord,
-        overlap_seconds: u32,
+        overlap: Overlap,
         expiry: ExpiryRequest,
         ceiling: Option<OffsetDateTime>,
         actor: &Actor,
@@ -447,12 +487,16 @@ impl Tokens {
                 kind.name
             )));
         }
-        if overlap_seconds > MAX_OVERLAP_SECONDS {
-            return Err(AppError::Invalid(format!(
-                "overlap_seconds must be between 0 and {MAX_OVERLAP_SECONDS}."
-            )));
-        }
         let now = OffsetDateTime::now_utc();
+        let old_secret_retires_at = match overlap {
+            Overlap::Seconds(seconds) if seconds > MAX_OVERLAP_SECONDS => {
+                return Err(AppError::Invalid(format!(
+                    "overlap_seconds must be between 0 and {MAX_OVERLAP_SECONDS}."
+                )))
+            }
+            Overlap::Seconds(seconds) => now + Duration::seconds(i64::from(seconds)),
+            Overlap::UntilFirstUse => now + HANDOFF_LONGEST_WAIT,
+        };
         if record.revoked_at.is_some() || record.expires_at.is_some_and(|t| now >= t) {
             return Err(AppError::Conflict(
                 "Only an active token can be rotated: this one is revoked or expired.".into(),
@@ -473,7 +517,8 @@ impl Tokens {
                 display_prefix: format::display_prefix(secret, kind.display_prefix_len),
                 last4: format::last4(secret),
                 expires_at,
-                old_secret_retires_at: now + Duration::seconds(i64::from(overlap_seconds)),
+                old_secret_retires_at,
+                handoff: overlap == Overlap::UntilFirstUse,
             })
             .await?;
         self.changes
@@ -484,7 +529,7 @@ impl Tokens {
                 actor,
                 "token.rotate",
                 Some(token_target(&rotated)),
-                json!({ "name": rotated.name, "overlap_seconds": overlap_seconds }),
+                json!({ "name": rotated.name, "overlap": overlap.describe() }),
             )
             .await;
         Ok(Issued {
@@ -507,14 +552,8 @@ impl Tokens {
             Caller::Token(v) if v.record().id != record.id => v.record().expires_at,
             _ => None,
         };
-        self.rotate(
-            record,
-            request.overlap_seconds.unwrap_or(0),
-            expiry,
-            ceiling,
-            actor,
-        )
-        .await
+        self.rotate(record, request.overlap, expiry, ceiling, actor)
+            .await
     }
 
     /// Revokes one token; revoking a revoked token changes nothing.
@@ -583,6 +622,58 @@ impl Tokens {
             self.audit.reuse_detected(client, record).await;
         }
         Ok(())
+    }
+
+    /// A secret retired by rotation was presented after its overlap, not to
+    /// rotate: refused, and audited (`token.rotated_secret_used`) so that
+    /// the owner can find the job still holding it. The token stands.
+    pub async fn rotated_out_presented(&self, record: &TokenRecord, client: &ClientInfo) {
+        self.audit
+            .record(
+                &Actor::anonymous(client),
+                "token.rotated_secret_used",
+                Some(token_target(record)),
+                json!({ "name": record.name, "rotated_at": record.rotated_at.map(rfc3339) }),
+            )
+            .await;
+    }
+
+    /// The first use of a hand-off rotation's new secret (`digest`): the old
+    /// secrets retire after [`HANDOFF_GRACE`], on every instance. A failed
+    /// write is logged and retried by the next use; the old secrets then
+    /// work a little longer, never past [`HANDOFF_LONGEST_WAIT`].
+    pub async fn complete_handoff(&self, token_id: &str, digest: &[u8]) {
+        let retire_at = OffsetDateTime::now_utc() + HANDOFF_GRACE;
+        match self
+            .store
+            .complete_handoff(token_id, digest, retire_at)
+            .await
+        {
+            Ok(ended) => {
+                // Every instance forgets the cached secrets, whose retirement
+                // changed (or, if another instance ended it, will have).
+                self.changes
+                    .apply(Invalidation::Token(token_id.to_owned()))
+                    .await;
+                if ended {
+                    self.audit
+                        .record(
+                            &Actor::default(),
+                            "token.handoff_complete",
+                            Some(Target {
+                                kind: "token",
+                                id: token_id,
+                                workspace_id: None,
+                            }),
+                            json!({ "old_secrets_retire_at": rfc3339(retire_at) }),
+                        )
+                        .await;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(token_id, error = %e, "could not end a rotation's hand-off; the next use retries")
+            }
+        }
     }
 
     /// Revokes every personal token of a user; returns how many.

@@ -1,34 +1,53 @@
 //! Verifying a presented token for the server's own surfaces (the API's
 //! caller, verify, introspection, forward-auth), and settling what the
-//! engine reports but leaves to its caller.
+//! engine reports but leaves to its caller: a rotated-out secret (audited,
+//! or on a rotation, a leak that revokes the token) and the first use of a
+//! hand-off rotation's new secret (which ends the old secrets' wait).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::client::ClientInfo;
+use crate::principal::Presentation;
 use crate::service::tokens::Tokens;
 use crate::verification::{Verified, Verifier, VerifyFailure, VerifyRequest};
+
+/// A token whose rotated-out secret keeps being presented (a forgotten job
+/// retrying in a loop) is audited at most this often; every refusal is
+/// still counted in the metrics.
+const ROTATED_OUT_AUDIT_INTERVAL: Duration = Duration::from_secs(60);
 
 #[derive(Clone)]
 pub struct Verification {
     verifier: Arc<Verifier>,
     tokens: Tokens,
+    /// Tokens whose rotated-out secret was audited within the interval.
+    rotated_out_audited: moka::sync::Cache<String, ()>,
 }
 
 impl Verification {
     pub fn new(verifier: Arc<Verifier>, tokens: Tokens) -> Self {
-        Verification { verifier, tokens }
+        Verification {
+            verifier,
+            tokens,
+            rotated_out_audited: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(ROTATED_OUT_AUDIT_INTERVAL)
+                .build(),
+        }
     }
 
     /// Verifies `token` for a request naming `workspace_header` and needing
-    /// `required`. A rotated-out secret presented after its overlap means it
-    /// leaked: the token is revoked everywhere and audited, and the caller
-    /// gets the refusal.
+    /// `required`. A secret retired by rotation is refused and audited, and
+    /// the token stands; presented to rotate the token, it shows a leak: the
+    /// token is revoked everywhere, and the caller gets `ReuseDetected`.
     pub async fn verify(
         &self,
         token: &str,
         workspace_header: Option<&str>,
         required: &[String],
         client: &ClientInfo,
+        presentation: Presentation,
     ) -> Result<Verified, VerifyFailure> {
         let outcome = self
             .verifier
@@ -39,8 +58,28 @@ impl Verification {
                 client: client.as_client(),
             })
             .await;
-        if let Err(VerifyFailure::ReusedSecret(record)) = &outcome {
-            self.tokens.revoke_reused(record, client).await?;
+        match &outcome {
+            Err(VerifyFailure::RotatedOut(record)) => match presentation {
+                Presentation::Rotation => {
+                    self.tokens.revoke_reused(record, client).await?;
+                    return Err(VerifyFailure::Denied {
+                        denial: tessera_core::Denial::ReuseDetected,
+                        retry_after: None,
+                    });
+                }
+                Presentation::Use => {
+                    if self.rotated_out_audited.get(&record.id).is_none() {
+                        self.rotated_out_audited.insert(record.id.clone(), ());
+                        self.tokens.rotated_out_presented(record, client).await;
+                    }
+                }
+            },
+            Ok(verified) => {
+                if let Some((token_id, digest)) = verified.ends_handoff() {
+                    self.tokens.complete_handoff(token_id, digest).await;
+                }
+            }
+            Err(_) => {}
         }
         outcome
     }

@@ -15,7 +15,7 @@ use tessera_store::{Page, TokenRecord, TokenStatus};
 
 use crate::error::{AppError, AppResult};
 use crate::principal::Actor;
-use crate::service::tokens::{Issued, PersonalTokenRequest, TokenScope};
+use crate::service::tokens::{Issued, Overlap, PersonalTokenRequest, TokenScope};
 use crate::session::request_is_tls;
 use crate::state::AppState;
 use crate::web::forms::{first_post, new_form_id, Fields, Posted};
@@ -426,11 +426,16 @@ async fn revoke_all(State(state): State<AppState>, posted: Posted) -> Result<Res
     Ok(Redirect::to("/settings/tokens").into_response())
 }
 
-/// The overlap choices offered when rotating: (seconds, label).
-pub const OVERLAPS: [(u32, &str); 3] = [
-    (0, "Immediately"),
-    (3_600, "After 1 hour"),
-    (86_400, "After 24 hours"),
+/// The overlap choices offered when rotating: (form value, overlap, label).
+pub const OVERLAPS: [(&str, Overlap, &str); 4] = [
+    ("0", Overlap::Seconds(0), "Immediately"),
+    ("3600", Overlap::Seconds(3_600), "After 1 hour"),
+    ("86400", Overlap::Seconds(86_400), "After 24 hours"),
+    (
+        "until_first_use",
+        Overlap::UntilFirstUse,
+        "When the new secret is first used (a minute after)",
+    ),
 ];
 
 async fn confirm_rotate(
@@ -455,9 +460,9 @@ async fn confirm_rotate(
             input type="hidden" name="form_id" value=(new_form_id());
             fieldset {
                 legend { "The old secret stops working" }
-                @for (seconds, label) in OVERLAPS {
-                    label for={ "overlap-" (seconds) } {
-                        input #{ "overlap-" (seconds) } type="radio" name="overlap_seconds" value=(seconds) checked[seconds == 0];
+                @for (value, _, label) in OVERLAPS {
+                    label for={ "overlap-" (value) } {
+                        input #{ "overlap-" (value) } type="radio" name="overlap_seconds" value=(value) checked[value == "0"];
                         (label)
                     }
                 }
@@ -477,13 +482,11 @@ async fn rotate(
     if !first_post(&state, &signed, &fields).await? {
         return Ok(Redirect::to("/settings/tokens").into_response());
     }
-    let overlap: u32 = match fields.get("overlap_seconds").unwrap_or("0").parse() {
-        Ok(v) if OVERLAPS.iter().any(|(s, _)| *s == v) => v,
-        _ => {
-            return Err(signed.error(AppError::Invalid(
-                "Choose when the old secret stops working.".into(),
-            )))
-        }
+    let chosen = fields.get("overlap_seconds").unwrap_or("0");
+    let Some(&(_, overlap, _)) = OVERLAPS.iter().find(|(value, ..)| *value == chosen) else {
+        return Err(signed.error(AppError::Invalid(
+            "Choose when the old secret stops working.".into(),
+        )));
     };
     let record = own_token(&state, &signed, &id)
         .await
