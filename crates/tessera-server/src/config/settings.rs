@@ -186,6 +186,11 @@ fn database_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DatabaseUrl>, 
         .map_err(D::Error::custom)
 }
 
+/// The browser session's cookie, `crate::session::SESSION_COOKIE` (a test
+/// keeps the two equal). Written out here so that reading the configuration
+/// does not depend on sessions, which depend on the configuration.
+const SESSION_COOKIE: &str = "tessera_session";
+
 /// An empty name means no cookie, so that `TESSERA_TOKEN_COOKIE=` turns off
 /// a cookie the file names.
 fn token_cookie<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -202,7 +207,7 @@ fn token_cookie<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Er
             "\"{name}\" is not a valid cookie name"
         )));
     }
-    if name == crate::session::SESSION_COOKIE {
+    if name == SESSION_COOKIE {
         return Err(D::Error::custom(
             "tessera_session is reserved for browser sign-in",
         ));
@@ -313,5 +318,13 @@ impl ConfiguredHeader {
 impl std::fmt::Display for ConfiguredHeader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_reserved_cookie_is_the_session_cookie() {
+        assert_eq!(super::SESSION_COOKIE, crate::session::SESSION_COOKIE);
     }
 }
