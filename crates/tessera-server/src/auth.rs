@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
+use secrecy::SecretString;
 
 use crate::client::ClientInfo;
 use crate::config::Config;
@@ -13,13 +14,13 @@ use crate::error::{AppError, AppResult};
 use crate::principal::{Caller, Presentation};
 use crate::service::sessions::Sessions;
 use crate::service::verification::Verification;
-use crate::session::{browser_session, check_csrf, cookie_value, is_change, CSRF_HEADER};
+use crate::session::{check_csrf, cookie_value, is_change, session_secret, CSRF_HEADER};
 use crate::verification::VerifyFailure;
 
 /// The credential as it arrived, before verification.
 pub enum Presented<'a> {
     Token(Cow<'a, str>),
-    SessionCookie,
+    SessionCookie(SecretString),
     Nothing,
 }
 
@@ -59,8 +60,8 @@ pub fn presented_credential<'a>(
     if let Some(token) = token_cookie.and_then(|name| cookie_value(&parts.headers, name)) {
         return Ok(Presented::Token(Cow::Owned(token)));
     }
-    if crate::session::session_secret(&parts.headers).is_some() {
-        return Ok(Presented::SessionCookie);
+    if let Some(secret) = session_secret(&parts.headers) {
+        return Ok(Presented::SessionCookie(secret));
     }
     Ok(Presented::Nothing)
 }
@@ -115,8 +116,9 @@ pub async fn caller(
                 .map_err(|f| verify_failure(config, f))?;
             Ok(Caller::Token(Box::new(verified)))
         }
-        Presented::SessionCookie => {
-            let (session, user) = browser_session(&parts.headers, sessions)
+        Presented::SessionCookie(secret) => {
+            let (session, user) = sessions
+                .resume(&secret)
                 .await?
                 .ok_or(AppError::Unauthenticated)?;
             if is_change(&parts.method) {

@@ -1,8 +1,10 @@
 //! Browser sessions over HTTP: the HttpOnly cookie that carries a session's
 //! secret, and the one check every cookie-authenticated request passes (a
 //! live session of an active user, and for a change, the echoed CSRF value).
-//! The API and the pages both call [`browser_session`] and [`check_csrf`];
-//! signing in and out is `service::sessions`.
+//! The API and the pages both read the cookie with [`session_secret`],
+//! resume the session with `Sessions::resume` (the pages through
+//! [`browser_session`]) and check changes with [`check_csrf`]; signing in and
+//! out is `service::sessions`.
 //!
 //! Cookies are read and written with the `cookie` crate, which follows
 //! RFC 6265 (quoting, attribute order, `Max-Age`) so that this module does not
@@ -29,7 +31,18 @@ pub fn session_cookie(
     secure: bool,
 ) -> HeaderValue {
     let max_age = cookie::time::Duration::seconds(max_age.as_secs().try_into().unwrap_or(i64::MAX));
-    let cookie = Cookie::build((SESSION_COOKIE, secret.expose_secret()))
+    set_session_cookie(secret.expose_secret(), max_age, secure)
+}
+
+/// `Set-Cookie` that removes the session cookie.
+pub fn clearing_cookie() -> HeaderValue {
+    set_session_cookie("", cookie::time::Duration::ZERO, false)
+}
+
+/// The session cookie's one set of attributes, for setting and clearing it
+/// alike (a browser clears a cookie only when name, path and flags match).
+fn set_session_cookie(value: &str, max_age: cookie::time::Duration, secure: bool) -> HeaderValue {
+    let cookie = Cookie::build((SESSION_COOKIE, value))
         .http_only(true)
         .same_site(SameSite::Lax)
         .path("/")
@@ -37,17 +50,6 @@ pub fn session_cookie(
         .secure(secure)
         .build();
     HeaderValue::from_str(&cookie.to_string()).expect("base62 cookie values are valid header text")
-}
-
-/// `Set-Cookie` that removes the session cookie.
-pub fn clearing_cookie() -> HeaderValue {
-    let cookie = Cookie::build((SESSION_COOKIE, ""))
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .path("/")
-        .max_age(cookie::time::Duration::ZERO)
-        .build();
-    HeaderValue::from_str(&cookie.to_string()).expect("a static cookie is valid header text")
 }
 
 pub fn request_is_tls(headers: &HeaderMap, trust_forwarded: bool) -> bool {

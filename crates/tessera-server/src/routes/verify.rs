@@ -283,7 +283,7 @@ async fn forward_auth_answer(state: &AppState, request: Request) -> AppResult<Re
         .unwrap_or_default();
     let token = match presented_credential(&parts, auth.token_cookie.as_deref())? {
         Presented::Token(token) => token,
-        Presented::SessionCookie | Presented::Nothing => return Err(AppError::Unauthenticated),
+        Presented::SessionCookie(_) | Presented::Nothing => return Err(AppError::Unauthenticated),
     };
     let client = ClientInfo::from_parts(&parts, auth.trust_forwarded_for);
     let workspace_header = workspace_header(&state.config, &parts.headers);

@@ -68,8 +68,12 @@ impl Verification {
                     });
                 }
                 Presentation::Use => {
-                    if self.rotated_out_audited.get(&record.id).is_none() {
-                        self.rotated_out_audited.insert(record.id.clone(), ());
+                    let first_in_interval = self
+                        .rotated_out_audited
+                        .entry_by_ref(&record.id)
+                        .or_insert(())
+                        .is_fresh();
+                    if first_in_interval {
                         self.tokens.rotated_out_presented(record, client).await;
                     }
                 }
