@@ -1,4 +1,4 @@
-//! Opaque identifiers with a type prefix (`usr_`, `wsp_`, `tok_`, `evt_`), so
+//! Opaque identifiers with a type prefix (`usr_`, `wsp_`, `tok_`, `evt_`, `vfr_`), so
 //! an id read in a log or a URL says what it names.
 //!
 //! After the prefix come 8 base62 characters of milliseconds since the Unix
@@ -19,6 +19,7 @@ pub enum IdKind {
     Workspace,
     Token,
     Event,
+    Verifier,
 }
 
 impl IdKind {
@@ -28,6 +29,7 @@ impl IdKind {
             IdKind::Workspace => "wsp_",
             IdKind::Token => "tok_",
             IdKind::Event => "evt_",
+            IdKind::Verifier => "vfr_",
         }
     }
 }

@@ -149,6 +149,12 @@ impl CredentialKind {
                 self.name, self.prefix
             ));
         }
+        if self.prefix == crate::verifier_credential::VERIFIER_PREFIX {
+            return Err(format!(
+                "kind \"{}\": the prefix \"{}\" belongs to verifier credentials",
+                self.name, self.prefix
+            ));
+        }
         if self.prefix.is_empty() && self.format != TokenFormat::IdPipe {
             return Err(format!(
                 "kind \"{}\": only the id-pipe format may have an empty prefix",

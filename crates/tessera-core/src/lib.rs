@@ -16,6 +16,7 @@ pub mod kind;
 pub mod permissions;
 pub mod policy;
 pub mod secret;
+pub mod verifier_credential;
 
 pub use expiry::{ExpiryError, ExpiryPolicy, ExpiryRequest, Lifetime};
 pub use format::{ParseError, ParsedToken, TokenFormat};

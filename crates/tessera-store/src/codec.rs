@@ -731,6 +731,36 @@ impl TryFrom<AuditRow> for AuditEvent {
     }
 }
 
+#[derive(sqlx::FromRow)]
+pub(crate) struct VerifierRow {
+    id: String,
+    name: String,
+    workspace_ids: String,
+    kinds: String,
+    created_at: i64,
+    created_by: Option<String>,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<VerifierRow> for VerifierCredential {
+    type Error = StoreError;
+    fn try_from(r: VerifierRow) -> StoreResult<Self> {
+        Ok(VerifierCredential {
+            workspace_ids: decode_list("verifiers.workspace_ids", &r.workspace_ids)?,
+            kinds: decode_list("verifiers.kinds", &r.kinds)?,
+            created_at: time("verifiers.created_at", r.created_at)?,
+            revoked_at: opt_time("verifiers.revoked_at", r.revoked_at)?,
+            id: r.id,
+            name: r.name,
+            created_by: r.created_by,
+        })
+    }
+}
+
+pub(crate) fn verifier_taken(id: &str) -> String {
+    format!("verifier \"{id}\" already exists")
+}
+
 /// Rows into records, failing on the first unreadable one.
 pub(crate) fn records<R, T>(rows: Vec<R>) -> StoreResult<Vec<T>>
 where

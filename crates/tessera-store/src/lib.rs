@@ -171,6 +171,24 @@ pub trait Store: Send + Sync + 'static {
         forget_before: OffsetDateTime,
     ) -> StoreResult<bool>;
 
+    // --- verifier credentials (who may ask about tokens) -----------------------------
+
+    /// `Conflict` when the id or the secret hash is taken.
+    async fn create_verifier(
+        &self,
+        verifier: &NewVerifierCredential,
+    ) -> StoreResult<VerifierCredential>;
+    /// The unrevoked verifier whose secret has this SHA-256 (hex).
+    async fn verifier_by_secret_hash(
+        &self,
+        secret_hash: &str,
+    ) -> StoreResult<Option<VerifierCredential>>;
+    /// Unrevoked verifiers, newest first.
+    async fn list_verifiers(&self) -> StoreResult<Vec<VerifierCredential>>;
+    /// Marks a verifier revoked. Returns `false` (and changes nothing) when
+    /// it was already revoked; `NotFound` when it does not exist.
+    async fn revoke_verifier(&self, id: &str, at: OffsetDateTime) -> StoreResult<bool>;
+
     // --- change notifications between instances ------------------------------------
 
     /// Tells every other instance sharing this database that something

@@ -324,3 +324,34 @@ pub struct AuditFilter {
     pub since: Option<OffsetDateTime>,
     pub until: Option<OffsetDateTime>,
 }
+
+/// A verifier credential: what a product or gateway presents to ask about
+/// tokens. Kept by the hash of its secret, which is shown once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifierCredential {
+    pub id: String,
+    pub name: String,
+    /// Only tokens acting in these workspaces are answered; empty for all.
+    pub workspace_ids: Vec<String>,
+    /// Only tokens of these kinds are answered; empty for all.
+    pub kinds: Vec<String>,
+    pub created_at: OffsetDateTime,
+    /// The deployment admin who created it.
+    pub created_by: Option<String>,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// A verifier credential to store, with the SHA-256 (hex) of its secret.
+#[derive(Clone)]
+pub struct NewVerifierCredential {
+    pub credential: VerifierCredential,
+    pub secret_hash: String,
+}
+
+impl fmt::Debug for NewVerifierCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewVerifierCredential")
+            .field("credential", &self.credential)
+            .finish_non_exhaustive()
+    }
+}

@@ -893,6 +893,77 @@ impl Store for PostgresStore {
     // --- audit ------------------------------------------------------------------
 
     #[tracing::instrument(skip_all)]
+    async fn create_verifier(
+        &self,
+        verifier: &NewVerifierCredential,
+    ) -> StoreResult<VerifierCredential> {
+        let v = &verifier.credential;
+        sqlx::query(
+            "INSERT INTO verifiers (id, name, secret_hash, workspace_ids, kinds, created_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5, tessera_ts($6), $7)",
+        )
+        .bind(&v.id)
+        .bind(&v.name)
+        .bind(&verifier.secret_hash)
+        .bind(encode_list(&v.workspace_ids))
+        .bind(encode_list(&v.kinds))
+        .bind(micros(v.created_at))
+        .bind(&v.created_by)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match not_found_on_foreign_key(e) {
+            StoreError::Database(e) => conflict_on_unique(e, || verifier_taken(&v.id)),
+            other => other,
+        })?;
+        Ok(v.clone())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn verifier_by_secret_hash(
+        &self,
+        secret_hash: &str,
+    ) -> StoreResult<Option<VerifierCredential>> {
+        sqlx::query_as::<_, VerifierRow>(
+            "SELECT id, name, workspace_ids, kinds, tessera_us(created_at) AS created_at, created_by, tessera_us(revoked_at) AS revoked_at FROM verifiers WHERE secret_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(secret_hash)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(VerifierCredential::try_from)
+        .transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_verifiers(&self) -> StoreResult<Vec<VerifierCredential>> {
+        let rows = sqlx::query_as::<_, VerifierRow>(
+            "SELECT id, name, workspace_ids, kinds, tessera_us(created_at) AS created_at, created_by, tessera_us(revoked_at) AS revoked_at FROM verifiers WHERE revoked_at IS NULL ORDER BY id DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        records(rows)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn revoke_verifier(&self, id: &str, at: OffsetDateTime) -> StoreResult<bool> {
+        let changed = sqlx::query(
+            "UPDATE verifiers SET revoked_at = tessera_ts($1) WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(micros(at))
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if changed > 0 {
+            return Ok(true);
+        }
+        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM verifiers WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        exists.map(|_| false).ok_or(StoreError::NotFound)
+    }
+
+    #[tracing::instrument(skip_all)]
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO audit_events (id, at, action, actor_user_id, actor_token_id, \

@@ -832,6 +832,76 @@ impl Store for SqliteStore {
     // --- audit ------------------------------------------------------------------
 
     #[tracing::instrument(skip_all)]
+    async fn create_verifier(
+        &self,
+        verifier: &NewVerifierCredential,
+    ) -> StoreResult<VerifierCredential> {
+        let v = &verifier.credential;
+        sqlx::query(
+            "INSERT INTO verifiers (id, name, secret_hash, workspace_ids, kinds, created_at, created_by) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&v.id)
+        .bind(&v.name)
+        .bind(&verifier.secret_hash)
+        .bind(encode_list(&v.workspace_ids))
+        .bind(encode_list(&v.kinds))
+        .bind(micros(v.created_at))
+        .bind(&v.created_by)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| match not_found_on_foreign_key(e) {
+            StoreError::Database(e) => conflict_on_unique(e, || verifier_taken(&v.id)),
+            other => other,
+        })?;
+        Ok(v.clone())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn verifier_by_secret_hash(
+        &self,
+        secret_hash: &str,
+    ) -> StoreResult<Option<VerifierCredential>> {
+        sqlx::query_as::<_, VerifierRow>(
+            "SELECT id, name, workspace_ids, kinds, created_at, created_by, revoked_at FROM verifiers WHERE secret_hash = ? AND revoked_at IS NULL",
+        )
+        .bind(secret_hash)
+        .fetch_optional(&self.reader)
+        .await?
+        .map(VerifierCredential::try_from)
+        .transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_verifiers(&self) -> StoreResult<Vec<VerifierCredential>> {
+        let rows = sqlx::query_as::<_, VerifierRow>(
+            "SELECT id, name, workspace_ids, kinds, created_at, created_by, revoked_at FROM verifiers WHERE revoked_at IS NULL ORDER BY id DESC",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        records(rows)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn revoke_verifier(&self, id: &str, at: OffsetDateTime) -> StoreResult<bool> {
+        let changed =
+            sqlx::query("UPDATE verifiers SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(micros(at))
+                .bind(id)
+                .execute(&self.writer)
+                .await?
+                .rows_affected();
+        if changed > 0 {
+            return Ok(true);
+        }
+        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM verifiers WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.writer)
+            .await?;
+        exists.map(|_| false).ok_or(StoreError::NotFound)
+    }
+
+    #[tracing::instrument(skip_all)]
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO audit_events (id, at, action, actor_user_id, actor_token_id, \

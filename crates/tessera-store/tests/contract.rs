@@ -77,6 +77,8 @@ contract!(
     a_usage_batch_larger_than_one_write_reaches_every_token,
     sessions_expire_and_can_be_deleted,
     a_form_id_is_claimed_once_per_session_by_every_instance,
+    a_verifier_is_found_by_its_secret_hash_until_revoked,
+    a_verifier_needs_a_unique_id_and_secret_and_an_existing_creator,
     published_invalidations_reach_every_instance,
     audit_events_list_newest_first_and_page,
     audit_filters_combine,
@@ -1241,6 +1243,95 @@ async fn a_usage_batch_larger_than_one_write_reaches_every_token(db: Db) {
 }
 
 // --- sessions ------------------------------------------------------------------------------------------------
+
+fn verifier(
+    n: u64,
+    name: &str,
+    secret_hash: &str,
+    created_by: Option<&User>,
+) -> NewVerifierCredential {
+    NewVerifierCredential {
+        credential: VerifierCredential {
+            id: id("vfr_", n),
+            name: name.into(),
+            workspace_ids: vec![format!("wsp_{n}")],
+            kinds: vec!["pat".into(), "api_key".into()],
+            created_at: at(n as i64),
+            created_by: created_by.map(|u| u.id.clone()),
+            revoked_at: None,
+        },
+        secret_hash: secret_hash.into(),
+    }
+}
+
+async fn a_verifier_is_found_by_its_secret_hash_until_revoked(db: Db) {
+    let admin = user(&db, 0, "admin").await;
+    let gateway = db
+        .create_verifier(&verifier(1, "gateway", "hash-gateway", Some(&admin)))
+        .await
+        .unwrap();
+    let product = db
+        .create_verifier(&verifier(2, "product", "hash-product", None))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.verifier_by_secret_hash("hash-gateway").await.unwrap(),
+        Some(gateway.clone()),
+        "lists and times read back as written"
+    );
+    assert_eq!(
+        db.verifier_by_secret_hash("hash-nobody").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        db.list_verifiers().await.unwrap(),
+        vec![product.clone(), gateway.clone()],
+        "newest first"
+    );
+
+    assert!(db.revoke_verifier(&gateway.id, at(50)).await.unwrap());
+    assert!(
+        !db.revoke_verifier(&gateway.id, at(60)).await.unwrap(),
+        "once only"
+    );
+    assert_eq!(
+        db.verifier_by_secret_hash("hash-gateway").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        db.another_store()
+            .await
+            .verifier_by_secret_hash("hash-gateway")
+            .await
+            .unwrap(),
+        None,
+        "another instance sees the revocation at once"
+    );
+    assert_eq!(db.list_verifiers().await.unwrap(), vec![product]);
+    let err = db.revoke_verifier("vfr_nobody", at(70)).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+}
+
+async fn a_verifier_needs_a_unique_id_and_secret_and_an_existing_creator(db: Db) {
+    let first = verifier(1, "gateway", "hash-1", None);
+    db.create_verifier(&first).await.unwrap();
+    let same_secret = verifier(2, "other", "hash-1", None);
+    let err = db.create_verifier(&same_secret).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let mut same_id = verifier(3, "again", "hash-3", None);
+    same_id.credential.id = first.credential.id.clone();
+    let err = db.create_verifier(&same_id).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let mut no_creator = verifier(4, "orphan", "hash-4", None);
+    no_creator.credential.created_by = Some("usr_nobody".into());
+    let err = db.create_verifier(&no_creator).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+    assert_eq!(
+        db.list_verifiers().await.unwrap().len(),
+        1,
+        "nothing else was written"
+    );
+}
 
 async fn sessions_expire_and_can_be_deleted(db: Db) {
     let alice = user(&db, 0, "alice").await;
