@@ -11,8 +11,11 @@ use time::OffsetDateTime;
 use tessera_core::kind::OwnerType;
 use tessera_core::policy::UserStatus;
 use tessera_server::principal::Actor;
-use tessera_server::routes::views::{IssuedView, MemberView, TokenView, UserView, WorkspaceView};
+use tessera_server::routes::views::{
+    CreatedVerifierView, IssuedView, MemberView, TokenView, UserView, VerifierView, WorkspaceView,
+};
 use tessera_server::service::tokens::IssueRequest;
+use tessera_server::service::verifiers::NewVerifier;
 use tessera_server::service::{rfc3339, validate};
 use tessera_server::AppState;
 use tessera_store::{Page, User};
@@ -37,6 +40,43 @@ pub enum AdminCommand {
     /// Issue a personal access token for a user, printed once.
     #[command(subcommand)]
     Token(AdminTokenCommand),
+    /// Verifier credentials, which products and gateways present to ask
+    /// about tokens: add (the secret is printed once), list, revoke.
+    #[command(subcommand)]
+    Verifier(VerifierCommand),
+}
+
+#[derive(Subcommand)]
+pub enum VerifierCommand {
+    /// Create a verifier credential and print its secret once.
+    Add {
+        /// What asks with it (e.g. "nginx gateway").
+        name: String,
+        /// Answer it only about tokens acting in this workspace (repeatable).
+        #[arg(long = "workspace")]
+        workspaces: Vec<String>,
+        /// Answer it only about tokens of this kind (repeatable).
+        #[arg(long = "kind")]
+        kinds: Vec<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// List unrevoked verifier credentials, newest first.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Revoke a verifier credential on every instance at once.
+    Revoke {
+        /// Verifier id (`vfr_…`).
+        id: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -174,6 +214,7 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
         AdminCommand::Workspace(cmd) => workspace(cmd, &actor).await?,
         AdminCommand::Member(cmd) => member(cmd, &actor).await?,
         AdminCommand::Token(cmd) => token(cmd, &actor).await?,
+        AdminCommand::Verifier(cmd) => verifier(cmd, &actor).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -297,6 +338,84 @@ async fn set_status(
     let found = find_user(&state, key).await?;
     let user = state.users.set_status(&found.id, status, actor).await?;
     println!("{} is now {}.", user.username, user.status);
+    Ok(())
+}
+
+async fn verifier(cmd: VerifierCommand, actor: &Actor) -> anyhow::Result<()> {
+    match cmd {
+        VerifierCommand::Add {
+            name,
+            workspaces,
+            kinds,
+            json: as_json,
+            config,
+        } => {
+            let state = open(&config).await?;
+            let request = NewVerifier {
+                name,
+                workspace_ids: workspaces,
+                kinds,
+            };
+            let (record, secret) = state.verifiers.create(request, actor).await?;
+            if as_json {
+                json(&CreatedVerifierView {
+                    record: VerifierView::from(&record),
+                    secret: secret.expose().to_owned(),
+                })?;
+            } else {
+                println!("Created verifier \"{}\" ({}).", record.name, record.id);
+                println!("Its secret, shown this once: {}", secret.expose());
+                println!(
+                    "Send it as the header `Tessera-Verifier: <secret>` on POST /api/v1/verify, \
+                     POST /oauth/introspect and GET /auth."
+                );
+            }
+        }
+        VerifierCommand::List {
+            json: as_json,
+            config,
+        } => {
+            let state = open(&config).await?;
+            let verifiers = state.verifiers.list().await?;
+            if as_json {
+                json(&verifiers.iter().map(VerifierView::from).collect::<Vec<_>>())?;
+            } else {
+                let everything = |list: &[String]| match list {
+                    [] => "all".to_owned(),
+                    some => some.join(" "),
+                };
+                let rows: Vec<Vec<String>> = verifiers
+                    .iter()
+                    .map(|v| {
+                        vec![
+                            v.id.clone(),
+                            v.name.clone(),
+                            everything(&v.audience.workspace_ids),
+                            everything(&v.audience.kinds),
+                            rfc3339(v.created_at),
+                        ]
+                    })
+                    .collect();
+                table(&["ID", "NAME", "WORKSPACES", "KINDS", "CREATED"], &rows);
+            }
+        }
+        VerifierCommand::Revoke { id, config } => {
+            let state = open(&config).await?;
+            state
+                .verifiers
+                .revoke(&id, actor)
+                .await
+                .map_err(|e| match e {
+                    tessera_server::AppError::NotFound => {
+                        anyhow!(
+                            "no unrevoked verifier \"{id}\" (see `tessera admin verifier list`)"
+                        )
+                    }
+                    other => other.into(),
+                })?;
+            println!("Revoked verifier {id}: it is refused on every instance from now on.");
+        }
+    }
     Ok(())
 }
 

@@ -66,12 +66,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "Or issue yourself a token:  tessera admin token issue --user {} --name cli --expires-in 90d",
             first.username
         );
+        println!("Let a product or gateway verify tokens:  tessera admin verifier add gateway");
     }
     println!(
         "Tessera listening on http://{address} (store: {})",
         config.database_url
     );
     tracing::info!(%address, store = %config.database_url, config = ?config.source, "listening");
+    if !config.verify.require_verifier {
+        tracing::warn!(
+            "[verify] require_verifier = false: anyone who can reach this server may ask \
+             POST /api/v1/verify, POST /oauth/introspect and GET /auth about any token"
+        );
+        eprintln!(
+            "Warning: the verification surfaces are open to anyone ([verify] require_verifier = false)."
+        );
+    }
 
     tessera_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");

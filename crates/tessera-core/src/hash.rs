@@ -66,22 +66,22 @@ impl TokenHasher {
     pub fn hash(&self, token: &str) -> TokenHash {
         match self.keys.first() {
             Some(key) => hmac_with(key, token),
-            None => sha256(token),
+            None => plain(token),
         }
     }
 
     /// Every hash under which `token` may have been stored, current first.
     pub fn candidates(&self, token: &str) -> Vec<TokenHash> {
         let mut out: Vec<TokenHash> = self.keys.iter().map(|k| hmac_with(k, token)).collect();
-        out.push(sha256(token));
+        out.push(plain(token));
         out
     }
 }
 
-fn sha256(token: &str) -> TokenHash {
+fn plain(token: &str) -> TokenHash {
     TokenHash {
         key_id: None,
-        digest: Sha256::digest(token.as_bytes()).into(),
+        digest: sha256(token),
     }
 }
 
@@ -103,7 +103,12 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// SHA-256 of arbitrary text, hex-encoded: for session ids and other
 /// server-generated secrets that are stored hashed.
 pub fn sha256_hex(value: &str) -> String {
-    hex::encode(Sha256::digest(value.as_bytes()))
+    hex::encode(sha256(value))
+}
+
+/// SHA-256 of arbitrary text, as bytes.
+pub fn sha256(value: &str) -> [u8; 32] {
+    Sha256::digest(value.as_bytes()).into()
 }
 
 #[cfg(test)]

@@ -111,7 +111,7 @@ pub async fn caller(
             let client = ClientInfo::from_parts(parts, auth.trust_forwarded_for);
             let workspace_header = workspace_header(config, &parts.headers);
             let verified = verification
-                .verify(&token, workspace_header, &[], &client, presentation)
+                .verify(&token, workspace_header, &[], &client, presentation, None)
                 .await
                 .map_err(|f| verify_failure(config, f))?;
             Ok(Caller::Token(Box::new(verified)))

@@ -51,6 +51,8 @@ pub struct Config {
     pub cache: CacheSettings,
     /// Other products' endpoints, mounted beside Tessera's own API.
     pub compat: CompatConfig,
+    /// Who may ask the verification surfaces.
+    pub verify: VerifyConfig,
     /// Where the configuration came from, for the start-up log line.
     pub source: Option<PathBuf>,
 }
@@ -68,6 +70,15 @@ pub struct AuthConfig {
     /// Trust the first `X-Forwarded-For` address as the client's (only
     /// behind a proxy that sets it).
     pub trust_forwarded_for: bool,
+}
+
+/// The verification surfaces (`POST /api/v1/verify`, `POST /oauth/introspect`,
+/// `GET /auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifyConfig {
+    /// Answer only callers presenting a verifier credential (RFC 7662 §2.1).
+    /// `false` opens the surfaces to anyone, and the server warns at start.
+    pub require_verifier: bool,
 }
 
 /// Compatibility routes: a product's own token endpoints, answered by the
@@ -94,6 +105,7 @@ impl fmt::Debug for Config {
             .field("auth", &self.auth)
             .field("limits", &self.limits)
             .field("compat", &self.compat)
+            .field("verify", &self.verify)
             .field(
                 "kinds",
                 &self.kinds.iter().map(|k| &k.name).collect::<Vec<_>>(),
@@ -271,6 +283,12 @@ fn build(settings: Settings) -> Result<Config, ConfigError> {
         cache,
         compat: CompatConfig {
             teamgantt: required("compat.teamgantt", settings.compat.teamgantt)?,
+        },
+        verify: VerifyConfig {
+            require_verifier: required(
+                "verify.require_verifier",
+                settings.verify.require_verifier,
+            )?,
         },
         source: None,
     })

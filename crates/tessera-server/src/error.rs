@@ -24,6 +24,10 @@ pub enum AppError {
     /// No credential at all.
     #[error("authentication required")]
     Unauthenticated,
+    /// A verification surface asked without a valid verifier credential.
+    /// `basic` asks for HTTP Basic client authentication (introspection).
+    #[error("verifier credential required")]
+    VerifierRequired { message: &'static str, basic: bool },
     /// A credential was presented and refused, or lacks what the route needs.
     #[error("denied: {denial:?}")]
     Denied {
@@ -66,6 +70,7 @@ impl AppError {
             AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             AppError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
             AppError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            AppError::VerifierRequired { .. } => (StatusCode::UNAUTHORIZED, "verifier_required"),
             AppError::Denied { denial, reveal, .. } => (
                 StatusCode::from_u16(denial.http_status()).unwrap_or(StatusCode::FORBIDDEN),
                 denial.public_code(*reveal),
@@ -88,6 +93,7 @@ impl AppError {
             AppError::Unauthenticated => {
                 "Authentication required: send `Authorization: Bearer <token>` or sign in.".into()
             }
+            AppError::VerifierRequired { message, .. } => (*message).into(),
             AppError::Denied { denial, reveal, .. } => denial.message(*reveal).into(),
             AppError::CsrfFailed => {
                 "The X-CSRF-Token header (or the form's csrf_token field) is missing or does not match this session."
@@ -182,6 +188,10 @@ impl IntoResponse for AppError {
         if status == StatusCode::UNAUTHORIZED {
             let challenge = match &self {
                 AppError::Denied { .. } => "Bearer error=\"invalid_token\"",
+                AppError::VerifierRequired { basic: true, .. } => "Basic realm=\"tessera\"",
+                AppError::VerifierRequired { basic: false, .. } => {
+                    "Bearer realm=\"tessera-verifier\""
+                }
                 _ => "Bearer",
             };
             headers.insert(

@@ -13,14 +13,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use prometheus_client::collector::Collector;
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use tessera_core::Denial;
+
+use tessera_store::VerifierCredential;
 
 use crate::verification::Verifier;
 
@@ -49,6 +53,27 @@ pub struct Metrics {
     /// One histogram per surface, taken from the family once so that an
     /// observation is a lock on that histogram alone, not a family look-up.
     latency: [Histogram; Surface::ALL.len()],
+    asked: Family<AskedLabels, Counter>,
+}
+
+/// How a verification request ended, as the per-verifier count says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    /// The token was valid.
+    Valid,
+    /// The token was not (or the store could not answer).
+    Invalid,
+    /// The caller's verifier credential was missing or refused.
+    Refused,
+}
+
+/// One verification asked by one verifier: `verifier` is its id (empty
+/// for a request that presented none, or one that was refused).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct AskedLabels {
+    verifier: String,
+    surface: &'static str,
+    outcome: &'static str,
 }
 
 impl Metrics {
@@ -70,8 +95,35 @@ impl Metrics {
             "Time to answer a verification surface (verify, introspect, forward_auth), from the request read to the answer made.",
             latency_family,
         );
+        let asked = Family::<AskedLabels, Counter>::default();
+        registry.register(
+            "tessera_verifier_requests",
+            "Verification requests by verifier credential (its id; empty when none was presented), \
+             surface and outcome: valid, invalid (the token), refused (the verifier credential).",
+            asked.clone(),
+        );
         registry.register_collector(Box::new(EngineCollector { verifier }));
-        Metrics { registry, latency }
+        Metrics {
+            registry,
+            latency,
+            asked,
+        }
+    }
+
+    /// Counts one verification asked on `surface` by `verifier`.
+    pub fn asked(&self, verifier: Option<&VerifierCredential>, surface: Surface, outcome: Asked) {
+        let outcome = match outcome {
+            Asked::Valid => "valid",
+            Asked::Invalid => "invalid",
+            Asked::Refused => "refused",
+        };
+        self.asked
+            .get_or_create(&AskedLabels {
+                verifier: verifier.map(|v| v.id.clone()).unwrap_or_default(),
+                surface: surface.label(),
+                outcome,
+            })
+            .inc();
     }
 
     /// Runs one request's answer on `surface`, noting how long it took

@@ -23,6 +23,7 @@ use crate::service::sessions::Sessions;
 use crate::service::tokens::Tokens;
 use crate::service::users::Users;
 use crate::service::verification::Verification;
+use crate::service::verifiers::Verifiers;
 use crate::service::workspaces::Workspaces;
 use crate::verification::{self, Invalidation, Verifier};
 
@@ -49,6 +50,8 @@ pub struct Shared {
     pub workspaces: Workspaces,
     pub sessions: Sessions,
     pub bootstrap: Bootstrap,
+    /// Who may ask the verification surfaces.
+    pub verifiers: Verifiers,
 }
 
 impl AppState {
@@ -93,6 +96,13 @@ impl AppState {
             api_keys: ApiKeys::new(config.clone(), tokens.clone()),
             sessions: Sessions::new(config.clone(), store.clone(), audit.clone()),
             bootstrap: Bootstrap::new(store.clone(), users.clone()),
+            verifiers: Verifiers::new(
+                config.clone(),
+                store.clone(),
+                verifier.clone(),
+                changes.clone(),
+                audit.clone(),
+            ),
             config,
             store,
             verifier,

@@ -23,7 +23,7 @@ pub struct EncodedAnswers {
 
 pub type Verifier = tessera_verify::Verifier<EncodedAnswers>;
 pub type Verified = tessera_verify::Verified<EncodedAnswers>;
-pub use tessera_verify::{Invalidation, VerifyFailure, VerifyRequest};
+pub use tessera_verify::{Audience, CallerRefused, Invalidation, VerifyFailure, VerifyRequest};
 
 /// The engine's settings, from the server's configuration.
 pub fn settings(config: &Config) -> tessera_verify::VerifierSettings {

@@ -746,8 +746,10 @@ impl TryFrom<VerifierRow> for VerifierCredential {
     type Error = StoreError;
     fn try_from(r: VerifierRow) -> StoreResult<Self> {
         Ok(VerifierCredential {
-            workspace_ids: decode_list("verifiers.workspace_ids", &r.workspace_ids)?,
-            kinds: decode_list("verifiers.kinds", &r.kinds)?,
+            audience: tessera_core::verifier_credential::Audience {
+                workspace_ids: decode_list("verifiers.workspace_ids", &r.workspace_ids)?,
+                kinds: decode_list("verifiers.kinds", &r.kinds)?,
+            },
             created_at: time("verifiers.created_at", r.created_at)?,
             revoked_at: opt_time("verifiers.revoked_at", r.revoked_at)?,
             id: r.id,

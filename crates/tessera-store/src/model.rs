@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use tessera_core::policy::UserStatus;
+use tessera_core::verifier_credential::Audience;
 use tessera_core::TokenHash;
 
 /// How many distinct client addresses a token remembers.
@@ -331,10 +332,8 @@ pub struct AuditFilter {
 pub struct VerifierCredential {
     pub id: String,
     pub name: String,
-    /// Only tokens acting in these workspaces are answered; empty for all.
-    pub workspace_ids: Vec<String>,
-    /// Only tokens of these kinds are answered; empty for all.
-    pub kinds: Vec<String>,
+    /// The tokens it is answered about: some workspaces and kinds, or all.
+    pub audience: Audience,
     pub created_at: OffsetDateTime,
     /// The deployment admin who created it.
     pub created_by: Option<String>,

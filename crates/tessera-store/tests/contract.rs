@@ -1254,8 +1254,10 @@ fn verifier(
         credential: VerifierCredential {
             id: id("vfr_", n),
             name: name.into(),
-            workspace_ids: vec![format!("wsp_{n}")],
-            kinds: vec!["pat".into(), "api_key".into()],
+            audience: tessera_core::verifier_credential::Audience {
+                workspace_ids: vec![format!("wsp_{n}")],
+                kinds: vec!["pat".into(), "api_key".into()],
+            },
             created_at: at(n as i64),
             created_by: created_by.map(|u| u.id.clone()),
             revoked_at: None,

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use tessera_core::kind::CredentialKind;
 use tessera_core::policy::{Identity, RequestFacts, TokenFacts};
 use tessera_core::PermissionSet;
-use tessera_store::{TokenRecord, User};
+use tessera_store::{TokenRecord, User, VerifierCredential};
 
 use crate::invalidation::Invalidation;
 use crate::usage::LastRecorded;
@@ -176,6 +176,10 @@ pub struct CacheSettings {
 
 type Digest = [u8; 32];
 
+/// Verifier secrets kept: a deployment has a handful of verifiers; the
+/// bound stops a flood of made-up (well-formed) secrets from growing it.
+const MAX_CALLERS: usize = 1024;
+
 /// Taken before a store read whose answer may be cached: if a change was
 /// applied in the meantime, the answer is not kept (see [`VerifyCache::fill`]).
 #[derive(Debug, Clone, Copy)]
@@ -188,6 +192,9 @@ pub struct VerifyCache<A> {
     owners: quick_cache::sync::Cache<String, Arc<User>>,
     unknown: TtlCache<Digest, ()>,
     memberships: TtlCache<(String, String), Option<String>>,
+    /// Verifier credentials by the SHA-256 of their secret; `None` for a
+    /// secret known to be no verifier's.
+    callers: TtlCache<Digest, Option<Arc<VerifierCredential>>>,
     /// Counts the changes applied: a fill that read the store before a
     /// change must not outlive it.
     changes: AtomicU64,
@@ -202,6 +209,7 @@ impl<A> VerifyCache<A> {
             owners: quick_cache::sync::Cache::new(capacity.max(1)),
             unknown: TtlCache::new(capacity, settings.negative_ttl),
             memberships: TtlCache::new(capacity, settings.ttl),
+            callers: TtlCache::new(MAX_CALLERS, settings.ttl),
             changes: AtomicU64::new(0),
         }
     }
@@ -276,6 +284,23 @@ impl<A> VerifyCache<A> {
         self.fill(ticket, &self.memberships, key, role);
     }
 
+    /// `Some(None)`: known to be no verifier's secret; `None`: ask the store.
+    pub fn caller(&self, digest: &Digest) -> Option<Option<Arc<VerifierCredential>>> {
+        if !self.enabled {
+            return None;
+        }
+        self.callers.get(digest)
+    }
+
+    pub fn put_caller(
+        &self,
+        ticket: FillTicket,
+        digest: Digest,
+        found: Option<Arc<VerifierCredential>>,
+    ) {
+        self.fill(ticket, &self.callers, digest, found);
+    }
+
     /// Keeps what a store read answered, unless a change was applied since
     /// the read's ticket was taken: the answer may predate the change. The
     /// entry is inserted first and the count checked after, so that a change
@@ -314,7 +339,10 @@ impl<A> VerifyCache<A> {
                     self.unknown.clear();
                 }
             }
+            // Verifiers are few and change rarely: forget them all.
+            Invalidation::Verifier(_) => self.callers.clear(),
             Invalidation::All => {
+                self.callers.clear();
                 self.owners.clear();
                 self.tokens.clear();
                 self.unknown.clear();

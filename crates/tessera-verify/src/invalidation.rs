@@ -16,6 +16,8 @@ pub enum Invalidation {
     Membership(String, String),
     /// A token was created under this hash (hex): forget a cached "unknown".
     Created(String),
+    /// A verifier credential was created or revoked.
+    Verifier(String),
     /// Notifications may have been lost: forget everything.
     All,
 }
@@ -28,6 +30,7 @@ impl Invalidation {
             Invalidation::User(id) => format!("user:{id}"),
             Invalidation::Membership(w, u) => format!("membership:{w}:{u}"),
             Invalidation::Created(hash) => format!("created:{hash}"),
+            Invalidation::Verifier(id) => format!("verifier:{id}"),
             Invalidation::All => "all".into(),
         }
     }
@@ -41,6 +44,7 @@ impl Invalidation {
             (Some("user"), Some(id), None) => Invalidation::User(id.into()),
             (Some("membership"), Some(w), Some(u)) => Invalidation::Membership(w.into(), u.into()),
             (Some("created"), Some(hash), None) => Invalidation::Created(hash.into()),
+            (Some("verifier"), Some(id), None) => Invalidation::Verifier(id.into()),
             _ => Invalidation::All,
         }
     }
@@ -57,6 +61,7 @@ mod tests {
             Invalidation::User("usr_1".into()),
             Invalidation::Membership("wsp_1".into(), "usr_1".into()),
             Invalidation::Created("00ff".into()),
+            Invalidation::Verifier("vfr_1".into()),
             Invalidation::All,
         ] {
             assert_eq!(Invalidation::decode(&change.encode()), change);

@@ -27,6 +27,7 @@ pub use counters::{Counters, CountersSnapshot, Lookup};
 pub use invalidation::Invalidation;
 pub use settings::{RateLimit, VerifierSettings};
 pub use usage::UsageBuffer;
-pub use verifier::{Background, Verified, Verifier, VerifyFailure, VerifyRequest};
+pub use verifier::{Background, CallerRefused, Verified, Verifier, VerifyFailure, VerifyRequest};
 
 pub use tessera_core::policy::{Denial, Grants, Identity};
+pub use tessera_core::verifier_credential::Audience;

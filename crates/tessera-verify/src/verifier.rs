@@ -15,10 +15,12 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use time::OffsetDateTime;
 
+use tessera_core::hash::sha256;
 use tessera_core::kind::{KindSet, OwnerType};
 use tessera_core::policy::{self, Denial, Identity, RequestFacts};
+use tessera_core::verifier_credential::{self, Audience};
 use tessera_core::{PermissionSet, RoleMap, TokenHasher};
-use tessera_store::{FoundToken, Store, StoreError, TokenRecord, User};
+use tessera_store::{FoundToken, Store, StoreError, TokenRecord, User, VerifierCredential};
 
 use crate::cache::{self, CachedToken, KeptGrant, VerifyCache};
 use crate::client::Client;
@@ -166,6 +168,19 @@ pub struct VerifyRequest<'a> {
     /// Permissions the request needs, all of them.
     pub required: &'a [String],
     pub client: Client<'a>,
+    /// The tokens the asking verifier may learn about; `None` for all. A
+    /// token outside it is refused as [`Denial::Unknown`], before its use
+    /// is noted or counted against its rate limit.
+    pub audience: Option<&'a Audience>,
+}
+
+/// Why a verifier credential was not admitted.
+#[derive(Debug)]
+pub enum CallerRefused {
+    /// Not a verifier secret's shape, unknown, or revoked.
+    NotAVerifier,
+    /// The store could not answer: the caller must fail closed.
+    Store(StoreError),
 }
 
 /// The verification engine. `A` is what the caller keeps encoded with each
@@ -299,6 +314,12 @@ impl<A: Default + Send + Sync + 'static> Verifier<A> {
             self.decide(found, &request, now).await?
         };
         let record = verified.record();
+        if let Some(audience) = request.audience {
+            if !audience.admits(&record.kind, verified.identity().workspace_id.as_deref()) {
+                tracing::debug!(token_id = %record.id, "token outside the verifier's audience");
+                return Err(deny(Denial::Unknown));
+            }
+        }
 
         if let Some(limiter) = &self.limiter {
             if let Err(not_until) = limiter.check_key(&record.id) {
@@ -457,6 +478,34 @@ impl<A: Default + Send + Sync + 'static> Verifier<A> {
         self.cache
             .put_membership(ticket, workspace_id, user_id, role.clone());
         Ok(role)
+    }
+
+    /// Admits a verifier credential (the secret a product or gateway
+    /// presents to ask about tokens): checked for shape and checksum with no
+    /// I/O, then found by its SHA-256 through the cache, like a token.
+    pub async fn admit_caller(
+        &self,
+        secret: &str,
+    ) -> Result<Arc<VerifierCredential>, CallerRefused> {
+        if !verifier_credential::well_formed(secret) {
+            return Err(CallerRefused::NotAVerifier);
+        }
+        let digest = sha256(secret);
+        let found = match self.cache.caller(&digest) {
+            Some(cached) => cached,
+            None => {
+                let ticket = self.cache.ticket();
+                let found = self
+                    .store
+                    .verifier_by_secret_hash(&hex::encode(digest))
+                    .await
+                    .map_err(CallerRefused::Store)?
+                    .map(Arc::new);
+                self.cache.put_caller(ticket, digest, found.clone());
+                found
+            }
+        };
+        found.ok_or(CallerRefused::NotAVerifier)
     }
 
     /// Forgets what a change made stale, on this instance only.

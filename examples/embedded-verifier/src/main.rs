@@ -130,6 +130,7 @@ async fn verify(verifier: &Verifier, question: &Question, reveal: bool) -> Value
             workspace_header: question.workspace_id.as_deref(),
             required: &question.permissions,
             client: Client::default(),
+            audience: None,
         })
         .await;
     match outcome {
@@ -183,6 +184,7 @@ async fn bench(verifier: &Verifier, token: &str, seconds: u64) -> anyhow::Result
                     workspace_header: None,
                     required: &[],
                     client: Client::default(),
+                    audience: None,
                 })
                 .await;
             anyhow::ensure!(verified.is_ok(), "a verification failed mid-run");

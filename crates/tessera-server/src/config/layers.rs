@@ -45,6 +45,9 @@ negative_ttl = "2s"
 
 [compat]
 teamgantt = false
+
+[verify]
+require_verifier = true
 "#;
 
 /// A configuration file's text, and the path its messages name.

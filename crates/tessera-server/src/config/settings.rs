@@ -44,6 +44,8 @@ pub(super) struct Settings {
     pub permissions: PermissionsSection,
     #[serde(default)]
     pub compat: CompatSection,
+    #[serde(default)]
+    pub verify: VerifySection,
     pub roles: Option<BTreeMap<String, Vec<String>>>,
     pub kinds: Option<Vec<KindEntry>>,
 }
@@ -127,6 +129,12 @@ pub(super) struct HashKeyEntry {
 #[serde(deny_unknown_fields)]
 pub(super) struct PermissionsSection {
     pub declared: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct VerifySection {
+    pub require_verifier: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod agents;
 pub mod api_keys;
+pub mod asker;
 pub mod audit;
 pub mod compat;
 pub mod health;
@@ -13,6 +14,7 @@ pub mod me;
 pub mod session;
 pub mod shared;
 pub mod tokens;
+pub mod verifiers;
 pub mod verify;
 pub mod views;
 
@@ -38,6 +40,7 @@ use crate::state::AppState;
         (name = "audit", description = "The audit trail"),
         (name = "admin", description = "Deployment administration"),
         (name = "verify", description = "Verification for products and gateways"),
+        (name = "verifiers", description = "Verifier credentials: who may ask the verification surfaces"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -72,6 +75,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(agents::router())
         .merge(audit::router())
         .merge(admin::router())
+        .merge(verifiers::router())
         .merge(verify::router())
 }
 

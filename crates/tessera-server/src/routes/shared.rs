@@ -68,6 +68,14 @@ impl<T> List<T> {
             .flatten();
         List { items, next_cursor }
     }
+
+    /// Everything there is, in one answer (a short list, never paged).
+    pub fn all(items: Vec<T>) -> Self {
+        List {
+            items,
+            next_cursor: None,
+        }
+    }
 }
 
 /// One page of the scope's tokens as the API lists them.

@@ -20,8 +20,9 @@ use tessera_core::policy::Denial;
 use crate::auth::{presented_credential, verify_failure, workspace_header, Presented};
 use crate::client::ClientInfo;
 use crate::error::{json_response, AppError, AppResult, DenialAnswers};
-use crate::metrics::Surface;
+use crate::metrics::{Asked, Surface};
 use crate::principal::Presentation;
+use crate::routes::asker::{Asker, OnForwardAuth, OnIntrospect, OnVerify};
 use crate::service::rfc3339;
 use crate::state::AppState;
 use crate::verification::{Verified, VerifyFailure};
@@ -44,16 +45,25 @@ pub fn router() -> OpenApiRouter<AppState> {
     ))]
 async fn verify(
     State(state): State<AppState>,
+    asker: Asker<OnVerify>,
     client: ClientInfo,
     body: Bytes,
 ) -> AppResult<Response> {
     state
         .metrics
-        .timed(Surface::Verify, verify_answer(&state, &client, &body))
+        .timed(
+            Surface::Verify,
+            verify_answer(&state, &asker, &client, &body),
+        )
         .await
 }
 
-async fn verify_answer(state: &AppState, client: &ClientInfo, body: &[u8]) -> AppResult<Response> {
+async fn verify_answer(
+    state: &AppState,
+    asker: &Asker<OnVerify>,
+    client: &ClientInfo,
+    body: &[u8],
+) -> AppResult<Response> {
     let question = Question::read(body)?;
     let outcome = state
         .verification
@@ -63,8 +73,12 @@ async fn verify_answer(state: &AppState, client: &ClientInfo, body: &[u8]) -> Ap
             &question.required,
             client,
             Presentation::Use,
+            asker.audience(),
         )
         .await;
+    state
+        .metrics
+        .asked(asker.verifier.as_deref(), Surface::Verify, asked(&outcome));
     let reveal = state.config.auth.reveal_failure_reasons;
     let answer = match outcome {
         Ok(v) => json_response(
@@ -99,6 +113,14 @@ async fn verify_answer(state: &AppState, client: &ClientInfo, body: &[u8]) -> Ap
         Err(VerifyFailure::Store(e)) => return Err(e.into()),
     };
     Ok(answer)
+}
+
+/// How a verification ended, for the per-verifier count.
+fn asked(outcome: &Result<Verified, VerifyFailure>) -> Asked {
+    match outcome {
+        Ok(_) => Asked::Valid,
+        Err(_) => Asked::Invalid,
+    }
 }
 
 /// What a verify body asks. The usual body, `{"token": "..."}` alone, is
@@ -205,6 +227,7 @@ impl Invalid {
     ))]
 async fn introspect(
     State(state): State<AppState>,
+    asker: Asker<OnIntrospect>,
     client: ClientInfo,
     body: Bytes,
 ) -> AppResult<Json<Value>> {
@@ -212,13 +235,14 @@ async fn introspect(
         .metrics
         .timed(
             Surface::Introspect,
-            introspect_answer(&state, &client, &body),
+            introspect_answer(&state, &asker, &client, &body),
         )
         .await
 }
 
 async fn introspect_answer(
     state: &AppState,
+    asker: &Asker<OnIntrospect>,
     client: &ClientInfo,
     body: &[u8],
 ) -> AppResult<Json<Value>> {
@@ -228,8 +252,20 @@ async fn introspect_answer(
         .unwrap_or_default();
     let outcome = state
         .verification
-        .verify(&token, None, &[], client, Presentation::Use)
+        .verify(
+            &token,
+            None,
+            &[],
+            client,
+            Presentation::Use,
+            asker.audience(),
+        )
         .await;
+    state.metrics.asked(
+        asker.verifier.as_deref(),
+        Surface::Introspect,
+        asked(&outcome),
+    );
     let answer = match outcome {
         Ok(v) => json!({
             "active": true,
@@ -260,14 +296,25 @@ async fn introspect_answer(
         (status = 200, description = "Verified: X-Tessera-User-Id, X-Tessera-Workspace-Id, X-Tessera-Token-Id, X-Tessera-Permissions"),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody),
     ))]
-async fn forward_auth(State(state): State<AppState>, request: Request) -> AppResult<Response> {
+async fn forward_auth(
+    State(state): State<AppState>,
+    asker: Asker<OnForwardAuth>,
+    request: Request,
+) -> AppResult<Response> {
     state
         .metrics
-        .timed(Surface::ForwardAuth, forward_auth_answer(&state, request))
+        .timed(
+            Surface::ForwardAuth,
+            forward_auth_answer(&state, &asker, request),
+        )
         .await
 }
 
-async fn forward_auth_answer(state: &AppState, request: Request) -> AppResult<Response> {
+async fn forward_auth_answer(
+    state: &AppState,
+    asker: &Asker<OnForwardAuth>,
+    request: Request,
+) -> AppResult<Response> {
     // The request is taken whole, not as cloned `Parts`: nothing else reads it.
     let (parts, _) = request.into_parts();
     let auth = &state.config.auth;
@@ -283,11 +330,18 @@ async fn forward_auth_answer(state: &AppState, request: Request) -> AppResult<Re
         .unwrap_or_default();
     let token = match presented_credential(&parts, auth.token_cookie.as_deref())? {
         Presented::Token(token) => token,
-        Presented::SessionCookie(_) | Presented::Nothing => return Err(AppError::Unauthenticated),
+        Presented::SessionCookie(_) | Presented::Nothing => {
+            state.metrics.asked(
+                asker.verifier.as_deref(),
+                Surface::ForwardAuth,
+                Asked::Invalid,
+            );
+            return Err(AppError::Unauthenticated);
+        }
     };
     let client = ClientInfo::from_parts(&parts, auth.trust_forwarded_for);
     let workspace_header = workspace_header(&state.config, &parts.headers);
-    let verified = state
+    let outcome = state
         .verification
         .verify(
             &token,
@@ -295,10 +349,15 @@ async fn forward_auth_answer(state: &AppState, request: Request) -> AppResult<Re
             &required,
             &client,
             Presentation::Use,
+            asker.audience(),
         )
-        .await
-        .map_err(|f| verify_failure(&state.config, f))?;
-    identity_response(&verified)
+        .await;
+    state.metrics.asked(
+        asker.verifier.as_deref(),
+        Surface::ForwardAuth,
+        asked(&outcome),
+    );
+    identity_response(&outcome.map_err(|f| verify_failure(&state.config, f))?)
 }
 
 /// 200 with the identity headers, written straight into the response (one

@@ -4,7 +4,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use tessera_store::{Membership, TokenRecord, TokenStatus, User, Workspace};
+use tessera_store::{Membership, TokenRecord, TokenStatus, User, VerifierCredential, Workspace};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenView {
@@ -181,4 +181,41 @@ impl From<tessera_store::AuditEvent> for AuditView {
             details: e.details,
         }
     }
+}
+
+/// A verifier credential as listed: never its secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifierView {
+    /// `vfr_…`
+    pub id: String,
+    pub name: String,
+    /// Only tokens acting in these workspaces are answered; empty for all.
+    pub workspace_ids: Vec<String>,
+    /// Only tokens of these kinds are answered; empty for all.
+    pub kinds: Vec<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub created_by: Option<String>,
+}
+
+impl From<&VerifierCredential> for VerifierView {
+    fn from(v: &VerifierCredential) -> Self {
+        VerifierView {
+            id: v.id.clone(),
+            name: v.name.clone(),
+            workspace_ids: v.audience.workspace_ids.clone(),
+            kinds: v.audience.kinds.clone(),
+            created_at: v.created_at,
+            created_by: v.created_by.clone(),
+        }
+    }
+}
+
+/// A verifier credential just created: the record and, this once, the secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedVerifierView {
+    #[serde(flatten)]
+    pub record: VerifierView,
+    /// `tsr_vfr_…`: send it as `Tessera-Verifier: <secret>`. Shown this once.
+    pub secret: String,
 }

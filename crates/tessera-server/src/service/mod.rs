@@ -18,6 +18,7 @@ pub mod tokens;
 pub mod users;
 pub mod validate;
 pub mod verification;
+pub mod verifiers;
 pub mod workspaces;
 
 use time::format_description::well_known::Rfc3339;

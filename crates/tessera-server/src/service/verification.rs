@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::client::ClientInfo;
 use crate::principal::Presentation;
 use crate::service::tokens::Tokens;
-use crate::verification::{Verified, Verifier, VerifyFailure, VerifyRequest};
+use crate::verification::{Audience, Verified, Verifier, VerifyFailure, VerifyRequest};
 
 /// A token whose rotated-out secret keeps being presented (a forgotten job
 /// retrying in a loop) is audited at most this often; every refusal is
@@ -48,6 +48,7 @@ impl Verification {
         required: &[String],
         client: &ClientInfo,
         presentation: Presentation,
+        audience: Option<&Audience>,
     ) -> Result<Verified, VerifyFailure> {
         let outcome = self
             .verifier
@@ -56,6 +57,7 @@ impl Verification {
                 workspace_header,
                 required,
                 client: client.as_client(),
+                audience,
             })
             .await;
         match &outcome {
@@ -85,6 +87,19 @@ impl Verification {
             }
             Err(_) => {}
         }
-        outcome
+        match outcome {
+            // A verifier learns nothing of a token outside its audience, not
+            // even that one of its old secrets was presented.
+            Err(VerifyFailure::RotatedOut(record))
+                if audience
+                    .is_some_and(|a| !a.admits(&record.kind, record.workspace_id.as_deref())) =>
+            {
+                Err(VerifyFailure::Denied {
+                    denial: tessera_core::Denial::Unknown,
+                    retry_after: None,
+                })
+            }
+            outcome => outcome,
+        }
     }
 }

@@ -183,6 +183,7 @@ impl IntoResponse for WebError {
             AppError::Unauthenticated | AppError::InvalidCredentials => {
                 "Sign in to continue.".into()
             }
+            AppError::VerifierRequired { message, .. } => (*message).into(),
             AppError::NotFound => "There is nothing here.".into(),
             AppError::Unavailable => {
                 "The token store is unavailable; nothing was changed. Try again shortly.".into()

@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 use tessera_core::kind::{OwnerType, WorkspaceBinding};
 use tessera_server::principal::Actor;
 use tessera_server::service::tokens::IssueRequest;
+use tessera_server::service::verifiers::NewVerifier;
 use tessera_server::{AppState, Config};
 pub use tessera_store::test_support::Backend;
 use tessera_store::test_support::{fresh, TestDatabase};
@@ -69,7 +70,12 @@ macro_rules! on_both_stores {
 
 pub struct TestApp {
     pub base: String,
+    /// Sends the test's verifier credential (`Tessera-Verifier`) with every
+    /// request, as a gateway in front of Tessera does: the verification
+    /// surfaces require one by default. [`TestApp::bare`] sends none.
     pub http: reqwest::Client,
+    /// The secret of the verifier credential `http` sends.
+    pub verifier_secret: String,
     pub state: AppState,
     pub backend: Backend,
     shutdown: Option<oneshot::Sender<()>>,
@@ -126,6 +132,25 @@ impl TestApp {
             .expect("store opens");
         store.migrate().await.expect("store migrates");
         let state = AppState::new(config, store);
+        let (_, verifier_secret) = state
+            .verifiers
+            .create(
+                NewVerifier {
+                    name: "test gateway".into(),
+                    ..NewVerifier::default()
+                },
+                &Actor::cli(),
+            )
+            .await
+            .expect("the test's verifier credential is created");
+        let verifier_secret = verifier_secret.expose().to_owned();
+        let mut verifier_header = reqwest::header::HeaderMap::new();
+        verifier_header.insert(
+            "tessera-verifier",
+            verifier_secret
+                .parse()
+                .expect("a verifier secret is a header value"),
+        );
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -143,13 +168,23 @@ impl TestApp {
             base: format!("http://{address}"),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .default_headers(verifier_header)
                 .build()
                 .expect("client"),
+            verifier_secret,
             state,
             backend,
             shutdown: Some(tx),
             _database: database,
         })
+    }
+
+    /// A client that sends no verifier credential.
+    pub fn bare(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
     }
 
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {

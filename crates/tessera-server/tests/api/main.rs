@@ -14,5 +14,6 @@ mod rotation;
 mod session;
 mod text;
 mod tokens;
+mod verifiers;
 mod verify;
 mod web;
