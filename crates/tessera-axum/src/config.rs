@@ -1,7 +1,8 @@
 use std::time::Duration;
 
-use axum::http::HeaderName;
+use axum::http::{HeaderName, HeaderValue};
 use reqwest::Url;
+use secrecy::{ExposeSecret, SecretString};
 
 /// How to reach Tessera and how a request presents its credential.
 ///
@@ -16,6 +17,7 @@ pub struct TesseraConfig {
     pub(crate) token_cookie: Option<String>,
     pub(crate) cache_ttl: Duration,
     pub(crate) cache_max_entries: u64,
+    pub(crate) verifier_secret: Option<SecretString>,
 }
 
 impl TesseraConfig {
@@ -34,7 +36,18 @@ impl TesseraConfig {
             token_cookie: None,
             cache_ttl: Duration::from_secs(5),
             cache_max_entries: 10_000,
+            verifier_secret: None,
         }
+    }
+
+    /// The product's verifier credential (`tsr_vfr_…`), sent as the
+    /// `Tessera-Verifier` header with every verification. Tessera requires
+    /// one by default (a deployment admin makes it with `tessera admin
+    /// verifier add <name>`); without it every request is answered 503 and
+    /// the log says why.
+    pub fn verifier(mut self, secret: impl Into<String>) -> Self {
+        self.verifier_secret = Some(SecretString::from(secret.into()));
+        self
     }
 
     /// How long one verification may take, connecting included (2 s by
@@ -112,6 +125,21 @@ impl TesseraConfig {
             .map_err(|_| ConfigError::WorkspaceHeader(self.workspace_header.clone()))
     }
 
+    /// The `Tessera-Verifier` header value, marked sensitive so that no
+    /// debug output of a request shows it.
+    pub(crate) fn verifier_header(&self) -> Result<Option<HeaderValue>, ConfigError> {
+        let Some(secret) = &self.verifier_secret else {
+            return Ok(None);
+        };
+        let mut value = HeaderValue::from_str(secret.expose_secret().trim())
+            .map_err(|_| ConfigError::VerifierSecret)?;
+        if value.is_empty() {
+            return Err(ConfigError::VerifierSecret);
+        }
+        value.set_sensitive(true);
+        Ok(Some(value))
+    }
+
     pub(crate) fn checked_cookie(&self) -> Result<Option<String>, ConfigError> {
         match &self.token_cookie {
             None => Ok(None),
@@ -143,6 +171,8 @@ pub enum ConfigError {
     WorkspaceHeader(String),
     #[error("{0:?} is not a valid cookie name for the token cookie")]
     TokenCookie(String),
+    #[error("the verifier secret is empty or not usable as an HTTP header value")]
+    VerifierSecret,
     #[error("the HTTP client for Tessera cannot be built: {0}")]
     Client(String),
 }
@@ -169,6 +199,32 @@ mod tests {
         assert!(url("ftp://x").is_err());
         assert!(url("not a url").is_err());
         assert!(url("http://x/?a=b").is_err());
+    }
+
+    #[test]
+    fn the_verifier_secret_is_a_sensitive_header_value() {
+        let value = TesseraConfig::new("http://x")
+            .verifier(" tsr_vfr_abc ")
+            .verifier_header()
+            .unwrap()
+            .unwrap();
+        assert_eq!(value, "tsr_vfr_abc");
+        assert!(value.is_sensitive());
+        assert!(TesseraConfig::new("http://x")
+            .verifier_header()
+            .unwrap()
+            .is_none());
+        for bad in ["", "a\nb"] {
+            assert!(TesseraConfig::new("http://x")
+                .verifier(bad)
+                .verifier_header()
+                .is_err());
+        }
+        let debug = format!(
+            "{:?}",
+            TesseraConfig::new("http://x").verifier("tsr_vfr_abc")
+        );
+        assert!(!debug.contains("tsr_vfr_abc"), "{debug}");
     }
 
     #[test]

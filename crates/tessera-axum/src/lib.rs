@@ -30,7 +30,9 @@
 //!     format!("created by {:?}", who.user_id)
 //! }
 //!
-//! let tessera = TesseraLayer::new(TesseraConfig::new("http://127.0.0.1:7400"));
+//! // The product's verifier credential, from `tessera admin verifier add product`.
+//! let secret = std::env::var("TESSERA_VERIFIER").unwrap_or_default();
+//! let tessera = TesseraLayer::new(TesseraConfig::new("http://127.0.0.1:7400").verifier(secret));
 //! let app: Router = Router::new().route(
 //!     "/tasks",
 //!     get(list_tasks.layer(tessera.require(["api:read"])))

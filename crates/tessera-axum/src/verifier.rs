@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::http::{header, HeaderMap, HeaderName};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use moka::sync::Cache;
 use moka::Expiry;
 use reqwest::Url;
@@ -54,6 +54,9 @@ impl Expiry<Key, Cached> for Lifetime {
     }
 }
 
+/// Where the product's verifier credential goes on every verification.
+const VERIFIER_HEADER: &str = "tessera-verifier";
+
 pub(crate) struct Verifier {
     http: reqwest::Client,
     verify_url: Url,
@@ -61,6 +64,7 @@ pub(crate) struct Verifier {
     token_cookie: Option<String>,
     cache: Option<Cache<Key, Cached>>,
     cache_ttl: Duration,
+    verifier_header: Option<HeaderValue>,
 }
 
 #[derive(Serialize)]
@@ -75,6 +79,7 @@ impl Verifier {
         let verify_url = config.verify_url()?;
         let workspace_header = config.workspace_header_name()?;
         let token_cookie = config.checked_cookie()?;
+        let verifier_header = config.verifier_header()?;
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
@@ -97,6 +102,7 @@ impl Verifier {
             token_cookie,
             cache,
             cache_ttl: config.cache_ttl,
+            verifier_header,
         })
     }
 
@@ -182,9 +188,11 @@ impl Verifier {
         workspace: Option<&str>,
         required: &[String],
     ) -> Result<VerifiedIdentity, TesseraRejection> {
-        let response = self
-            .http
-            .post(self.verify_url.clone())
+        let mut request = self.http.post(self.verify_url.clone());
+        if let Some(verifier) = &self.verifier_header {
+            request = request.header(VERIFIER_HEADER, verifier.clone());
+        }
+        let response = request
             .json(&VerifyBody {
                 token,
                 workspace_id: workspace,
@@ -203,6 +211,14 @@ impl Verifier {
                 TesseraRejection::unavailable()
             })?;
         let status = response.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            tracing::error!(
+                url = %self.verify_url,
+                "Tessera refused this product's verifier credential (verifier_required): \
+                 set TesseraConfig::verifier to a secret from `tessera admin verifier add`; answering 503"
+            );
+            return Err(TesseraRejection::unavailable());
+        }
         if status != reqwest::StatusCode::OK {
             tracing::warn!(%status, url = %self.verify_url, "Tessera did not answer verify with 200: answering 503");
             return Err(TesseraRejection::unavailable());

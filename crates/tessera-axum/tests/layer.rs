@@ -12,11 +12,11 @@ use tessera_axum::{TesseraConfig, TesseraLayer};
 use support::{request, Product, Tessera};
 
 fn layer(tessera: &Tessera) -> TesseraLayer {
-    TesseraLayer::new(TesseraConfig::new(&tessera.url))
+    TesseraLayer::new(tessera.config())
 }
 
 fn uncached(tessera: &Tessera) -> TesseraLayer {
-    TesseraLayer::new(TesseraConfig::new(&tessera.url).cache_ttl(Duration::ZERO))
+    TesseraLayer::new(tessera.config().cache_ttl(Duration::ZERO))
 }
 
 fn code(body: &Value) -> &str {
@@ -212,7 +212,8 @@ async fn a_configured_workspace_header_and_token_cookie_are_read() {
     let ws = tessera.workspace("acme").await;
     tessera.join(&ws, &alice, "member").await;
     let product = Product::new(&TesseraLayer::new(
-        TesseraConfig::new(&tessera.url)
+        tessera
+            .config()
             .workspace_header("X-Tenant")
             .token_cookie("session"),
     ));
@@ -304,6 +305,30 @@ async fn tessera_down_is_503_and_the_handler_is_not_called() {
     assert_eq!(code(&body), "unavailable");
     assert!(response.headers().get(header::RETRY_AFTER).is_some());
     assert_eq!(product.calls(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_without_its_verifier_credential_lets_nothing_through() {
+    let tessera = Tessera::start().await;
+    let alice = tessera.user("alice").await;
+    for config in [
+        TesseraConfig::new(&tessera.url),
+        TesseraConfig::new(&tessera.url).verifier("tsr_vfr_not_a_real_one"),
+    ] {
+        let product = Product::new(&TesseraLayer::new(config));
+        let (status, _, body) = product
+            .send(request("GET", "/me", Some(&alice.token), None))
+            .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(code(&body), "unavailable");
+        assert_eq!(product.calls(), 0);
+    }
+    // With it, the same token goes through.
+    let product = Product::new(&layer(&tessera));
+    let (status, _, _) = product
+        .send(request("GET", "/me", Some(&alice.token), None))
+        .await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -419,9 +444,7 @@ async fn a_revocation_reaches_the_product_once_the_cache_ttl_has_passed() {
     let tessera = Tessera::start().await;
     let alice = tessera.user("alice").await;
     let ttl = Duration::from_millis(300);
-    let product = Product::new(&TesseraLayer::new(
-        TesseraConfig::new(&tessera.url).cache_ttl(ttl),
-    ));
+    let product = Product::new(&TesseraLayer::new(tessera.config().cache_ttl(ttl)));
 
     let cached_at = Instant::now();
     let (status, _, _) = product

@@ -45,7 +45,7 @@ async fn the_token_is_never_logged() {
     let alice = tessera.user("alice").await;
     let ws = tessera.workspace("acme").await;
     tessera.join(&ws, &alice, "viewer").await;
-    let product = Product::new(&TesseraLayer::new(TesseraConfig::new(&tessera.url)));
+    let product = Product::new(&TesseraLayer::new(tessera.config()));
     let closed = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap()

@@ -99,6 +99,10 @@ pub struct VerifyArgs {
     /// A permission the token must hold (repeatable).
     #[arg(long = "permission")]
     permissions: Vec<String>,
+    /// The verifier credential to ask with (`tessera admin verifier add`
+    /// prints one); the server requires one unless it opened verification.
+    #[arg(long, env = "TESSERA_VERIFIER", hide_env_values = true)]
+    verifier: Option<String>,
     #[command(flatten)]
     client: ClientArgs,
 }
@@ -145,6 +149,16 @@ impl Api {
         if authenticated {
             request = request.bearer_auth(self.require_token()?);
         }
+        self.send(request, body).await
+    }
+
+    /// Sends `request` with `body`; the JSON answer of a 2xx, or an error
+    /// saying what the server said.
+    async fn send(
+        &self,
+        mut request: reqwest::RequestBuilder,
+        body: Option<Value>,
+    ) -> anyhow::Result<Option<Value>> {
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -371,10 +385,11 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     if !args.permissions.is_empty() {
         body["permissions"] = json!(args.permissions);
     }
-    let answer = api
-        .call(Method::POST, "/api/v1/verify", Some(body), false)
-        .await?
-        .unwrap_or_default();
+    let mut request = api.http.post(format!("{}/api/v1/verify", api.base));
+    if let Some(verifier) = &args.verifier {
+        request = request.header("tessera-verifier", verifier.trim());
+    }
+    let answer = api.send(request, Some(body)).await?.unwrap_or_default();
     let valid = answer["valid"].as_bool().unwrap_or(false);
     if args.client.json {
         print_json(&answer)?;

@@ -49,6 +49,29 @@ fn client(dir: &Path, server: &Server, token: &str, args: &[&str]) -> Output {
         .expect("tessera runs")
 }
 
+/// `tessera admin verifier add NAME --json`: the verifier's id and secret.
+fn add_verifier(dir: &Path, name: &str) -> (String, String) {
+    let out = succeeds(tessera_on(
+        dir,
+        &["admin", "verifier", "add", name, "--json"],
+    ));
+    let created: Value = serde_json::from_str(&out).expect("JSON");
+    (
+        created["id"].as_str().unwrap().to_owned(),
+        created["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// `tessera verify` against `server`, asking with `verifier`.
+fn verify_with(dir: &Path, server: &Server, verifier: &str, token: &str) -> Output {
+    tessera(dir)
+        .args(["verify", token])
+        .env("TESSERA_URL", &server.base)
+        .env("TESSERA_VERIFIER", verifier)
+        .output()
+        .expect("tessera runs")
+}
+
 /// The README's "The first start" steps, as the arguments they give
 /// `cargo run --release -q --`.
 const README_ISSUE: &[&str] = &[
@@ -616,6 +639,35 @@ fn the_api_client_manages_tokens_against_a_running_server() {
         .unwrap()
         .to_owned();
 
+    // Verification needs a verifier credential: without one the server
+    // says so, and the CLI says what to do.
+    let refused = client(d, &server, "", &["verify", &secret]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("verifier_required, HTTP 401")
+            && stderr(&refused).contains("tessera admin verifier add"),
+        "{}",
+        stderr(&refused)
+    );
+    let (verifier_id, verifier) = add_verifier(d, "cli check");
+    assert!(verifier.starts_with("tsr_vfr_") && verifier_id.starts_with("vfr_"));
+    let listed = succeeds(tessera_on(d, &["admin", "verifier", "list"]));
+    assert!(
+        listed.starts_with("ID") && listed.contains(&verifier_id),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("cli check") && !listed.contains(&verifier),
+        "{listed}"
+    );
+    let client = |d: &Path, server: &Server, token: &str, args: &[&str]| -> Output {
+        if args[0] == "verify" {
+            verify_with(d, server, &verifier, args[1])
+        } else {
+            client(d, server, token, args)
+        }
+    };
+
     let verified = client(d, &server, "", &["verify", &secret]);
     assert_eq!(verified.status.code(), Some(0), "{}", stderr(&verified));
     assert!(
@@ -670,6 +722,48 @@ fn the_api_client_manages_tokens_against_a_running_server() {
     let no_token = client(d, &server, "", &["token", "list"]);
     assert!(!no_token.status.success());
     assert!(stderr(&no_token).contains("TESSERA_TOKEN"));
+
+    // A verifier revoked on the database, with the server running, is
+    // refused by the server within its change feed's delay.
+    let (_, second) = add_verifier(d, "short-lived");
+    assert!(
+        verify_with(d, &server, &second, "tsr_pat_nope")
+            .status
+            .code()
+            == Some(1)
+    );
+    let revoked_id = {
+        let list = succeeds(tessera_on(d, &["admin", "verifier", "list", "--json"]));
+        let list: Value = serde_json::from_str(&list).unwrap();
+        list[0]["id"].as_str().unwrap().to_owned()
+    };
+    succeeds(tessera_on(d, &["admin", "verifier", "revoke", &revoked_id]));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let answer = verify_with(d, &server, &second, "tsr_pat_nope");
+        if stderr(&answer).contains("verifier_required") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the revocation never reached the server"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let again = tessera_on(d, &["admin", "verifier", "revoke", &revoked_id]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("no unrevoked verifier"),
+        "{}",
+        stderr(&again)
+    );
+    let bad = tessera_on(d, &["admin", "verifier", "add", "x", "--kind", "nope"]);
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("no kind \"nope\""),
+        "{}",
+        stderr(&bad)
+    );
 }
 
 #[test]

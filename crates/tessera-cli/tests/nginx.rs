@@ -33,6 +33,7 @@ const EXAMPLE: &str = concat!(
 const TESSERA_PLACEHOLDER: &str = "server 127.0.0.1:7400;";
 const UPSTREAM_PLACEHOLDER: &str = "server 127.0.0.1:8080;";
 const LISTEN_PLACEHOLDER: &str = "listen 80;";
+const VERIFIER_PLACEHOLDER: &str = "Tessera-Verifier \"tsr_vfr_REPLACE_ME\";";
 
 // ---------------------------------------------------------------- nginx
 
@@ -53,8 +54,8 @@ fn nginx_binary() -> Option<&'static Path> {
     None
 }
 
-/// The shipped example with its three addresses replaced.
-fn example_config(tessera: &str, upstream: &str, port: u16) -> String {
+/// The shipped example with its three addresses and its verifier replaced.
+fn example_config(tessera: &str, upstream: &str, port: u16, verifier: &str) -> String {
     let example = std::fs::read_to_string(EXAMPLE)
         .unwrap_or_else(|e| panic!("the shipped nginx example {EXAMPLE} must exist: {e}"));
     let mut config = example;
@@ -62,6 +63,10 @@ fn example_config(tessera: &str, upstream: &str, port: u16) -> String {
         (TESSERA_PLACEHOLDER, format!("server {tessera};")),
         (UPSTREAM_PLACEHOLDER, format!("server {upstream};")),
         (LISTEN_PLACEHOLDER, format!("listen 127.0.0.1:{port};")),
+        (
+            VERIFIER_PLACEHOLDER,
+            format!("Tessera-Verifier \"{verifier}\";"),
+        ),
     ] {
         assert_eq!(
             config.matches(placeholder).count(),
@@ -91,7 +96,7 @@ struct Nginx {
 }
 
 impl Nginx {
-    fn start(binary: &Path, dir: &Path, tessera: &str, upstream: &str) -> Nginx {
+    fn start(binary: &Path, dir: &Path, tessera: &str, upstream: &str, verifier: &str) -> Nginx {
         std::fs::create_dir_all(dir).expect("nginx folder");
         // A port freed by `free_port` can be taken before nginx binds it:
         // then try another.
@@ -99,7 +104,7 @@ impl Nginx {
             let port = free_port();
             std::fs::write(
                 dir.join("tessera.conf"),
-                example_config(tessera, upstream, port),
+                example_config(tessera, upstream, port, verifier),
             )
             .expect("write tessera.conf");
             let d = dir.display();
@@ -358,6 +363,9 @@ struct Gateway {
     nginx: Nginx,
     tessera: Server,
     upstream: Upstream,
+    /// The gateway's verifier credential (its secret is in nginx's config).
+    verifier_id: String,
+    verifier: String,
     workspace: String,
     viewer_id: String,
     viewer: String,
@@ -411,6 +419,12 @@ impl Gateway {
         };
         let viewer = token("viewer", "viewer");
         let member = token("member", "member");
+        let verifier = json_of(&["admin", "verifier", "add", "nginx", "--json"]);
+        let verifier_id = verifier["id"].as_str().expect("verifier id").to_owned();
+        let verifier = verifier["secret"]
+            .as_str()
+            .expect("verifier secret")
+            .to_owned();
         let tessera = Server::start(d, &[("TESSERA_TOKEN_COOKIE", "session")]);
         let upstream = Upstream::start();
         let address = tessera
@@ -418,8 +432,16 @@ impl Gateway {
             .strip_prefix("http://")
             .expect("http base")
             .to_owned();
-        let nginx = Nginx::start(nginx, &d.join("nginx"), &address, &upstream.address);
+        let nginx = Nginx::start(
+            nginx,
+            &d.join("nginx"),
+            &address,
+            &upstream.address,
+            &verifier,
+        );
         Gateway {
+            verifier_id,
+            verifier,
             nginx,
             tessera,
             upstream,
@@ -600,11 +622,17 @@ fn missing_malformed_revoked_and_expired_tokens_get_401_and_never_reach_the_upst
     // What Tessera itself answers, for comparison.
     let direct = get(
         &gw.tessera.url("/auth"),
-        &[("Authorization", "Bearer not-a-token")],
+        &[
+            ("Authorization", "Bearer not-a-token"),
+            ("Tessera-Verifier", &gw.verifier),
+        ],
     );
     assert_eq!(direct.status, 401);
     assert_eq!(direct.json["error"]["code"], "token_invalid");
-    let direct_missing = get(&gw.tessera.url("/auth"), &[]);
+    let direct_missing = get(
+        &gw.tessera.url("/auth"),
+        &[("Tessera-Verifier", &gw.verifier)],
+    );
     assert_eq!(direct_missing.status, 401);
 
     let routes = ["/profile", "/api/items", "/api/admin/users"];
@@ -717,6 +745,7 @@ fn a_route_needing_api_write_refuses_a_viewer_with_403_and_admits_a_member() {
         &[
             ("Authorization", &bearer(&gw.viewer)),
             ("X-Workspace-Id", &gw.workspace),
+            ("Tessera-Verifier", &gw.verifier),
         ],
     );
     assert_eq!(direct.status, 403, "{}", direct.text);
@@ -782,6 +811,45 @@ fn a_route_needing_api_write_refuses_a_viewer_with_403_and_admits_a_member() {
     );
     assert_eq!(reply.status, 403, "not a member there: {}", reply.text);
     assert_eq!(gw.upstream.hits(), 3);
+}
+
+#[test]
+fn a_gateway_whose_verifier_credential_is_refused_fails_closed_with_503() {
+    let Some(nginx) = nginx_binary() else { return };
+    let gw = Gateway::start(nginx, None);
+    let auth = bearer(&gw.member);
+    let reply = gw.get("/profile", &[("Authorization", &auth)]);
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    succeeds(tessera_on(
+        gw.dir.path(),
+        &["admin", "verifier", "revoke", &gw.verifier_id],
+    ));
+    // The revocation reaches the running server through its change feed.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let reply = loop {
+        let reply = gw.get("/profile", &[("Authorization", &auth)]);
+        if reply.status != 200 || Instant::now() > deadline {
+            break reply;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        reply.status,
+        503,
+        "{}\n{}",
+        reply.text,
+        gw.nginx.error_log()
+    );
+    assert_eq!(reply.json["error"]["code"], "unavailable", "{}", reply.text);
+    assert!(reply.text.contains("verifier credential"), "{}", reply.text);
+    let hits = gw.upstream.hits();
+    let again = gw.get("/profile", &[("Authorization", &auth)]);
+    assert_eq!(again.status, 503, "{}", again.text);
+    assert_eq!(
+        gw.upstream.hits(),
+        hits,
+        "refused requests never reach the upstream"
+    );
 }
 
 #[test]

@@ -90,6 +90,18 @@ fn revocation_reaches_the_embedded_verifier(database_url: &str) {
     };
     let token = issue("product");
     let other = issue("other");
+    // The server answers verify only to a verifier (Bearer on that surface);
+    // the embedded verifier is the product itself and needs none.
+    let verifier = {
+        let output = tessera(dir.path())
+            .args(["admin", "verifier", "add", "comparison", "--json"])
+            .envs(envs)
+            .output()
+            .expect("tessera runs");
+        let created: serde_json::Value =
+            serde_json::from_str(&succeeds(output)).expect("JSON output");
+        created["secret"].as_str().expect("a secret").to_owned()
+    };
     let never_issued =
         tessera_core::format::generate(&CredentialKind::default_pat().shape(), "tok_x");
 
@@ -107,7 +119,7 @@ fn revocation_reaches_the_embedded_verifier(database_url: &str) {
         let (status, served) = http(
             "POST",
             &server.url("/api/v1/verify"),
-            None,
+            Some(&verifier),
             Some(question.clone()),
         );
         assert_eq!(status, 200, "{served}");

@@ -3,7 +3,8 @@
 //! Tessera verified, so that you can see what a handler gets.
 //!
 //! `TESSERA_URL` (default `http://127.0.0.1:7400`) is where Tessera runs;
-//! `PRODUCT_LISTEN` (default `127.0.0.1:7500`) is where this listens.
+//! `TESSERA_VERIFIER` is this product's verifier credential (`tessera admin
+//! verifier add product` prints it); `PRODUCT_LISTEN` (default `127.0.0.1:7500`) is where this listens.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -40,7 +41,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .parse()
         .map_err(|e| format!("PRODUCT_LISTEN is not an address such as 127.0.0.1:7500: {e}"))?;
 
-    let tessera = TesseraLayer::try_new(TesseraConfig::new(&tessera_url))?;
+    let mut config = TesseraConfig::new(&tessera_url);
+    match std::env::var("TESSERA_VERIFIER") {
+        Ok(secret) => config = config.verifier(secret),
+        Err(_) => tracing::warn!(
+            "TESSERA_VERIFIER is not set: a Tessera that requires verifier credentials (the default) \
+             will refuse every verification; make one with `tessera admin verifier add product`"
+        ),
+    }
+    let tessera = TesseraLayer::try_new(config)?;
     let app = Router::new()
         .route(
             "/tasks",

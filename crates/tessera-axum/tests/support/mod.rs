@@ -18,16 +18,20 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tower::ServiceExt;
 
-use tessera_axum::{TesseraLayer, VerifiedIdentity};
+use tessera_axum::{TesseraConfig, TesseraLayer, VerifiedIdentity};
 use tessera_core::kind::OwnerType;
 use tessera_server::principal::Actor;
 use tessera_server::service::tokens::IssueRequest;
+use tessera_server::service::verifiers::NewVerifier;
 use tessera_server::{AppState, Config};
 use tessera_store::test_support::{fresh, Backend, TestDatabase};
 
 pub struct Tessera {
     pub url: String,
     pub state: AppState,
+    /// The product's verifier credential, made at start as a deployment
+    /// admin would (`tessera admin verifier add`).
+    pub verifier_secret: String,
     http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     // Dropped last: the database outlives the server using it.
@@ -54,6 +58,17 @@ impl Tessera {
         config.database_url = database.url().clone();
         let store = database.store().await;
         let state = AppState::new(config, store);
+        let (_, verifier_secret) = state
+            .verifiers
+            .create(
+                NewVerifier {
+                    name: "product".into(),
+                    ..NewVerifier::default()
+                },
+                &Actor::cli(),
+            )
+            .await
+            .expect("the product's verifier credential");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -68,11 +83,17 @@ impl Tessera {
         });
         Tessera {
             url: format!("http://{address}"),
+            verifier_secret: verifier_secret.expose().to_owned(),
             state,
             http: reqwest::Client::new(),
             shutdown: Some(tx),
             _database: database,
         }
+    }
+
+    /// The layer's settings for this Tessera, with the product's verifier.
+    pub fn config(&self) -> TesseraConfig {
+        TesseraConfig::new(&self.url).verifier(&self.verifier_secret)
     }
 
     pub async fn user(&self, username: &str) -> User {

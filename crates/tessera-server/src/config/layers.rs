@@ -125,6 +125,7 @@ const READ_ELSEWHERE: &[&str] = &[
     "log_format",
     "url",
     "token",
+    "verifier",
     "config",
     "profile",
 ];
