@@ -1,5 +1,7 @@
 -- wrk script: each request presents the next token from $TOKENS_FILE as a
--- Bearer token (MODE=bearer, the default) or in a verify body (MODE=verify).
+-- Bearer token (MODE=bearer, the default) or in a verify body (MODE=verify),
+-- asking as the verifier whose secret is $VERIFIER (none if unset: a server
+-- with `[verify] require_verifier = false`).
 -- The same script drives the "scripted floor" (/healthz, which ignores the
 -- token), so that wrk's own per-request Lua work is in both figures.
 --
@@ -13,12 +15,18 @@ local i = 0
 function init(args)
   local path = os.getenv("TOKENS_FILE")
   local verify = (os.getenv("MODE") or "bearer") == "verify"
+  local verifier = os.getenv("VERIFIER") or ""
   for token in io.lines(path) do
+    local headers = {}
+    if verifier ~= "" then
+      headers["Tessera-Verifier"] = verifier
+    end
     if verify then
-      requests[#requests + 1] = wrk.format("POST", nil, { ["Content-Type"] = "application/json" },
-        '{"token":"' .. token .. '"}')
+      headers["Content-Type"] = "application/json"
+      requests[#requests + 1] = wrk.format("POST", nil, headers, '{"token":"' .. token .. '"}')
     else
-      requests[#requests + 1] = wrk.format(nil, nil, { ["Authorization"] = "Bearer " .. token })
+      headers["Authorization"] = "Bearer " .. token
+      requests[#requests + 1] = wrk.format(nil, nil, headers)
     end
   end
   -- Each thread starts at a different place in the list.

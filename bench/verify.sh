@@ -17,6 +17,11 @@
 # look-ups the store answered during a run: cache misses, and entries past
 # the cache's 10 s TTL (a case's rounds start 10 s apart, floor between, so
 # each round begins by reading its 10,000 tokens again).
+#
+# Every case asks as a verifier (`Tessera-Verifier`, the default deployment);
+# the "open mode" rows ask the same of a second server on the same database
+# with `[verify] require_verifier = false`, interleaved with the verifier rows,
+# so that checking the credential is measured against the run-to-run spread.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOKENS=${TOKENS:-1000000}
@@ -128,10 +133,22 @@ case_run() { # label tokens-file mode url base-url
   row "$label" "$(printf '%5.1f%% of floor (%s)' "$ratio" "$all")"
 }
 
+# The verifier every case asks as, made on the database as an admin would.
+new_verifier() { # database-url
+  TESSERA_DATABASE_URL="$1" ./target/release/tessera admin verifier add bench --json \
+    | sed -n 's/.*"secret": *"\([^"]*\)".*/\1/p'
+}
+VERIFIER=$(new_verifier "sqlite:$work/bench.db")
+export VERIFIER
+[ -n "$VERIFIER" ] || { echo "could not make a verifier credential" >&2; exit 1; }
+
 start_server sqlite 7601 TESSERA_DATABASE_URL="sqlite:$work/bench.db"
+start_server sqlite-open 7604 TESSERA_DATABASE_URL="sqlite:$work/bench.db" TESSERA_VERIFY__REQUIRE_VERIFIER=false
 base=http://127.0.0.1:7601
-# Warm the cache with every sampled token.
+open=http://127.0.0.1:7604
+# Warm the caches with every sampled token.
 TOKENS_FILE="$work/valid.txt" wrk -t2 -c16 -d5s -s bench/tokens.lua "$base/auth" >/dev/null
+VERIFIER="" TOKENS_FILE="$work/valid.txt" wrk -t2 -c16 -d5s -s bench/tokens.lua "$open/auth" >/dev/null
 
 echo
 echo "SQLite, $TOKENS tokens stored, cache warm (10,000 distinct valid tokens):"
@@ -141,7 +158,9 @@ echo "$floor_row"
 # two cores, so this is the floor the scripted runs below can be held to.
 case_run "scripted floor: GET /healthz with the token script" "$work/valid.txt" bearer "$base/healthz" "$base"
 case_run "POST /api/v1/verify, valid" "$work/valid.txt" verify "$base/api/v1/verify" "$base"
+VERIFIER="" case_run "POST /api/v1/verify, valid, open mode (no verifier)" "$work/valid.txt" verify "$open/api/v1/verify" "$open"
 case_run "GET /auth, valid" "$work/valid.txt" bearer "$base/auth" "$base"
+VERIFIER="" case_run "GET /auth, valid, open mode (no verifier)" "$work/valid.txt" bearer "$open/auth" "$open"
 case_run "POST /api/v1/verify, bad checksum" "$work/badsum.txt" verify "$base/api/v1/verify" "$base"
 case_run "GET /auth, bad checksum (401 expected)" "$work/badsum.txt" bearer "$base/auth" "$base"
 case_run "POST /api/v1/verify, well-formed unknown" "$work/valid.txt.unknown" verify "$base/api/v1/verify" "$base"
@@ -159,6 +178,7 @@ case_run "GET /auth, SQLite, cache off" "$work/valid.txt" bearer "http://127.0.0
 
 echo
 echo "PostgreSQL, cold (cache off), $PG_TOKENS stored:"
+VERIFIER=$(new_verifier "$pg_url")
 start_server postgres 7603 TESSERA_DATABASE_URL="$pg_url" TESSERA_CACHE=off
 floor http://127.0.0.1:7603
 echo "$floor_row"

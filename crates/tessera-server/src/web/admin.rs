@@ -1,5 +1,6 @@
 //! `/admin/…`: deployment administration for admins — users (suspend,
-//! reactivate, remove), workspaces and their members, the audit trail.
+//! reactivate, remove), workspaces and their members, the audit trail
+//! (verifier credentials are in [`super::verifiers`]).
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -38,18 +39,19 @@ pub fn router() -> Router<AppState> {
         .route("/admin/audit", get(audit))
 }
 
-fn admin_nav() -> maud::Markup {
+pub(super) fn admin_nav() -> maud::Markup {
     html! {
         nav aria-label="Administration" .actions {
             a href="/admin/users" { "Users" }
             a href="/admin/workspaces" { "Workspaces" }
+            a href="/admin/verifiers" { "Verifiers" }
             a href="/admin/audit" { "Audit trail" }
         }
     }
 }
 
 /// 403 unless the signed-in user is a deployment admin.
-fn require_admin(signed: &Signed) -> Result<(), WebError> {
+pub(super) fn require_admin(signed: &Signed) -> Result<(), WebError> {
     signed
         .caller()
         .require_admin()

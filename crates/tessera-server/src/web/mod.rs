@@ -10,6 +10,7 @@ pub mod forms;
 pub mod layout;
 pub mod login;
 pub mod tokens;
+pub mod verifiers;
 pub mod workspaces;
 
 use axum::http::{header, HeaderValue};
@@ -38,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .merge(api_keys::router())
         .merge(agents::router())
         .merge(admin::router())
+        .merge(verifiers::router())
         .layer(axum::middleware::map_response(security_headers))
 }
 

@@ -23,6 +23,7 @@ on_both_stores!(
     agents_and_their_tokens_are_managed_from_the_pages,
     agents_are_not_offered_where_the_deployment_issues_no_agent_tokens,
     admin_pages_are_for_admins_and_suspend_stops_tokens,
+    verifiers_are_made_once_and_revoked_from_the_admin_pages,
     sign_out_ends_the_session,
     last_use_and_the_empty_state_are_shown,
 );
@@ -772,4 +773,108 @@ async fn last_use_and_the_empty_state_are_shown(app: TestApp) {
         .expect("a last-used title");
     assert!(title.ends_with(" from 127.0.0.1"), "{title}");
     assert!(title.contains('T') && title.contains('Z'), "{title}");
+}
+
+async fn verifiers_are_made_once_and_revoked_from_the_admin_pages(app: TestApp) {
+    let root = app.admin().await;
+    let alice = app.user("alice").await;
+    let ws = app.workspace("Acme").await;
+
+    let b = browser(&app, &alice).await;
+    assert_eq!(
+        page(&app, &b, "/admin/verifiers").await.0,
+        StatusCode::FORBIDDEN
+    );
+    let response = post_form(
+        &app,
+        &b,
+        "/admin/verifiers",
+        &[("name", "mine"), ("form_id", "f0")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    let a = browser(&app, &root).await;
+    let (status, html) = page(&app, &a, "/admin/verifiers").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("test gateway"),
+        "the test's own verifier is listed"
+    );
+    assert!(
+        html.contains(&format!("value=\"{ws}\"")),
+        "workspaces are offered"
+    );
+
+    let fields = [
+        ("name", "<b>acme</b> gateway"),
+        ("workspace_ids", ws.as_str()),
+        ("kinds", "pat"),
+        ("form_id", "create-1"),
+    ];
+    let response = post_form(&app, &a, "/admin/verifiers", &fields).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("no-store"));
+    let html = response.text().await.unwrap();
+    let secret = shown_secret(&html).expect("the secret is shown once");
+    assert!(secret.starts_with("tsr_vfr_"), "{secret}");
+    assert!(
+        html.contains("&lt;b&gt;acme&lt;/b&gt; gateway"),
+        "the name is escaped"
+    );
+    let listed = app.state.verifiers.list().await.unwrap();
+    let made = listed
+        .iter()
+        .find(|v| v.name == "<b>acme</b> gateway")
+        .unwrap();
+    assert_eq!(made.audience.workspace_ids, vec![ws.clone()]);
+    assert_eq!(made.audience.kinds, vec!["pat".to_owned()]);
+
+    // Posting the same form again creates nothing and shows no secret.
+    let again = post_form(&app, &a, "/admin/verifiers", &fields).await;
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.state.verifiers.list().await.unwrap().len(), 2);
+    let (_, html) = page(&app, &a, "/admin/verifiers").await;
+    assert!(!html.contains(&secret), "never shown again");
+
+    // A bad form keeps what was typed and says why.
+    let response = post_form(
+        &app,
+        &a,
+        "/admin/verifiers",
+        &[("name", "x"), ("kinds", "nope"), ("form_id", "create-2")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(response.text().await.unwrap().contains("no kind"));
+
+    let (_, confirm) = page(&app, &a, &format!("/admin/verifiers/{}/revoke", made.id)).await;
+    assert!(confirm.contains("Revoke the verifier"), "{confirm}");
+    let response = post_form(
+        &app,
+        &a,
+        &format!("/admin/verifiers/{}/revoke", made.id),
+        &[],
+    )
+    .await;
+    assert_eq!(location(&response), "/admin/verifiers");
+    let (status, body) = send(
+        app.bare()
+            .post(format!("{}/api/v1/verify", app.base))
+            .header("tessera-verifier", &secret)
+            .json(&json!({ "token": root.token })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "revoked at once: {body}");
+    let response = post_form(
+        &app,
+        &a,
+        &format!("/admin/verifiers/{}/revoke", made.id),
+        &[],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
