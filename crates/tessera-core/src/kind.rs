@@ -67,6 +67,10 @@ pub struct CredentialKind {
     pub allow_narrowing: bool,
     /// Whether tokens of this kind may be rotated.
     pub allow_rotation: bool,
+    /// Every verification must name its workspace in the workspace header
+    /// (GroupChat: "Include the X-Workspace-Id header with every request");
+    /// only for `binding = "header"` kinds.
+    pub require_workspace_header: bool,
 }
 
 pub const DEFAULT_DISPLAY_PREFIX_LEN: usize = 12;
@@ -92,6 +96,7 @@ impl CredentialKind {
             display_prefix_len: DEFAULT_DISPLAY_PREFIX_LEN,
             allow_narrowing: true,
             allow_rotation: true,
+            require_workspace_header: false,
         }
     }
 
@@ -110,6 +115,7 @@ impl CredentialKind {
             display_prefix_len: DEFAULT_DISPLAY_PREFIX_LEN,
             allow_narrowing: true,
             allow_rotation: true,
+            require_workspace_header: false,
         }
     }
 
@@ -176,6 +182,12 @@ impl CredentialKind {
         if self.owner == OwnerType::Agent && self.binding != WorkspaceBinding::Bound {
             return Err(format!(
                 "kind \"{}\": agent-owned kinds must use binding = \"bound\" (an agent acts in its one workspace)",
+                self.name
+            ));
+        }
+        if self.require_workspace_header && self.binding != WorkspaceBinding::Header {
+            return Err(format!(
+                "kind \"{}\": require_workspace_header needs binding = \"header\" (a bound token's workspace is fixed)",
                 self.name
             ));
         }

@@ -245,6 +245,20 @@ pub struct Identity {
     pub expires_at: Option<OffsetDateTime>,
 }
 
+/// A kind that requires the workspace header (GroupChat's PATs) refuses a
+/// product's request that names no workspace, whatever it asks. Only the
+/// verification surfaces apply it: Tessera's own management API manages a
+/// person's tokens outside any workspace.
+pub fn check_workspace_named(
+    kind: &CredentialKind,
+    workspace_header: Option<&str>,
+) -> Result<(), Denial> {
+    if kind.require_workspace_header && workspace_header.is_none() {
+        return Err(Denial::WorkspaceRequired);
+    }
+    Ok(())
+}
+
 /// Which workspace the request acts in, before any membership is known.
 pub fn select_workspace<'a>(
     token: &TokenFacts<'a>,
@@ -468,6 +482,35 @@ mod tests {
         let mut overlapping = facts(&pat);
         overlapping.secret_retires_at = Some(NOW + Duration::seconds(60));
         assert!(check(overlapping).is_ok());
+    }
+
+    #[test]
+    fn a_kind_may_require_the_workspace_header() {
+        let strict = CredentialKind {
+            require_workspace_header: true,
+            ..CredentialKind::default_pat()
+        };
+        assert_eq!(
+            check_workspace_named(&strict, None),
+            Err(Denial::WorkspaceRequired)
+        );
+        assert_eq!(check_workspace_named(&strict, Some("wsp_a")), Ok(()));
+        assert_eq!(
+            check_workspace_named(&CredentialKind::default_pat(), None),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn requiring_the_header_is_only_for_header_kinds() {
+        let key = CredentialKind {
+            require_workspace_header: true,
+            ..CredentialKind::default_api_key()
+        };
+        assert!(key
+            .validate()
+            .unwrap_err()
+            .contains("require_workspace_header"));
     }
 
     #[test]

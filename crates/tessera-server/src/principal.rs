@@ -33,8 +33,14 @@ pub enum Caller {
 /// take the token over), rather than a forgotten job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Presentation {
+    /// The token calls Tessera's own API.
     Use,
+    /// The token rotates itself.
     Rotation,
+    /// A product or gateway asks about the token (the verification
+    /// surfaces): a kind's product-facing rules apply, such as naming the
+    /// workspace on every request.
+    Question,
 }
 
 /// How a server finds the caller of a request (its state implements it

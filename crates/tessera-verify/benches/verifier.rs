@@ -48,6 +48,7 @@ fn verifier(c: &mut Criterion) {
                     workspace_header: None,
                     required: &[],
                     client: Client::new(Some("127.0.0.1"), None),
+                    from_a_product: true,
                     audience: None,
                 })
                 .await;

@@ -168,6 +168,10 @@ pub struct VerifyRequest<'a> {
     /// Permissions the request needs, all of them.
     pub required: &'a [String],
     pub client: Client<'a>,
+    /// A product's question, from a verification surface: a kind's rule that
+    /// every request names its workspace applies (see
+    /// [`policy::check_workspace_named`]). `false` for Tessera's own API.
+    pub from_a_product: bool,
     /// The tokens the asking verifier may learn about; `None` for all. A
     /// token outside it is refused as [`Denial::Unknown`], before its use
     /// is noted or counted against its rate limit.
@@ -314,6 +318,12 @@ impl<A: Default + Send + Sync + 'static> Verifier<A> {
             self.decide(found, &request, now).await?
         };
         let record = verified.record();
+        if request.from_a_product {
+            if let Some(kind) = self.kinds.get(&record.kind) {
+                policy::check_workspace_named(kind, request.workspace_header)
+                    .map_err(|denial| refused(record, denial))?;
+            }
+        }
         if let Some(audience) = request.audience {
             if !audience.admits(&record.kind, verified.identity().workspace_id.as_deref()) {
                 tracing::debug!(token_id = %record.id, "token outside the verifier's audience");

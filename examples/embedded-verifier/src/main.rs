@@ -130,6 +130,7 @@ async fn verify(verifier: &Verifier, question: &Question, reveal: bool) -> Value
             workspace_header: question.workspace_id.as_deref(),
             required: &question.permissions,
             client: Client::default(),
+            from_a_product: true,
             audience: None,
         })
         .await;
@@ -184,6 +185,7 @@ async fn bench(verifier: &Verifier, token: &str, seconds: u64) -> anyhow::Result
                     workspace_header: None,
                     required: &[],
                     client: Client::default(),
+                    from_a_product: true,
                     audience: None,
                 })
                 .await;

@@ -158,6 +158,7 @@ pub(super) struct KindEntry {
     pub display_prefix_len: Option<usize>,
     pub allow_narrowing: Option<bool>,
     pub allow_rotation: Option<bool>,
+    pub require_workspace_header: Option<bool>,
 }
 
 fn default_format() -> TokenFormat {

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -41,6 +41,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses(
         (status = 200, description = "`{\"valid\": true, token_id, kind, user_id, workspace_id, permissions, expires_at}` or `{\"valid\": false, code, message}`", body = Object),
         (status = 400, description = "The body is not JSON", body = crate::error::ErrorBody),
+        (status = 401, description = "No valid verifier credential (`verifier_required`)", body = crate::error::ErrorBody),
+        (status = 422, description = "`workspace_id` is not a string, or `permissions` not a list of strings", body = crate::error::ErrorBody),
         (status = 503, description = "The store cannot answer: never a valid answer", body = crate::error::ErrorBody),
     ))]
 async fn verify(
@@ -72,7 +74,7 @@ async fn verify_answer(
             question.workspace.as_deref(),
             &question.required,
             client,
-            Presentation::Use,
+            Presentation::Question,
             asker.audience(),
         )
         .await;
@@ -113,6 +115,20 @@ async fn verify_answer(
         Err(VerifyFailure::Store(e)) => return Err(e.into()),
     };
     Ok(answer)
+}
+
+/// Whether the body is declared a form (`application/x-www-form-urlencoded`,
+/// with or without parameters such as a charset).
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| {
+            media
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }
 
 /// How a verification ended, for the per-verifier count.
@@ -220,22 +236,25 @@ impl Invalid {
 /// RFC 7662: form `token=…` → `{"active": …}`. Any failure is `active: false`
 /// with nothing else, as the RFC asks.
 #[utoipa::path(post, path = "/oauth/introspect", tag = "verify",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`token=...` (RFC 7662)"),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`token=...` (RFC 7662); optional `workspace_id=...`, the workspace the token is asked about"),
     responses(
         (status = 200, description = "`{\"active\": true, scope, sub, username, token_type, exp, iat, ...}` or `{\"active\": false}`", body = Object),
+        (status = 400, description = "The body is not `application/x-www-form-urlencoded`", body = crate::error::ErrorBody),
+        (status = 401, description = "No valid verifier credential (`verifier_required`)", body = crate::error::ErrorBody),
         (status = 503, body = crate::error::ErrorBody),
     ))]
 async fn introspect(
     State(state): State<AppState>,
     asker: Asker<OnIntrospect>,
     client: ClientInfo,
+    headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Json<Value>> {
     state
         .metrics
         .timed(
             Surface::Introspect,
-            introspect_answer(&state, &asker, &client, &body),
+            introspect_answer(&state, &asker, &client, &headers, &body),
         )
         .await
 }
@@ -244,20 +263,35 @@ async fn introspect_answer(
     state: &AppState,
     asker: &Asker<OnIntrospect>,
     client: &ClientInfo,
+    headers: &HeaderMap,
     body: &[u8],
 ) -> AppResult<Json<Value>> {
-    let token = url::form_urlencoded::parse(body)
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
+    if !is_form(headers) {
+        return Err(AppError::BadRequest(
+            "Introspection takes an application/x-www-form-urlencoded body, `token=<token>` \
+             (RFC 7662 §2.1)."
+                .into(),
+        ));
+    }
+    let mut token = String::new();
+    let mut workspace = None;
+    for (key, value) in url::form_urlencoded::parse(body) {
+        match &*key {
+            "token" if token.is_empty() => token = value.into_owned(),
+            // An extension parameter (RFC 7662 allows them): the workspace
+            // the token is asked about, as the workspace header would name it.
+            "workspace_id" if !value.is_empty() => workspace = Some(value.into_owned()),
+            _ => {}
+        }
+    }
     let outcome = state
         .verification
         .verify(
             &token,
-            None,
+            workspace.as_deref(),
             &[],
             client,
-            Presentation::Use,
+            Presentation::Question,
             asker.audience(),
         )
         .await;
@@ -348,7 +382,7 @@ async fn forward_auth_answer(
             workspace_header,
             &required,
             &client,
-            Presentation::Use,
+            Presentation::Question,
             asker.audience(),
         )
         .await;

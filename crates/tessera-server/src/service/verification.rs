@@ -57,6 +57,7 @@ impl Verification {
                 workspace_header,
                 required,
                 client: client.as_client(),
+                from_a_product: presentation == Presentation::Question,
                 audience,
             })
             .await;
@@ -69,7 +70,7 @@ impl Verification {
                         retry_after: None,
                     });
                 }
-                Presentation::Use => {
+                Presentation::Use | Presentation::Question => {
                     let first_in_interval = self
                         .rotated_out_audited
                         .entry_by_ref(&record.id)

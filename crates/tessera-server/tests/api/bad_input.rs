@@ -173,6 +173,13 @@ fn routes() -> Vec<Route> {
         route(M::GET, "/auth", Admin)
             .query(Query::Permission)
             .verification(),
+        route(M::POST, "/api/v1/verifiers", Admin).body(json!({
+            "name": "gateway",
+            "workspace_ids": ["wsp_x"],
+            "kinds": ["pat"]
+        })),
+        route(M::GET, "/api/v1/verifiers", Admin),
+        route(M::DELETE, "/api/v1/verifiers/{id}", Admin),
         route(M::GET, "/healthz", Anyone),
         route(M::GET, "/readyz", Anyone),
         route(M::GET, "/metrics", Anyone),

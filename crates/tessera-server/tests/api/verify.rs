@@ -13,6 +13,7 @@ on_both_stores!(
     bad_tokens_are_not_valid_and_never_a_server_error,
     a_verify_body_that_is_not_json_is_a_bad_request,
     introspection_answers_rfc7662_and_only_active_false_otherwise,
+    introspection_takes_only_a_form_body,
     forward_auth_passes_the_identity_in_headers,
     forward_auth_refuses_missing_malformed_revoked_and_insufficient_tokens,
     an_answer_kept_for_a_token_never_outlives_its_expiry,
@@ -442,4 +443,45 @@ async fn the_metrics_say_what_answered_each_lookup(app: TestApp) {
         lookups(&app).await,
         [cache + 1, cache_unknown + 1, store + 2]
     );
+}
+
+// RFC 7662 §2.1: "the protected resource calls the introspection endpoint
+// using an HTTP POST request with parameters sent as
+// application/x-www-form-urlencoded".
+async fn introspection_takes_only_a_form_body(app: TestApp) {
+    let alice = app.user("alice").await;
+    let form = format!("token={}", alice.token);
+    for content_type in [
+        None,
+        Some("application/json"),
+        Some("text/plain"),
+        Some("multipart/form-data"),
+    ] {
+        let mut request = app
+            .request(Method::POST, "/oauth/introspect")
+            .body(form.clone());
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let (status, body) = send(request).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{content_type:?}: {body}");
+        assert_eq!(code(&body), "invalid_request");
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("x-www-form-urlencoded"));
+    }
+    for content_type in [
+        "application/x-www-form-urlencoded",
+        "Application/X-WWW-Form-Urlencoded; charset=UTF-8",
+    ] {
+        let (status, body) = send(
+            app.request(Method::POST, "/oauth/introspect")
+                .header("content-type", content_type)
+                .body(form.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{content_type}: {body}");
+        assert_eq!(body["active"], true);
+    }
 }

@@ -193,7 +193,10 @@ async fn agent_tokens_use_gca(app: TestApp) {
 async fn the_server_identifies_the_token_type_by_its_prefix(app: TestApp) {
     let (w, alice) = workspace_with_admin(&app).await;
     let (pat, key, agent_token) = one_of_each(&app, &w, &alice).await;
-    let answer = app.verify(json!({ "token": pat["token"] })).await;
+    // A PAT names its workspace on every request (see below).
+    let answer = app
+        .verify(json!({ "token": pat["token"], "workspace_id": w }))
+        .await;
     assert_eq!(answer["valid"], true, "{answer}");
     assert_eq!(answer["kind"], "pat");
     assert_eq!(answer["user_id"], alice.id.as_str());
@@ -290,6 +293,33 @@ async fn a_pat_on_a_workspace_route_without_x_workspace_id_is_refused(app: TestA
     let (status, body) = send(list_tasks(&app, pat).header("X-Workspace-Id", "")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(code(&body), "workspace_required");
+
+    // "with every request": the profile sets `require_workspace_header`, so
+    // a product asking about a PAT without naming the workspace is refused
+    // even when the route needs no permission...
+    let (status, body) = send(app.get("/auth", pat)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(code(&body), "workspace_required");
+    let answer = app.verify(json!({ "token": pat })).await;
+    assert_eq!(answer["code"], "workspace_required", "{answer}");
+    let introspect = |form: String| {
+        send(
+            app.request(Method::POST, "/oauth/introspect")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form),
+        )
+    };
+    let (_, answer) = introspect(format!("token={pat}")).await;
+    assert_eq!(answer, json!({ "active": false }));
+    // ... and answered when it does (introspection takes `workspace_id`).
+    let (_, answer) = introspect(format!("token={pat}&workspace_id={w}")).await;
+    assert_eq!(answer["active"], true, "{answer}");
+    assert_eq!(answer["workspace_id"], w.as_str());
+    let (status, _) = send(app.get("/auth", pat).header("X-Workspace-Id", w.as_str())).await;
+    assert_eq!(status, StatusCode::OK);
+    // Tessera's own token management is not a workspace request.
+    let (status, body) = send(app.get("/api/v1/tokens", pat)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 // "One token can access any workspace you belong to": only those.
