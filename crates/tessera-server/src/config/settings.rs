@@ -45,6 +45,8 @@ pub(super) struct Settings {
     #[serde(default)]
     pub compat: CompatSection,
     pub roles: Option<BTreeMap<String, Vec<String>>>,
+    /// The roles' ranks, highest first.
+    pub role_order: Option<Vec<String>>,
     pub kinds: Option<Vec<KindEntry>>,
 }
 
