@@ -67,6 +67,12 @@ pub struct CredentialKind {
     pub allow_narrowing: bool,
     /// Whether tokens of this kind may be rotated.
     pub allow_rotation: bool,
+    /// Whether a token of this kind is accepted as the password of HTTP
+    /// Basic (`Authorization: Basic base64(<any user>:<token>)`), for
+    /// clients that can only send a username and password (git, Docker,
+    /// Maven). On for personal tokens by default, as GitHub and GitLab do.
+    #[serde(default)]
+    pub basic_auth: bool,
 }
 
 pub const DEFAULT_DISPLAY_PREFIX_LEN: usize = 12;
@@ -92,6 +98,7 @@ impl CredentialKind {
             display_prefix_len: DEFAULT_DISPLAY_PREFIX_LEN,
             allow_narrowing: true,
             allow_rotation: true,
+            basic_auth: true,
         }
     }
 
@@ -110,6 +117,7 @@ impl CredentialKind {
             display_prefix_len: DEFAULT_DISPLAY_PREFIX_LEN,
             allow_narrowing: true,
             allow_rotation: true,
+            basic_auth: false,
         }
     }
 

@@ -341,6 +341,7 @@ fn build_kind(index: usize, k: KindEntry) -> Result<CredentialKind, ConfigError>
         display_prefix_len: k.display_prefix_len.unwrap_or(base.display_prefix_len),
         allow_narrowing: k.allow_narrowing.unwrap_or(true),
         allow_rotation: k.allow_rotation.unwrap_or(true),
+        basic_auth: k.basic_auth.unwrap_or(base.basic_auth),
     };
     kind.validate()
         .map_err(|m| value_error(format!("kinds[{index}]"), m))?;

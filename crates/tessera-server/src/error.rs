@@ -31,6 +31,11 @@ pub enum AppError {
         reveal: bool,
         retry_after: Option<u64>,
     },
+    /// An `Authorization` header that carries no readable credential (Basic
+    /// credentials that are not base64, lack a colon, …): 401 saying what
+    /// to send. It says nothing about any token.
+    #[error("{0}")]
+    MalformedAuthorization(String),
     /// A cookie-authenticated change without the matching CSRF value.
     #[error("CSRF check failed")]
     CsrfFailed,
@@ -66,6 +71,7 @@ impl AppError {
             AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             AppError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
             AppError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            AppError::MalformedAuthorization(_) => (StatusCode::UNAUTHORIZED, "token_invalid"),
             AppError::Denied { denial, reveal, .. } => (
                 StatusCode::from_u16(denial.http_status()).unwrap_or(StatusCode::FORBIDDEN),
                 denial.public_code(*reveal),
@@ -82,7 +88,11 @@ impl AppError {
 
     fn message(&self) -> Cow<'static, str> {
         match self {
-            AppError::BadRequest(m) | AppError::Invalid(m) | AppError::Forbidden(m) | AppError::Conflict(m) => {
+            AppError::BadRequest(m)
+            | AppError::Invalid(m)
+            | AppError::Forbidden(m)
+            | AppError::Conflict(m)
+            | AppError::MalformedAuthorization(m) => {
                 Cow::Owned(m.clone())
             }
             AppError::Unauthenticated => {
@@ -181,7 +191,9 @@ impl IntoResponse for AppError {
         let headers = response.headers_mut();
         if status == StatusCode::UNAUTHORIZED {
             let challenge = match &self {
-                AppError::Denied { .. } => "Bearer error=\"invalid_token\"",
+                AppError::Denied { .. } | AppError::MalformedAuthorization(_) => {
+                    "Bearer error=\"invalid_token\""
+                }
                 _ => "Bearer",
             };
             headers.insert(

@@ -152,6 +152,7 @@ pub(super) struct KindEntry {
     pub display_prefix_len: Option<usize>,
     pub allow_narrowing: Option<bool>,
     pub allow_rotation: Option<bool>,
+    pub basic_auth: Option<bool>,
 }
 
 fn default_format() -> TokenFormat {

@@ -9,6 +9,7 @@ mod admin;
 mod api_keys;
 mod auth;
 mod bad_input;
+mod basic;
 mod profiles;
 mod roles;
 mod rotation;
