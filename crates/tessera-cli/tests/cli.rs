@@ -867,3 +867,33 @@ fn an_unknown_profile_or_a_profile_with_a_config_file_is_refused() {
     assert!(stderr(&output).contains("--config"), "{}", stderr(&output));
     assert!(!dir.path().join("tessera.db").exists());
 }
+
+#[test]
+fn a_rank_loop_or_a_role_missing_from_the_order_is_refused_at_start_naming_the_key() {
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    for (order, says) in [
+        (r#"["boss", "staff", "boss"]"#, "more than once"),
+        (r#"["boss"]"#, "\"staff\" is not in the order"),
+        (
+            r#"["boss", "staff", "ghost"]"#,
+            "\"ghost\" is not a configured role",
+        ),
+    ] {
+        std::fs::write(
+            d.join("tessera.toml"),
+            format!(
+                "role_order = {order}\n[roles]\nboss = [\"tokens:manage\"]\nstaff = [\"tokens:manage\"]\n"
+            ),
+        )
+        .unwrap();
+        let output = tessera_on(d, &["serve", "--config", "tessera.toml"]);
+        assert!(!output.status.success(), "{order}");
+        let err = stderr(&output);
+        assert!(
+            err.contains("role_order") && err.contains(says),
+            "{order}: {err}"
+        );
+    }
+    assert!(!d.join("tessera.db").exists(), "nothing was started");
+}

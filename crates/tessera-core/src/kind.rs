@@ -71,6 +71,12 @@ pub struct CredentialKind {
     /// (GroupChat: "Include the X-Workspace-Id header with every request");
     /// only for `binding = "header"` kinds.
     pub require_workspace_header: bool,
+    /// Whether a token of this kind is accepted as the password of HTTP
+    /// Basic (`Authorization: Basic base64(<any user>:<token>)`), for
+    /// clients that can only send a username and password (git, Docker,
+    /// Maven). On for personal tokens by default, as GitHub and GitLab do.
+    #[serde(default)]
+    pub basic_auth: bool,
 }
 
 pub const DEFAULT_DISPLAY_PREFIX_LEN: usize = 12;
@@ -97,6 +103,7 @@ impl CredentialKind {
             allow_narrowing: true,
             allow_rotation: true,
             require_workspace_header: false,
+            basic_auth: true,
         }
     }
 
@@ -116,6 +123,7 @@ impl CredentialKind {
             allow_narrowing: true,
             allow_rotation: true,
             require_workspace_header: false,
+            basic_auth: false,
         }
     }
 

@@ -10,6 +10,7 @@
 pub mod base62;
 pub mod expiry;
 pub mod format;
+pub mod granting;
 pub mod hash;
 pub mod ids;
 pub mod kind;

@@ -12,7 +12,19 @@ pub const TOKENS_MANAGE: &str = "tokens:manage";
 pub const API_KEYS_MANAGE: &str = "api_keys:manage";
 pub const MEMBERS_MANAGE: &str = "members:manage";
 pub const AUDIT_READ: &str = "audit:read";
-pub const BUILT_IN: [&str; 4] = [TOKENS_MANAGE, API_KEYS_MANAGE, MEMBERS_MANAGE, AUDIT_READ];
+/// Managing the workspace itself and its owners: what the default owner
+/// holds and an admin does not.
+pub const WORKSPACE_MANAGE: &str = "workspace:manage";
+pub const BUILT_IN: [&str; 5] = [
+    TOKENS_MANAGE,
+    API_KEYS_MANAGE,
+    MEMBERS_MANAGE,
+    AUDIT_READ,
+    WORKSPACE_MANAGE,
+];
+
+/// The default roles, highest first.
+pub const DEFAULT_ROLE_ORDER: [&str; 4] = ["owner", "admin", "member", "viewer"];
 
 /// The product permissions a deployment gets when it declares none.
 pub const DEFAULT_DECLARED: [&str; 2] = ["api:read", "api:write"];
@@ -129,17 +141,69 @@ impl FromIterator<Permission> for PermissionSet {
     }
 }
 
-/// Roles and what they grant, as configured. Role names are ordered from most
-/// to least powerful in the default set, but nothing depends on that order.
+/// Roles and what they grant, as configured, and their rank: `order` lists
+/// every role exactly once, highest first. Granting a role needs a rank no
+/// lower than it (see [`crate::granting`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleMap {
+    roles: BTreeMap<String, PermissionSet>,
+    order: Vec<String>,
+    declared: PermissionSet,
+}
+
+/// Why a role order does not rank the configured roles.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoleOrderError {
+    #[error("role \"{0}\" is not in the order: list every role exactly once, highest first")]
+    Missing(String),
+    #[error("\"{0}\" is not a configured role")]
+    Unknown(String),
+    #[error("role \"{0}\" appears more than once: a role has one rank")]
+    Duplicate(String),
+}
+
+impl RoleMap {
+    pub fn get(&self, role: &str) -> Option<&PermissionSet> {
+        self.roles.get(role)
+    }
+
+    pub fn contains_role(&self, role: &str) -> bool {
+        self.roles.contains_key(role)
+    }
+
+    pub fn role_names(&self) -> impl Iterator<Item = &str> {
+        self.roles.keys().map(String::as_str)
+    }
+
+    /// Every permission the deployment knows, built-in ones included.
+    pub fn declared(&self) -> &PermissionSet {
+        &self.declared
+    }
+
+    /// The role's place in the order, 0 for the highest; `None` for a role
+    /// not configured.
+    pub fn rank(&self, role: &str) -> Option<usize> {
+        self.order.iter().position(|r| r == role)
+    }
+
+    /// The roles, highest first.
+    pub fn ranked_names(&self) -> impl Iterator<Item = &str> {
+        self.order.iter().map(String::as_str)
+    }
+}
+
+/// Roles whose permissions are checked but which have no order yet: a
+/// [`RoleMap`] exists only ranked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnrankedRoles {
     roles: BTreeMap<String, PermissionSet>,
     declared: PermissionSet,
 }
 
-impl RoleMap {
+impl UnrankedRoles {
     /// `declared` is every permission the deployment knows (built-in ones are
-    /// added); each role may only grant declared permissions.
+    /// added); each role may only grant declared permissions. The roles are
+    /// ranked with [`UnrankedRoles::ranked`].
     pub fn new(
         roles: BTreeMap<String, PermissionSet>,
         declared: PermissionSet,
@@ -159,21 +223,27 @@ impl RoleMap {
         })
     }
 
-    pub fn get(&self, role: &str) -> Option<&PermissionSet> {
-        self.roles.get(role)
-    }
-
-    pub fn contains_role(&self, role: &str) -> bool {
-        self.roles.contains_key(role)
-    }
-
-    pub fn role_names(&self) -> impl Iterator<Item = &str> {
-        self.roles.keys().map(String::as_str)
-    }
-
-    /// Every permission the deployment knows, built-in ones included.
-    pub fn declared(&self) -> &PermissionSet {
-        &self.declared
+    /// Ranks the roles by `order`, highest first: every role exactly once,
+    /// nothing else (a role named twice would be a loop in the order).
+    pub fn ranked<S: AsRef<str>>(self, order: &[S]) -> Result<RoleMap, RoleOrderError> {
+        let mut ranked: Vec<String> = Vec::with_capacity(order.len());
+        for name in order.iter().map(AsRef::as_ref) {
+            if !self.roles.contains_key(name) {
+                return Err(RoleOrderError::Unknown(name.to_owned()));
+            }
+            if ranked.iter().any(|r| r == name) {
+                return Err(RoleOrderError::Duplicate(name.to_owned()));
+            }
+            ranked.push(name.to_owned());
+        }
+        if let Some(missing) = self.roles.keys().find(|r| !ranked.contains(r)) {
+            return Err(RoleOrderError::Missing(missing.clone()));
+        }
+        Ok(RoleMap {
+            roles: self.roles,
+            order: ranked,
+            declared: self.declared,
+        })
     }
 }
 
@@ -182,8 +252,9 @@ fn built_in() -> impl Iterator<Item = Permission> {
 }
 
 impl Default for RoleMap {
-    /// owner and admin: everything; member: its own tokens and the product's
-    /// read and write; viewer: its own tokens and read.
+    /// owner: everything; admin: everything but managing the workspace and
+    /// its owners; member: its own tokens and the product's read and write;
+    /// viewer: its own tokens and read. Ranked in that order.
     fn default() -> Self {
         let set = |ps: &[&str]| PermissionSet::parse_all(ps).expect("built-in names are valid");
         let everything: Vec<&str> = BUILT_IN
@@ -193,14 +264,24 @@ impl Default for RoleMap {
             .collect();
         let roles = BTreeMap::from([
             ("owner".to_string(), set(&everything)),
-            ("admin".to_string(), set(&everything)),
+            (
+                "admin".to_string(),
+                set(&everything
+                    .iter()
+                    .copied()
+                    .filter(|p| *p != WORKSPACE_MANAGE)
+                    .collect::<Vec<_>>()),
+            ),
             (
                 "member".to_string(),
                 set(&[TOKENS_MANAGE, "api:read", "api:write"]),
             ),
             ("viewer".to_string(), set(&[TOKENS_MANAGE, "api:read"])),
         ]);
-        RoleMap::new(roles, set(&DEFAULT_DECLARED)).expect("default roles are consistent")
+        UnrankedRoles::new(roles, set(&DEFAULT_DECLARED))
+            .expect("default roles are consistent")
+            .ranked(&DEFAULT_ROLE_ORDER)
+            .expect("the default order ranks every default role")
     }
 }
 
@@ -231,12 +312,51 @@ mod tests {
     }
 
     #[test]
+    fn the_default_owner_outranks_and_outholds_the_admin() {
+        let roles = RoleMap::default();
+        assert!(roles.rank("owner") < roles.rank("admin"));
+        assert!(roles.rank("admin") < roles.rank("member"));
+        assert!(roles.rank("member") < roles.rank("viewer"));
+        assert_eq!(roles.rank("ghost"), None);
+        let owner = roles.get("owner").unwrap();
+        let admin = roles.get("admin").unwrap();
+        assert!(owner.contains(WORKSPACE_MANAGE));
+        assert!(!admin.contains(WORKSPACE_MANAGE));
+        assert!(admin.is_subset(owner));
+    }
+
+    #[test]
+    fn an_order_must_rank_every_role_once_and_nothing_else() {
+        let unranked = || {
+            let set = |ps: &[&str]| PermissionSet::parse_all(ps).unwrap();
+            let roles = BTreeMap::from([
+                ("a".to_string(), set(&[TOKENS_MANAGE])),
+                ("b".to_string(), set(&[])),
+            ]);
+            UnrankedRoles::new(roles, PermissionSet::new()).unwrap()
+        };
+        assert!(unranked().ranked(&["b", "a"]).is_ok());
+        assert_eq!(
+            unranked().ranked(&["a"]),
+            Err(RoleOrderError::Missing("b".into()))
+        );
+        assert_eq!(
+            unranked().ranked(&["a", "b", "c"]),
+            Err(RoleOrderError::Unknown("c".into()))
+        );
+        assert_eq!(
+            unranked().ranked(&["a", "b", "a"]),
+            Err(RoleOrderError::Duplicate("a".into()))
+        );
+    }
+
+    #[test]
     fn a_role_cannot_grant_an_undeclared_permission() {
         let roles = BTreeMap::from([(
             "x".to_string(),
             PermissionSet::parse_all(["tasks:write"]).unwrap(),
         )]);
-        assert!(RoleMap::new(roles, PermissionSet::new()).is_err());
+        assert!(UnrankedRoles::new(roles, PermissionSet::new()).is_err());
     }
 
     proptest! {

@@ -1,5 +1,5 @@
-//! Who is calling: a presented token (Bearer header or the configured
-//! cookie) or a signed-in browser session. Handlers take a [`Caller`] and
+//! Who is calling: a presented token (Bearer header, a Basic password where
+//! its kind allows, or the configured cookie) or a signed-in browser session. Handlers take a [`Caller`] and
 //! state what they need of it at their top; deny by default.
 
 use std::borrow::Cow;
@@ -8,6 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use secrecy::SecretString;
 
+use crate::basic_auth;
 use crate::client::ClientInfo;
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
@@ -25,11 +26,10 @@ pub enum Presented<'a> {
 }
 
 /// Finds the credential in a request. Several `Authorization` headers, a
-/// scheme other than Bearer, or a token in the query string are refused.
-pub fn presented_credential<'a>(
-    parts: &'a Parts,
-    token_cookie: Option<&str>,
-) -> AppResult<Presented<'a>> {
+/// scheme other than Bearer or Basic, a Basic password of a kind that does
+/// not accept Basic, or a token in the query string are refused.
+pub fn presented_credential<'a>(parts: &'a Parts, config: &Config) -> AppResult<Presented<'a>> {
+    let token_cookie = config.auth.token_cookie.as_deref();
     if let Some(query) = parts.uri.query() {
         let in_url = query.split('&').any(|pair| {
             let key = pair.split('=').next().unwrap_or("");
@@ -53,6 +53,9 @@ pub fn presented_credential<'a>(
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
                 Presented::Token(Cow::Borrowed(token.trim()))
             }
+            Some((scheme, encoded)) if scheme.eq_ignore_ascii_case("basic") => {
+                basic_password(encoded, config)?
+            }
             // An odd scheme is a malformed credential, never "no credential".
             _ => Presented::Token(Cow::Borrowed("")),
         });
@@ -64,6 +67,21 @@ pub fn presented_credential<'a>(
         return Ok(Presented::SessionCookie(secret));
     }
     Ok(Presented::Nothing)
+}
+
+/// The token sent as a Basic password: malformed credentials are 401 saying
+/// what to send; a token of a kind that does not accept Basic is refused
+/// as an invalid token (an empty one), like an odd scheme. A password that
+/// is no token of ours goes on, to be refused by verification like any.
+fn basic_password<'a>(encoded: &str, config: &Config) -> AppResult<Presented<'a>> {
+    let password = basic_auth::password(encoded)
+        .map_err(|e| AppError::MalformedAuthorization(e.to_string()))?;
+    let refused = matches!(config.kinds.parse(&password), Ok((kind, _)) if !kind.basic_auth);
+    Ok(Presented::Token(if refused {
+        Cow::Borrowed("")
+    } else {
+        Cow::Owned(password)
+    }))
 }
 
 /// Maps a verifier failure to the HTTP error, under the reveal rule.
@@ -106,7 +124,7 @@ pub async fn caller(
     sessions: &Sessions,
 ) -> AppResult<Caller> {
     let auth = &config.auth;
-    match presented_credential(parts, auth.token_cookie.as_deref())? {
+    match presented_credential(parts, config)? {
         Presented::Token(token) => {
             let client = ClientInfo::from_parts(parts, auth.trust_forwarded_for);
             let workspace_header = workspace_header(config, &parts.headers);

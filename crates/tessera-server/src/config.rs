@@ -20,7 +20,7 @@ use secrecy::ExposeSecret;
 
 use tessera_core::expiry::ExpiryPolicy;
 use tessera_core::kind::{CredentialKind, KindSet, OwnerType};
-use tessera_core::permissions::{PermissionSet, RoleMap, DEFAULT_DECLARED};
+use tessera_core::permissions::{PermissionSet, RoleMap, UnrankedRoles, DEFAULT_DECLARED};
 use tessera_core::{HashKey, TokenHasher};
 use tessera_store::DatabaseUrl;
 
@@ -233,9 +233,24 @@ fn build(settings: Settings) -> Result<Config, ConfigError> {
             if roles.is_empty() {
                 return Err(value_error("roles", "at least one role must be configured"));
             }
-            RoleMap::new(roles, declared).map_err(|m| value_error("roles", m))?
+            let unranked =
+                UnrankedRoles::new(roles, declared).map_err(|m| value_error("roles", m))?;
+            // Configured roles have no natural order: the file must rank them.
+            let order = settings.role_order.ok_or_else(|| {
+                value_error(
+                    "role_order",
+                    "configuring [roles] needs role_order, every role once, highest first \
+                     (a top-level key, before any table), e.g. role_order = [\"owner\", \"admin\", \"member\"]",
+                )
+            })?;
+            unranked
+                .ranked(&order)
+                .map_err(|e| value_error("role_order", e.to_string()))?
         }
-        None if declared_is_default(&declared) => RoleMap::default(),
+        None if declared_is_default(&declared) => match settings.role_order {
+            None => RoleMap::default(),
+            Some(order) => default_roles_ranked(&order)?,
+        },
         None => {
             return Err(value_error(
                 "roles",
@@ -294,6 +309,19 @@ fn build(settings: Settings) -> Result<Config, ConfigError> {
     })
 }
 
+/// The default roles under another order (which must still rank all four).
+fn default_roles_ranked(order: &[String]) -> Result<RoleMap, ConfigError> {
+    let defaults = RoleMap::default();
+    let roles = defaults
+        .role_names()
+        .map(|r| (r.to_owned(), defaults.get(r).cloned().unwrap_or_default()))
+        .collect();
+    UnrankedRoles::new(roles, defaults.declared().clone())
+        .map_err(|m| value_error("roles", m))?
+        .ranked(order)
+        .map_err(|e| value_error("role_order", e.to_string()))
+}
+
 fn declared_is_default(declared: &PermissionSet) -> bool {
     *declared == PermissionSet::parse_all(DEFAULT_DECLARED).expect("valid defaults")
 }
@@ -332,6 +360,7 @@ fn build_kind(index: usize, k: KindEntry) -> Result<CredentialKind, ConfigError>
         allow_narrowing: k.allow_narrowing.unwrap_or(true),
         allow_rotation: k.allow_rotation.unwrap_or(true),
         require_workspace_header: k.require_workspace_header.unwrap_or(false),
+        basic_auth: k.basic_auth.unwrap_or(base.basic_auth),
     };
     kind.validate()
         .map_err(|m| value_error(format!("kinds[{index}]"), m))?;
@@ -462,6 +491,7 @@ mod tests {
                     r#"["tasks:read", "tasks:write", "api_keys:manage"]"#,
                 ),
                 ("TESSERA_ROLES__VIEWER", r#"["tasks:read"]"#),
+                ("TESSERA_ROLE_ORDER", r#"["admin", "viewer"]"#),
                 (
                     "TESSERA_HASHING__KEYS",
                     r#"[{ id = "k1", secret = "0123456789abcdef0123456789abcdef" }]"#,
@@ -804,6 +834,7 @@ mod tests {
     fn kinds_roles_and_keys_from_the_file() {
         let c = Config::from_toml(
             r#"
+            role_order = ["admin", "viewer"]
             [permissions]
             declared = ["tasks:read", "tasks:write"]
             [roles]
@@ -825,6 +856,42 @@ mod tests {
         assert_eq!(c.kinds.get("pat").unwrap().prefix, "td_");
         assert!(c.roles.get("viewer").unwrap().contains("tasks:read"));
         assert!(!format!("{c:?}").contains("0123456789abcdef"));
+    }
+
+    #[test]
+    fn a_role_order_must_rank_every_role_once_and_is_named_when_it_does_not() {
+        let roles = "[roles]\nboss = [\"tokens:manage\"]\nstaff = [\"tokens:manage\"]\n";
+        for (order, says) in [
+            (None, "needs role_order"),
+            (Some(r#"["boss"]"#), "\"staff\" is not in the order"),
+            (
+                Some(r#"["boss", "staff", "ghost"]"#),
+                "\"ghost\" is not a configured role",
+            ),
+            (Some(r#"["boss", "staff", "boss"]"#), "more than once"),
+        ] {
+            let text = match order {
+                Some(order) => format!("role_order = {order}\n{roles}"),
+                None => roles.to_owned(),
+            };
+            let err = Config::from_toml(&text).expect_err("refused").to_string();
+            assert!(err.contains("role_order"), "{err}");
+            assert!(err.contains(says), "{err}");
+        }
+        let c = Config::from_toml(&format!("role_order = [\"staff\", \"boss\"]\n{roles}")).unwrap();
+        assert!(c.roles.rank("staff") < c.roles.rank("boss"));
+        // The default roles under another order, or refused naming the key.
+        let c =
+            Config::from_toml(r#"role_order = ["admin", "owner", "member", "viewer"]"#).unwrap();
+        assert_eq!(c.roles.rank("admin"), Some(0));
+        let err = Config::from_toml(r#"role_order = ["owner", "admin"]"#)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("role_order") && err.contains("\"member\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -35,6 +35,11 @@ pub enum AppError {
         reveal: bool,
         retry_after: Option<u64>,
     },
+    /// An `Authorization` header that carries no readable credential (Basic
+    /// credentials that are not base64, lack a colon, …): 401 saying what
+    /// to send. It says nothing about any token.
+    #[error("{0}")]
+    MalformedAuthorization(String),
     /// A cookie-authenticated change without the matching CSRF value.
     #[error("CSRF check failed")]
     CsrfFailed,
@@ -71,6 +76,7 @@ impl AppError {
             AppError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
             AppError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             AppError::VerifierRequired { .. } => (StatusCode::UNAUTHORIZED, "verifier_required"),
+            AppError::MalformedAuthorization(_) => (StatusCode::UNAUTHORIZED, "token_invalid"),
             AppError::Denied { denial, reveal, .. } => (
                 StatusCode::from_u16(denial.http_status()).unwrap_or(StatusCode::FORBIDDEN),
                 denial.public_code(*reveal),
@@ -87,7 +93,11 @@ impl AppError {
 
     fn message(&self) -> Cow<'static, str> {
         match self {
-            AppError::BadRequest(m) | AppError::Invalid(m) | AppError::Forbidden(m) | AppError::Conflict(m) => {
+            AppError::BadRequest(m)
+            | AppError::Invalid(m)
+            | AppError::Forbidden(m)
+            | AppError::Conflict(m)
+            | AppError::MalformedAuthorization(m) => {
                 Cow::Owned(m.clone())
             }
             AppError::Unauthenticated => {
@@ -187,10 +197,12 @@ impl IntoResponse for AppError {
         let headers = response.headers_mut();
         if status == StatusCode::UNAUTHORIZED {
             let challenge = match &self {
-                AppError::Denied { .. } => "Bearer error=\"invalid_token\"",
                 AppError::VerifierRequired { basic: true, .. } => "Basic realm=\"tessera\"",
                 AppError::VerifierRequired { basic: false, .. } => {
                     "Bearer realm=\"tessera-verifier\""
+                }
+                AppError::Denied { .. } | AppError::MalformedAuthorization(_) => {
+                    "Bearer error=\"invalid_token\""
                 }
                 _ => "Bearer",
             };

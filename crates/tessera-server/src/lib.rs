@@ -3,6 +3,7 @@
 //! around [`serve`], which the integration tests start too.
 
 pub mod auth;
+pub mod basic_auth;
 pub mod client;
 pub mod config;
 pub mod error;

@@ -47,6 +47,8 @@ pub(super) struct Settings {
     #[serde(default)]
     pub verify: VerifySection,
     pub roles: Option<BTreeMap<String, Vec<String>>>,
+    /// The roles' ranks, highest first.
+    pub role_order: Option<Vec<String>>,
     pub kinds: Option<Vec<KindEntry>>,
 }
 
@@ -159,6 +161,7 @@ pub(super) struct KindEntry {
     pub allow_narrowing: Option<bool>,
     pub allow_rotation: Option<bool>,
     pub require_workspace_header: Option<bool>,
+    pub basic_auth: Option<bool>,
 }
 
 fn default_format() -> TokenFormat {

@@ -1,5 +1,7 @@
 //! Deployment administration: users, workspaces, memberships. Every route
-//! here needs a deployment admin with full authority.
+//! here needs a deployment admin with full authority, but memberships,
+//! which a workspace member holding `members:manage` may also manage within
+//! their own rank.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -188,7 +190,10 @@ async fn list_members(
     caller: Caller,
     AppPath(workspace_id): AppPath<String>,
 ) -> AppResult<Json<List<MemberView>>> {
-    caller.require_admin()?;
+    state
+        .workspaces
+        .members_manager(&caller, &workspace_id)
+        .await?;
     state.workspaces.find(&workspace_id).await?;
     let members = state.workspaces.members(&workspace_id).await?;
     Ok(Json(List {
@@ -205,7 +210,7 @@ pub struct SetRole {
 
 #[utoipa::path(put, path = "/api/v1/workspaces/{wid}/members/{uid}", tag = "admin", params(("wid" = String, Path), ("uid" = String, Path)), request_body = SetRole,
     security(("bearer" = []), ("session" = [])),
-    responses((status = 200, description = "The role takes effect on the member's next request", body = MemberView), (status = 403, description = "Needs a deployment administrator", body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "The role takes effect on the member's next request", body = MemberView), (status = 403, description = "Needs a deployment administrator, or members:manage in the workspace and a rank no lower than both the member's role and the new one (permission_denied naming the role)", body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn set_member(
     State(state): State<AppState>,
     caller: Caller,
@@ -213,9 +218,12 @@ async fn set_member(
     AppPath((workspace_id, user_id)): AppPath<(String, String)>,
     AppJson(body): AppJson<SetRole>,
 ) -> AppResult<Json<MemberView>> {
-    caller.require_admin()?;
     state.workspaces.find(&workspace_id).await?;
     let user = state.users.find(&user_id).await?;
+    state
+        .workspaces
+        .may_manage_member(&caller, &workspace_id, &user.id, Some(&body.role))
+        .await?;
     let membership = state
         .workspaces
         .set_member(
@@ -237,9 +245,12 @@ async fn remove_member(
     client: ClientInfo,
     AppPath((workspace_id, user_id)): AppPath<(String, String)>,
 ) -> AppResult<StatusCode> {
-    caller.require_admin()?;
     state.workspaces.find(&workspace_id).await?;
     state.users.find(&user_id).await?;
+    state
+        .workspaces
+        .may_manage_member(&caller, &workspace_id, &user_id, None)
+        .await?;
     let removed = state
         .workspaces
         .remove_member(&workspace_id, &user_id, &Actor::of(&caller, &client))

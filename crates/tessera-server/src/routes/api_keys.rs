@@ -149,11 +149,12 @@ async fn rotate_key(
     AppPath((workspace_id, id)): AppPath<(String, String)>,
     OptionalJson(body): OptionalJson<RotateBody>,
 ) -> AppResult<Response> {
-    state
+    let held = state
         .workspaces
         .require_in(&caller, &workspace_id, API_KEYS_MANAGE)
         .await?;
     let record = state.api_keys.find(&workspace_id, &id).await?;
+    state.api_keys.may_rotate(&held, &record)?;
     let issued = state
         .tokens
         .rotate_for(

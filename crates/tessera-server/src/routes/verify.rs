@@ -362,7 +362,7 @@ async fn forward_auth_answer(
                 .collect()
         })
         .unwrap_or_default();
-    let token = match presented_credential(&parts, auth.token_cookie.as_deref())? {
+    let token = match presented_credential(&parts, &state.config)? {
         Presented::Token(token) => token,
         Presented::SessionCookie(_) | Presented::Nothing => {
             state.metrics.asked(

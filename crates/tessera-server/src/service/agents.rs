@@ -29,6 +29,7 @@ use crate::service::audit::Audit;
 use crate::service::tokens::{IssueRequest, Issued, Tokens};
 use crate::service::users::Users;
 use crate::service::validate;
+use crate::service::workspaces::Held;
 use crate::service::workspaces::Workspaces;
 
 /// What a new agent token asks for, as the API's body or the settings
@@ -83,14 +84,14 @@ impl Agents {
     pub async fn create(
         &self,
         actor: &Actor,
-        held: &PermissionSet,
+        held: &Held,
         workspace_id: &str,
         name: Option<&Value>,
         role: Option<&Value>,
     ) -> AppResult<Agent> {
         let name = validate::name_field("Agent name", name)?;
-        let (role, grants) = self.role_field(role)?;
-        validate::no_more_than_held(&grants, held)?;
+        let (role, _) = self.role_field(role)?;
+        validate::may_grant(&self.config.roles, held.granter(), &role)?;
         // An agent is only of use with tokens: the deployment must issue them.
         self.tokens.kind_for(None, OwnerType::Agent)?;
         let agent = self
@@ -138,12 +139,14 @@ impl Agents {
     pub async fn change_role(
         &self,
         actor: &Actor,
-        held: &PermissionSet,
+        held: &Held,
         agent: &Agent,
         role: Option<&Value>,
     ) -> AppResult<Agent> {
-        let (role, grants) = self.role_field(role)?;
-        validate::no_more_than_held(&grants, held)?;
+        let (role, _) = self.role_field(role)?;
+        validate::may_grant(&self.config.roles, held.granter(), &role)?;
+        // Nor may anyone change the role of an agent ranked above them.
+        self.may_act_for(held, agent)?;
         let previous = self
             .workspaces
             .apply_member_role(&agent.workspace_id, &agent.id, &role)
@@ -183,10 +186,12 @@ impl Agents {
     pub async fn issue_token(
         &self,
         actor: &Actor,
-        held: &PermissionSet,
+        held: &Held,
         agent: &Agent,
         request: AgentTokenRequest<'_>,
     ) -> AppResult<Issued> {
+        // The token acts with the agent's rank: no higher than the minter's.
+        self.may_act_for(held, agent)?;
         let name = validate::token_name(request.name)?;
         let kind = self.tokens.kind_for(request.kind, OwnerType::Agent)?;
         let expiry = validate::expiry_request(request.expires_in, request.expires_at)?;
@@ -225,6 +230,19 @@ impl Agents {
                 actor,
             )
             .await
+    }
+
+    /// Refuses (403 naming the role) a caller ranked below the agent's
+    /// current role: it may neither mint its tokens nor change its role.
+    /// (What a token acts with is checked against what the caller holds.)
+    /// An agent whose role is no longer configured acts with nothing.
+    fn may_act_for(&self, held: &Held, agent: &Agent) -> AppResult<()> {
+        match agent.role.as_deref() {
+            Some(role) if self.config.roles.contains_role(role) => {
+                validate::may_outrank(&self.config.roles, held.granter(), role)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// What the agent's role grants now (nothing, for a role no longer configured).

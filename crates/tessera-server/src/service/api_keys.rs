@@ -10,7 +10,6 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use tessera_core::kind::OwnerType;
-use tessera_core::PermissionSet;
 use tessera_store::{Page, TokenRecord};
 
 use crate::config::Config;
@@ -18,6 +17,7 @@ use crate::error::{AppError, AppResult};
 use crate::principal::Actor;
 use crate::service::tokens::{IssueRequest, Issued, TokenScope, Tokens};
 use crate::service::validate;
+use crate::service::workspaces::Held;
 
 /// A new key as the API asks for it: a role or a permission list.
 pub struct ApiKeyRequest<'a> {
@@ -55,7 +55,7 @@ impl ApiKeys {
     pub async fn create(
         &self,
         actor: &Actor,
-        held: &PermissionSet,
+        held: &Held,
         workspace_id: &str,
         request: ApiKeyRequest<'_>,
     ) -> AppResult<Issued> {
@@ -67,7 +67,12 @@ impl ApiKeys {
                     "Send either role or permissions, not both.".into(),
                 ))
             }
-            (Some(role), None) => validate::role_permissions(&self.config.roles, role)?,
+            (Some(role), None) => {
+                // A role is granted: rank and permissions within the creator's.
+                let grants = validate::role_permissions(&self.config.roles, role)?;
+                validate::may_grant(&self.config.roles, held.granter(), role)?;
+                grants
+            }
             (None, Some(list)) => validate::permission_list("permissions", list)?,
             (None, None) => {
                 return Err(AppError::Invalid(
@@ -101,7 +106,7 @@ impl ApiKeys {
     pub async fn create_from_page(
         &self,
         actor: &Actor,
-        held: &PermissionSet,
+        held: &Held,
         workspace_id: &str,
         request: PageKeyRequest<'_>,
     ) -> AppResult<Issued> {
@@ -110,15 +115,13 @@ impl ApiKeys {
         let role = request
             .role
             .ok_or_else(|| AppError::Invalid("Choose a role for the key.".into()))?;
-        let grants = self
-            .config
-            .roles
-            .get(role)
-            .ok_or_else(|| validate::unknown_role("Role", &self.config.roles))?;
-        if !grants.is_subset(held) {
-            return Err(AppError::Forbidden(
-                "That role grants more than you hold: choose one of the roles offered.".into(),
-            ));
+        if !self.config.roles.contains_role(role) {
+            return Err(validate::unknown_role("Role", &self.config.roles));
+        }
+        if validate::may_grant(&self.config.roles, held.granter(), role).is_err() {
+            return Err(AppError::Forbidden(format!(
+                "You cannot grant the role \"{role}\": choose one of the roles offered."
+            )));
         }
         let expiry = validate::expiry_request(request.expires_in, None)?;
         self.tokens
@@ -137,6 +140,19 @@ impl ApiKeys {
                 actor,
             )
             .await
+    }
+
+    /// Whether the caller holding `held` may take the key's secret by
+    /// rotating it: a rotation hands out what the key holds, like a new key.
+    pub fn may_rotate(&self, held: &Held, key: &TokenRecord) -> AppResult<()> {
+        match (&key.role, &key.permissions) {
+            (Some(role), _) => validate::may_grant(&self.config.roles, held.granter(), role),
+            // As at creation, a permission list must be held.
+            (None, Some(list)) => {
+                validate::no_more_than_held(&validate::permission_list("permissions", list)?, held)
+            }
+            (None, None) => Ok(()),
+        }
     }
 
     /// One page of the workspace's keys as lists show them.

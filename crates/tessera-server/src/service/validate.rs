@@ -8,6 +8,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use tessera_core::expiry::ExpiryRequest;
+use tessera_core::granting::{self, GrantRefusal, Granter};
 use tessera_core::policy::Denial;
 use tessera_core::{PermissionSet, RoleMap};
 
@@ -94,6 +95,24 @@ pub fn no_more_than_held(grants: &PermissionSet, held: &PermissionSet) -> AppRes
     }
 }
 
+/// Refuses a grant of `role` that `granter` may not make: 403
+/// `permission_denied` naming the role, or 422 for a role not configured.
+pub fn may_grant(roles: &RoleMap, granter: Granter<'_>, role: &str) -> AppResult<()> {
+    granting::may_grant(roles, granter, role).map_err(|refusal| match refusal {
+        GrantRefusal::UnknownRole(_) => unknown_role("role", roles),
+        refused => AppError::Forbidden(refused.to_string()),
+    })
+}
+
+/// Refuses (403 naming the role) a granter ranked below `role`, whatever
+/// it holds: see [`granting::may_outrank`].
+pub fn may_outrank(roles: &RoleMap, granter: Granter<'_>, role: &str) -> AppResult<()> {
+    granting::may_outrank(roles, granter, role).map_err(|refusal| match refusal {
+        GrantRefusal::UnknownRole(_) => unknown_role("role", roles),
+        refused => AppError::Forbidden(refused.to_string()),
+    })
+}
+
 /// The permissions of a configured role, or 422 naming the roles there are.
 pub fn role_permissions(roles: &RoleMap, role: &str) -> AppResult<PermissionSet> {
     roles
@@ -104,7 +123,7 @@ pub fn role_permissions(roles: &RoleMap, role: &str) -> AppResult<PermissionSet>
 
 /// "{field} must be one of: …", naming the configured roles.
 pub fn unknown_role(field: &str, roles: &RoleMap) -> AppError {
-    let known: Vec<&str> = roles.role_names().collect();
+    let known: Vec<&str> = roles.ranked_names().collect();
     AppError::Invalid(format!("{field} must be one of: {}.", known.join(", ")))
 }
 

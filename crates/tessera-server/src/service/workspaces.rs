@@ -6,7 +6,10 @@ use std::sync::Arc;
 use serde_json::json;
 use time::OffsetDateTime;
 
+use tessera_core::granting::{self, Granter};
 use tessera_core::ids::{looks_like, new_id, IdKind};
+use tessera_core::kind::OwnerType;
+use tessera_core::permissions::MEMBERS_MANAGE;
 use tessera_core::policy::{Denial, Grants, UserStatus};
 use tessera_core::PermissionSet;
 use tessera_store::{Membership, Page, Store, User, Workspace};
@@ -18,6 +21,39 @@ use crate::service::audit::Audit;
 use crate::service::changes::Changes;
 use crate::service::validate;
 use crate::verification::Invalidation;
+
+/// What a caller holds in a workspace now ([`Workspaces::permissions_in`]):
+/// its permissions there, and the rank it grants roles from. Dereferences to
+/// the permissions.
+#[derive(Debug, Clone)]
+pub struct Held {
+    pub permissions: PermissionSet,
+    /// The role it acts with: a member's or an agent's, or an API key's
+    /// fixed role (`None` for a key made with a permission list).
+    pub role: Option<String>,
+    /// A deployment admin with full authority may grant any role.
+    pub deployment_admin: bool,
+}
+
+impl Held {
+    pub fn granter(&self) -> Granter<'_> {
+        if self.deployment_admin {
+            Granter::DeploymentAdmin
+        } else {
+            Granter::Member {
+                role: self.role.as_deref(),
+                holds: &self.permissions,
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for Held {
+    type Target = PermissionSet;
+    fn deref(&self) -> &PermissionSet {
+        &self.permissions
+    }
+}
 
 /// One of a user's memberships, with its workspace's name (`None` if the
 /// workspace is gone).
@@ -233,13 +269,11 @@ impl Workspaces {
         Ok(removed)
     }
 
-    /// The permissions the caller has in workspace `workspace_id` now.
-    /// A token must have selected that workspace (header or binding).
-    pub async fn permissions_in(
-        &self,
-        caller: &Caller,
-        workspace_id: &str,
-    ) -> AppResult<PermissionSet> {
+    /// What the caller holds in workspace `workspace_id` now, and the role
+    /// it acts with there. A token must have selected that workspace
+    /// (header or binding).
+    pub async fn permissions_in(&self, caller: &Caller, workspace_id: &str) -> AppResult<Held> {
+        let deployment_admin = caller.require_admin().is_ok();
         match caller {
             Caller::Session { user, .. } => {
                 let membership = self
@@ -247,17 +281,36 @@ impl Workspaces {
                     .membership(workspace_id, &user.id)
                     .await?
                     .ok_or_else(|| self.deny(Denial::NotAMember))?;
-                Ok(self
-                    .config
-                    .roles
-                    .get(&membership.role)
-                    .cloned()
-                    .unwrap_or_default())
+                Ok(Held {
+                    permissions: self
+                        .config
+                        .roles
+                        .get(&membership.role)
+                        .cloned()
+                        .unwrap_or_default(),
+                    role: Some(membership.role),
+                    deployment_admin,
+                })
             }
             Caller::Token(v) => match (&v.identity().workspace_id, &v.identity().grants) {
                 (None, _) => Err(self.deny(Denial::WorkspaceRequired)),
                 (Some(selected), Grants::Workspace(set)) if selected == workspace_id => {
-                    Ok(set.clone())
+                    // The role the token acts with: an API key's own, or its
+                    // owner's (a person's or an agent's) membership now.
+                    let role = match (v.identity().owner, &v.identity().user_id) {
+                        (OwnerType::Workspace, _) => v.record().role.clone(),
+                        (_, Some(user_id)) => self
+                            .store
+                            .membership(workspace_id, user_id)
+                            .await?
+                            .map(|m| m.role),
+                        (_, None) => None,
+                    };
+                    Ok(Held {
+                        permissions: set.clone(),
+                        role,
+                        deployment_admin,
+                    })
                 }
                 _ => Err(self.deny(Denial::NotAMember)),
             },
@@ -271,7 +324,7 @@ impl Workspaces {
         caller: &Caller,
         workspace_id: &str,
         permission: &str,
-    ) -> AppResult<PermissionSet> {
+    ) -> AppResult<Held> {
         let held = self.permissions_in(caller, workspace_id).await?;
         if held.contains(permission) {
             Ok(held)
@@ -280,15 +333,67 @@ impl Workspaces {
         }
     }
 
-    /// The roles a member holding `held` may give a key or an agent: those
-    /// granting no more.
-    pub fn roles_within(&self, held: &PermissionSet) -> Vec<String> {
-        let roles = &self.config.roles;
-        roles
-            .role_names()
-            .filter(|r| roles.get(r).is_some_and(|p| p.is_subset(held)))
+    /// The roles a caller holding `held` may give a key, an agent or a
+    /// member: ranked no higher than its own and granting no more.
+    pub fn roles_within(&self, held: &Held) -> Vec<String> {
+        granting::grantable(&self.config.roles, held.granter())
+            .into_iter()
             .map(str::to_owned)
             .collect()
+    }
+
+    /// Refuses, with 403 naming the role, a grant of `role` the caller may
+    /// not make (422 for a role not configured).
+    pub fn may_grant(&self, held: &Held, role: &str) -> AppResult<()> {
+        validate::may_grant(&self.config.roles, held.granter(), role)
+    }
+
+    /// Whether the caller may manage the workspace's members: `None` for a
+    /// deployment admin (who may do anything), else what the caller holds
+    /// there, which must include `members:manage`. A token acting in no
+    /// workspace is refused as a non-admin.
+    pub async fn members_manager(
+        &self,
+        caller: &Caller,
+        workspace_id: &str,
+    ) -> AppResult<Option<Held>> {
+        let not_admin = match caller.require_admin() {
+            Ok(_) => return Ok(None),
+            Err(not_admin) => not_admin,
+        };
+        if matches!(caller, Caller::Token(_)) && caller.token_workspace().is_none() {
+            return Err(not_admin);
+        }
+        self.require_in(caller, workspace_id, MEMBERS_MANAGE)
+            .await
+            .map(Some)
+    }
+
+    /// Whether the caller may give a member of the workspace `new_role`
+    /// (`None`: remove them): a deployment admin may; a member needs
+    /// `members:manage`, to be able to grant the new role, and a rank no
+    /// lower than the member's current one, so that nobody changes or
+    /// removes a member ranked above them (an admin cannot touch an owner).
+    pub async fn may_manage_member(
+        &self,
+        caller: &Caller,
+        workspace_id: &str,
+        user_id: &str,
+        new_role: Option<&str>,
+    ) -> AppResult<()> {
+        let Some(held) = self.members_manager(caller, workspace_id).await? else {
+            return Ok(());
+        };
+        if let Some(role) = new_role {
+            self.may_grant(&held, role)?;
+        }
+        if let Some(current) = self.store.membership(workspace_id, user_id).await? {
+            // A role no longer configured ranks nowhere: anyone may replace it.
+            if self.config.roles.contains_role(&current.role) {
+                validate::may_outrank(&self.config.roles, held.granter(), &current.role)?;
+            }
+        }
+        Ok(())
     }
 
     fn deny(&self, denial: Denial) -> AppError {

@@ -14,13 +14,13 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use tessera_core::kind::OwnerType;
-use tessera_core::PermissionSet;
 use tessera_store::{Agent, Page, TokenStatus};
 
 use crate::error::{AppError, AppResult};
 use crate::principal::Actor;
 use crate::service::agents::AgentTokenRequest;
 use crate::service::tokens::{Issued, TokenScope};
+use crate::service::workspaces::Held;
 use crate::state::AppState;
 use crate::web::forms::{first_post, new_form_id, Fields, Posted};
 use crate::web::layout::Signed;
@@ -220,7 +220,7 @@ async fn managed_agent(
     signed: &Signed,
     wid: &str,
     aid: &str,
-) -> AppResult<(Agent, PermissionSet)> {
+) -> AppResult<(Agent, Held)> {
     let (_, held) = may_manage_credentials(state, signed, wid).await?;
     let agent = state.agents.find(wid, aid).await?;
     Ok((agent, held))

@@ -10,13 +10,13 @@ use maud::html;
 use time::OffsetDateTime;
 
 use tessera_core::kind::OwnerType;
-use tessera_core::PermissionSet;
 use tessera_store::{Page, TokenStatus};
 
 use crate::error::AppResult;
 use crate::principal::Actor;
 use crate::service::api_keys::PageKeyRequest;
 use crate::service::tokens::Issued;
+use crate::service::workspaces::Held;
 use crate::state::AppState;
 use crate::web::forms::{first_post, new_form_id, Posted};
 use crate::web::layout::Signed;
@@ -194,7 +194,7 @@ async fn issue(
     state: &AppState,
     signed: &Signed,
     wid: &str,
-    held: &PermissionSet,
+    held: &Held,
     form: &KeyForm,
 ) -> AppResult<Issued> {
     state

@@ -171,7 +171,8 @@ impl IntoResponse for WebError {
             AppError::BadRequest(m)
             | AppError::Invalid(m)
             | AppError::Forbidden(m)
-            | AppError::Conflict(m) => m.clone(),
+            | AppError::Conflict(m)
+            | AppError::MalformedAuthorization(m) => m.clone(),
             AppError::Denied { .. } => {
                 "You do not have permission to see or change this. Ask a workspace owner if you need it."
                     .into()

@@ -11,9 +11,9 @@ use axum::Router;
 use maud::html;
 
 use tessera_core::permissions::API_KEYS_MANAGE;
-use tessera_core::PermissionSet;
 
 use crate::error::AppResult;
+use crate::service::workspaces::Held;
 use crate::state::AppState;
 use crate::web::layout::Signed;
 use crate::web::layout::{page, respond, Section, WebError};
@@ -48,7 +48,7 @@ pub async fn may_manage_credentials(
     state: &AppState,
     signed: &Signed,
     wid: &str,
-) -> AppResult<(String, PermissionSet)> {
+) -> AppResult<(String, Held)> {
     let workspace = state.workspaces.find(wid).await?;
     let held = state
         .workspaces

@@ -99,6 +99,11 @@ async fn admin_routes_refuse_non_admins_and_answer_admins(app: TestApp) {
             ("workspace owner with header", owner.token.as_str()),
             ("narrowed admin token", narrowed.as_str()),
         ] {
+            // A workspace owner manages its members within its rank
+            // (roles.rs); everything else here stays the deployment's.
+            if who.starts_with("workspace owner") && path.contains("/members") {
+                continue;
+            }
             let mut request = call(&app, method, path, body, token);
             if who.ends_with("header") {
                 request = request.header("x-workspace-id", &acme);

@@ -174,11 +174,11 @@ async fn a_key_never_holds_more_than_its_creator_holds_at_that_moment(app: TestA
     assert_eq!(status, StatusCode::CREATED, "{reader}");
     assert_eq!(reader["permissions"], json!(["api:read"]));
 
-    // As an admin she may grant a full role; demoted, she may not.
+    // As an admin she may grant a full role (her own); demoted, she may not.
     app.create_api_key(
         &acme,
         &alice,
-        json!({ "name": "owner key", "role": "owner" }),
+        json!({ "name": "admin key", "role": "admin" }),
     )
     .await;
     app.join(&acme, &alice, "viewer").await;

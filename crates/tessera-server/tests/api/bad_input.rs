@@ -9,7 +9,11 @@ use serde_json::{json, Map, Value};
 use crate::helpers::{send, TestApp};
 use crate::on_both_stores;
 
-on_both_stores!(every_route_answers_malformed_input_with_a_4xx_and_the_error_body);
+on_both_stores!(
+    every_route_answers_malformed_input_with_a_4xx_and_the_error_body,
+    hostile_basic_credentials_are_401_with_a_message_on_every_surface,
+    hostile_role_names_are_4xx_and_change_nothing,
+);
 
 /// Who calls the route.
 #[derive(Debug, Clone, Copy)]
@@ -520,4 +524,158 @@ async fn every_route_answers_malformed_input_with_a_4xx_and_the_error_body(app: 
             .0,
         StatusCode::OK
     );
+}
+
+/// `Authorization: Basic …` that carries no usable token, on the API and on
+/// forward-auth: always 401 with the error body, never a 5xx, and the
+/// caller's standing is untouched.
+async fn hostile_basic_credentials_are_401_with_a_message_on_every_surface(app: TestApp) {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+
+    let wid = app.workspace("acme").await;
+    let admin = app.user("wsadmin").await;
+    app.join(&wid, &admin, "admin").await;
+    let key = app
+        .create_api_key(&wid, &admin, json!({ "name": "k", "role": "viewer" }))
+        .await;
+    let key = key["token"].as_str().unwrap().to_owned();
+    let b64 = |bytes: &[u8]| format!("Basic {}", STANDARD.encode(bytes));
+    let values: Vec<(String, String)> = vec![
+        ("not base64".into(), "Basic !!!!".into()),
+        (
+            "base64 with spaces inside".into(),
+            "Basic dTp0 b2tlbg==".into(),
+        ),
+        ("no colon".into(), b64(admin.token.as_bytes())),
+        ("empty password".into(), b64(b"x-token:")),
+        ("only a colon".into(), b64(b":")),
+        (
+            "oversized".into(),
+            b64(format!("u:{}", "a".repeat(100_000)).as_bytes()),
+        ),
+        ("not UTF-8".into(), b64(&[0xc3, 0x28, b':', 0xa0, 0xa1])),
+        (
+            "NUL in the password".into(),
+            b64(format!("u:{}\0", admin.token).as_bytes()),
+        ),
+        (
+            "a kind that does not allow Basic".into(),
+            b64(format!("u:{key}").as_bytes()),
+        ),
+        (
+            "a token of another shape".into(),
+            b64(b"u:tsr_pat_000000000000000000000000000000"),
+        ),
+        ("scheme alone".into(), "Basic".into()),
+        ("scheme and spaces".into(), "Basic    ".into()),
+        ("lowercase scheme, bad body".into(), "basic ====".into()),
+    ];
+    let surfaces = [
+        (Method::GET, "/api/v1/me".to_owned()),
+        (Method::GET, "/api/v1/tokens".to_owned()),
+        (Method::GET, format!("/api/v1/workspaces/{wid}/api-keys")),
+        (Method::GET, "/auth".to_owned()),
+        (Method::GET, "/auth?permission=api:read".to_owned()),
+    ];
+    let mut failures = Vec::new();
+    for (method, path) in &surfaces {
+        for (what, value) in &values {
+            let request = app
+                .request(method.clone(), path)
+                .header("authorization", value.as_str())
+                .header("x-workspace-id", &wid);
+            let (status, answer) = send(request).await;
+            if status != StatusCode::UNAUTHORIZED || !is_error_body(&answer) {
+                failures.push(format!("{method} {path} [{what}]: {status} {answer}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The same PAT as a proper Basic password still works.
+    let (status, _) = send(app.request(Method::GET, "/api/v1/me").header(
+        "authorization",
+        b64(format!("x:{}", admin.token).as_bytes()),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// Role names that are no configured role, in every place a role is handed
+/// out: 4xx with the error body, nothing created; and a rank loop in the
+/// configuration is refused at start naming the key.
+async fn hostile_role_names_are_4xx_and_change_nothing(app: TestApp) {
+    let wid = app.workspace("acme").await;
+    let owner = app.user("owner").await;
+    app.join(&wid, &owner, "owner").await;
+    let other = app.user("other").await;
+    let root = app.admin().await;
+    let roles: Vec<Value> = vec![
+        json!("ghost"),
+        json!("OWNER"),
+        json!("owner\u{0}"),
+        json!(" owner"),
+        json!("оwner"), // a Cyrillic о
+        json!("x".repeat(10_000)),
+        json!(""),
+        json!(["owner"]),
+        json!({ "name": "owner" }),
+        json!(7),
+        json!(null),
+    ];
+    let mut failures = Vec::new();
+    for role in &roles {
+        let shown = role.to_string();
+        let shown = &shown[..shown.len().min(40)];
+        let attempts = [
+            app.post(
+                &format!("/api/v1/workspaces/{wid}/api-keys"),
+                &owner.token,
+                json!({ "name": "k", "role": role }),
+            )
+            .header("x-workspace-id", &wid),
+            app.put(
+                &format!("/api/v1/workspaces/{wid}/members/{}", other.id),
+                &owner.token,
+                json!({ "role": role }),
+            )
+            .header("x-workspace-id", &wid),
+            app.put(
+                &format!("/api/v1/workspaces/{wid}/members/{}", other.id),
+                &root.token,
+                json!({ "role": role }),
+            ),
+        ];
+        for (i, request) in attempts.into_iter().enumerate() {
+            let (status, answer) = send(request).await;
+            if !status.is_client_error() || !is_error_body(&answer) {
+                failures.push(format!("attempt {i} role {shown}: {status} {answer}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let (_, keys) = send(
+        app.get(&format!("/api/v1/workspaces/{wid}/api-keys"), &owner.token)
+            .header("x-workspace-id", &wid),
+    )
+    .await;
+    assert_eq!(keys["items"], json!([]), "no key was made");
+    assert!(app
+        .state
+        .workspaces
+        .membership(&wid, &other.id)
+        .await
+        .unwrap()
+        .is_none());
+
+    for order in [
+        r#"role_order = ["owner", "admin", "owner", "member", "viewer"]"#,
+        r#"role_order = ["owner", "admin", "member"]"#,
+        r#"role_order = ["owner", "admin", "member", "viewer", "root"]"#,
+        r#"role_order = "owner""#,
+    ] {
+        let refused = tessera_server::config::Config::from_toml(order);
+        let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("role_order"), "{order}: {message}");
+    }
 }

@@ -348,6 +348,7 @@ async fn api_key_page_needs_api_keys_manage_and_offers_only_lesser_roles(_app: T
     let Some(app) = TestApp::with_config(
         backend,
         r#"
+role_order = ["owner", "keymaster", "member", "reader"]
 [roles]
 owner = ["tokens:manage", "api_keys:manage", "members:manage", "audit:read", "api:read", "api:write"]
 keymaster = ["api_keys:manage", "api:read"]
