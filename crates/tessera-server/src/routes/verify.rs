@@ -285,7 +285,7 @@ async fn forward_auth_answer(state: &AppState, request: Request) -> AppResult<Re
         Presented::Token(token) => token,
         Presented::SessionCookie(_) | Presented::Nothing => return Err(AppError::Unauthenticated),
     };
-    let client = ClientInfo::from_parts(&parts, auth.trust_forwarded_for);
+    let client = ClientInfo::from_parts(&parts, &auth.trusted_proxies);
     let workspace_header = workspace_header(&state.config, &parts.headers);
     let verified = state
         .verification

@@ -10,6 +10,7 @@ mod api_keys;
 mod auth;
 mod bad_input;
 mod profiles;
+mod proxies;
 mod rotation;
 mod session;
 mod text;
