@@ -613,6 +613,43 @@ mod tests {
     }
 
     #[test]
+    fn the_sign_in_throttle_defaults_and_bad_values() {
+        let c = Config::defaults();
+        assert_eq!(c.sign_in.per_account.free_failures, 5);
+        assert_eq!(c.sign_in.per_address.free_failures, 20);
+        assert_eq!(c.sign_in.per_account.base, Duration::from_secs(1));
+        assert_eq!(c.sign_in.per_account.max, Duration::from_secs(900));
+        assert_eq!(c.sign_in.queue_wait, Duration::from_secs(1));
+        assert!(c.sign_in.concurrent_hashes >= 1);
+        let c =
+            Config::from_toml("[sign_in]\nbackoff = \"250ms\"\nconcurrent_hashes = 3\n").unwrap();
+        assert_eq!(c.sign_in.per_address.base, Duration::from_millis(250));
+        assert_eq!(c.sign_in.concurrent_hashes, 3);
+        for (toml, key) in [
+            ("[sign_in]\nfree_failures = 0", "sign_in.free_failures"),
+            (
+                "[sign_in]\nfree_failures_per_address = -1",
+                "sign_in.free_failures_per_address",
+            ),
+            ("[sign_in]\nbackoff = \"0s\"", "sign_in.backoff"),
+            ("[sign_in]\nbackoff = \"soon\"", "sign_in.backoff"),
+            (
+                "[sign_in]\nbackoff = \"1h\"\nmax_backoff = \"1m\"",
+                "sign_in.max_backoff",
+            ),
+            (
+                "[sign_in]\nconcurrent_hashes = 0",
+                "sign_in.concurrent_hashes",
+            ),
+            ("[sign_in]\nqueue_wait = 5", "sign_in.queue_wait"),
+            ("[sign_in]\nlockout = true", "sign_in.lockout"),
+        ] {
+            let err = Config::from_toml(toml).err().unwrap().to_string();
+            assert!(err.contains(key), "{toml}: {err}");
+        }
+    }
+
+    #[test]
     fn trusted_proxies_come_from_the_environment_too() {
         in_jail(|jail| {
             jail.set_env("TESSERA_AUTH__TRUSTED_PROXIES", r#"["10.0.0.0/8", "::1"]"#);

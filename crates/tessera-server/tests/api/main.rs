@@ -13,6 +13,7 @@ mod profiles;
 mod proxies;
 mod rotation;
 mod session;
+mod sign_in_throttle;
 mod text;
 mod tokens;
 mod verify;
