@@ -479,6 +479,9 @@ mod tests {
                 ("TESSERA_USAGE__FLUSH_INTERVAL", "30s"),
                 ("TESSERA_TOKENS__REVOKED_RETENTION", "0"),
                 ("TESSERA_COMPAT__TEAMGANTT", "yes"),
+                ("TESSERA_SIGN_IN__BACKOFF", "2s"),
+                ("TESSERA_SIGN_IN__FREE_FAILURES", "9"),
+                ("TESSERA_AUTH__TRUSTED_PROXIES", "10.0.0.0/8"),
                 (
                     "TESSERA_PERMISSIONS__DECLARED",
                     r#"["tasks:read", "tasks:write"]"#,
@@ -516,6 +519,9 @@ mod tests {
             assert_eq!(c.usage_flush_interval, Duration::from_secs(30));
             assert_eq!(c.revoked_retention, Duration::ZERO);
             assert!(c.compat.teamgantt);
+            assert_eq!(c.sign_in.per_account.base, Duration::from_secs(2));
+            assert_eq!(c.sign_in.per_account.free_failures, 9);
+            assert!(!c.auth.trusted_proxies.is_empty());
             assert!(c.roles.get("viewer").unwrap().contains("tasks:read"));
             assert_eq!(c.hasher.hash("t").key_id.as_deref(), Some("k1"));
             assert_eq!(c.kinds.get("pat").unwrap().prefix, "td_");
