@@ -126,7 +126,7 @@ pub async fn caller(
     let auth = &config.auth;
     match presented_credential(parts, config)? {
         Presented::Token(token) => {
-            let client = ClientInfo::from_parts(parts, auth.trust_forwarded_for);
+            let client = ClientInfo::from_parts(parts, &auth.trusted_proxies);
             let workspace_header = workspace_header(config, &parts.headers);
             let verified = verification
                 .verify(&token, workspace_header, &[], &client, presentation, None)

@@ -12,6 +12,8 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue};
 
+use crate::forwarded::{self, TrustedProxies};
+
 /// Who is on the other end of the connection, as far as we can tell. Made
 /// for every request that presents a credential, so it copies nothing: the
 /// address text is shared, the `User-Agent` is the request's own value.
@@ -19,6 +21,7 @@ use axum::http::{header, HeaderValue};
 pub struct ClientInfo {
     ip: Option<Arc<str>>,
     user_agent: Option<HeaderValue>,
+    tls: bool,
 }
 
 /// The longest `User-Agent` kept with a use or an audit event.
@@ -30,28 +33,28 @@ impl ClientInfo {
         ClientInfo {
             ip: ip.map(Arc::from),
             user_agent: user_agent.and_then(|v| HeaderValue::from_str(v).ok()),
+            tls: false,
         }
     }
 
-    pub fn from_parts(parts: &Parts, trust_forwarded_for: bool) -> Self {
-        let forwarded = trust_forwarded_for
-            .then(|| {
-                parts
-                    .headers
-                    .get("x-forwarded-for")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.split(',').next())
-                    .and_then(|v| v.trim().parse::<IpAddr>().ok())
-            })
-            .flatten();
-        let peer = parts
+    /// The client of a request: its TCP peer, or whom the peer names when
+    /// it is one of the `trusted` proxies (see [`crate::forwarded`]).
+    pub fn from_parts(parts: &Parts, trusted: &TrustedProxies) -> Self {
+        let origin = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
+            .map(|ConnectInfo(peer)| forwarded::origin(peer.ip(), &parts.headers, trusted));
         ClientInfo {
-            ip: forwarded.or(peer).map(|ip| ip_text(ip.to_canonical())),
+            ip: origin.map(|o| ip_text(o.ip)),
             user_agent: parts.headers.get(header::USER_AGENT).cloned(),
+            tls: origin.is_some_and(|o| o.tls),
         }
+    }
+
+    /// Whether the client reached us over HTTPS, as a trusted proxy says
+    /// (for the cookie's `Secure` flag and the URLs a page shows).
+    pub fn over_tls(&self) -> bool {
+        self.tls
     }
 
     /// The client as the verification engine notes it with a use.
@@ -72,18 +75,17 @@ impl ClientInfo {
     }
 }
 
-/// Whether a server believes a request's `X-Forwarded-For` (it should only
-/// behind a proxy that sets it): all that [`ClientInfo`]'s extractor needs
-/// of the server's state.
-pub trait TrustsForwardedFor {
-    fn trust_forwarded_for(&self) -> bool;
+/// Which proxies a server believes about who is behind them: all that
+/// [`ClientInfo`]'s extractor needs of the server's state.
+pub trait KnowsTrustedProxies {
+    fn trusted_proxies(&self) -> &TrustedProxies;
 }
 
-impl<S: TrustsForwardedFor + Send + Sync> FromRequestParts<S> for ClientInfo {
+impl<S: KnowsTrustedProxies + Send + Sync> FromRequestParts<S> for ClientInfo {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Infallible> {
-        Ok(ClientInfo::from_parts(parts, state.trust_forwarded_for()))
+        Ok(ClientInfo::from_parts(parts, state.trusted_proxies()))
     }
 }
 
@@ -127,6 +129,7 @@ mod tests {
         let odd = ClientInfo {
             ip: None,
             user_agent: Some(HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap()),
+            tls: false,
         };
         assert_eq!(odd.user_agent(), None);
     }

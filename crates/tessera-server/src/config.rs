@@ -26,6 +26,8 @@ use tessera_store::DatabaseUrl;
 
 pub use tessera_verify::{CacheSettings, RateLimit};
 
+use crate::forwarded::TrustedProxies;
+use crate::throttle::Backoff;
 use layers::{FileLayer, Variables};
 use settings::{KindEntry, RateLimitSection, Settings};
 
@@ -53,6 +55,8 @@ pub struct Config {
     pub compat: CompatConfig,
     /// Who may ask the verification surfaces.
     pub verify: VerifyConfig,
+    /// Password sign-in's back-off and hashing bound.
+    pub sign_in: SignInConfig,
     /// Where the configuration came from, for the start-up log line.
     pub source: Option<PathBuf>,
 }
@@ -67,9 +71,20 @@ pub struct AuthConfig {
     pub reveal_failure_reasons: bool,
     /// How long a browser sign-in lasts.
     pub session_ttl: Duration,
-    /// Trust the first `X-Forwarded-For` address as the client's (only
-    /// behind a proxy that sets it).
-    pub trust_forwarded_for: bool,
+    /// The proxies whose `X-Forwarded-For`/`Forwarded` name the client;
+    /// none by default, so the TCP peer is the client.
+    pub trusted_proxies: TrustedProxies,
+}
+
+/// `[sign_in]`: failures in a row are free up to a count, then each must
+/// wait twice as long as the last, up to a cap; at most so many passwords
+/// are hashed at once, and an attempt waits so long for its turn.
+#[derive(Debug, Clone)]
+pub struct SignInConfig {
+    pub per_account: Backoff,
+    pub per_address: Backoff,
+    pub concurrent_hashes: usize,
+    pub queue_wait: Duration,
 }
 
 /// The verification surfaces (`POST /api/v1/verify`, `POST /oauth/introspect`,
@@ -189,10 +204,7 @@ fn build(settings: Settings) -> Result<Config, ConfigError> {
             settings.auth.reveal_failure_reasons,
         )?,
         session_ttl: required("auth.session_ttl", settings.auth.session_ttl)?,
-        trust_forwarded_for: required(
-            "auth.trust_forwarded_for",
-            settings.auth.trust_forwarded_for,
-        )?,
+        trusted_proxies: required("auth.trusted_proxies", settings.auth.trusted_proxies)?,
     };
 
     let rate_limit = match settings.limits.rate_limit {
@@ -305,6 +317,7 @@ fn build(settings: Settings) -> Result<Config, ConfigError> {
                 settings.verify.require_verifier,
             )?,
         },
+        sign_in: build_sign_in(settings.sign_in)?,
         source: None,
     })
 }
@@ -320,6 +333,38 @@ fn default_roles_ranked(order: &[String]) -> Result<RoleMap, ConfigError> {
         .map_err(|m| value_error("roles", m))?
         .ranked(order)
         .map_err(|e| value_error("role_order", e.to_string()))
+}
+
+fn build_sign_in(section: settings::SignInSection) -> Result<SignInConfig, ConfigError> {
+    let base = required("sign_in.backoff", section.backoff)?;
+    let max = required("sign_in.max_backoff", section.max_backoff)?;
+    if max < base {
+        return Err(value_error(
+            "sign_in.max_backoff",
+            "must be at least sign_in.backoff",
+        ));
+    }
+    let backoff = |free_failures| Backoff {
+        free_failures,
+        base,
+        max,
+    };
+    Ok(SignInConfig {
+        per_account: backoff(required("sign_in.free_failures", section.free_failures)?),
+        per_address: backoff(required(
+            "sign_in.free_failures_per_address",
+            section.free_failures_per_address,
+        )?),
+        concurrent_hashes: section
+            .concurrent_hashes
+            .map_or_else(default_concurrent_hashes, |n| n as usize),
+        queue_wait: required("sign_in.queue_wait", section.queue_wait)?,
+    })
+}
+
+/// How many passwords to hash at once by default: one per core.
+fn default_concurrent_hashes() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 fn declared_is_default(declared: &PermissionSet) -> bool {
@@ -415,7 +460,7 @@ mod tests {
         assert_eq!(c.auth.workspace_header.as_str(), "X-Workspace-Id");
         assert_eq!(c.auth.token_cookie, None);
         assert!(!c.auth.reveal_failure_reasons);
-        assert!(!c.auth.trust_forwarded_for);
+        assert!(c.auth.trusted_proxies.is_empty());
         assert_eq!(c.auth.session_ttl, Duration::from_secs(12 * 3600));
         assert_eq!(c.limits.rate_limit, None);
         assert_eq!(c.revoked_retention, Duration::from_secs(30 * 86_400));
@@ -482,6 +527,9 @@ mod tests {
                 ("TESSERA_USAGE__FLUSH_INTERVAL", "30s"),
                 ("TESSERA_TOKENS__REVOKED_RETENTION", "0"),
                 ("TESSERA_COMPAT__TEAMGANTT", "yes"),
+                ("TESSERA_SIGN_IN__BACKOFF", "2s"),
+                ("TESSERA_SIGN_IN__FREE_FAILURES", "9"),
+                ("TESSERA_AUTH__TRUSTED_PROXIES", "10.0.0.0/8"),
                 (
                     "TESSERA_PERMISSIONS__DECLARED",
                     r#"["tasks:read", "tasks:write"]"#,
@@ -520,6 +568,9 @@ mod tests {
             assert_eq!(c.usage_flush_interval, Duration::from_secs(30));
             assert_eq!(c.revoked_retention, Duration::ZERO);
             assert!(c.compat.teamgantt);
+            assert_eq!(c.sign_in.per_account.base, Duration::from_secs(2));
+            assert_eq!(c.sign_in.per_account.free_failures, 9);
+            assert!(!c.auth.trusted_proxies.is_empty());
             assert!(c.roles.get("viewer").unwrap().contains("tasks:read"));
             assert_eq!(c.hasher.hash("t").key_id.as_deref(), Some("k1"));
             assert_eq!(c.kinds.get("pat").unwrap().prefix, "td_");
@@ -540,7 +591,7 @@ mod tests {
                     "postgres://tessera@db.internal/tessera",
                 ),
                 ("TESSERA_REVEAL_FAILURE_REASONS", "1"),
-                ("TESSERA_TRUST_FORWARDED_FOR", "on"),
+                ("TESSERA_TRUST_FORWARDED_FOR", "off"),
                 ("TESSERA_CACHE", "off"),
                 ("TESSERA_WORKSPACE_HEADER", "X-Tenant"),
                 ("TESSERA_MAX_ACTIVE_TOKENS_PER_USER", "7"),
@@ -555,7 +606,6 @@ mod tests {
                 "postgres://tessera@db.internal/tessera"
             );
             assert!(c.auth.reveal_failure_reasons);
-            assert!(c.auth.trust_forwarded_for);
             assert!(!c.cache.enabled);
             assert_eq!(c.auth.workspace_header.as_str(), "X-Tenant");
             assert_eq!(c.limits.max_active_tokens_per_user, 7);
@@ -584,6 +634,101 @@ mod tests {
             // Empty turns off the file's cookie.
             jail.set_env("TESSERA_TOKEN_COOKIE", "");
             assert_eq!(Config::load(None).unwrap().auth.token_cookie, None);
+        });
+    }
+
+    #[test]
+    fn trusted_proxies_replace_trust_forwarded_for() {
+        let c = Config::from_toml(
+            "[auth]\ntrusted_proxies = [\"10.0.0.0/8\", \"192.0.2.7\", \"::1\"]\ntrust_forwarded_for = false\n",
+        )
+        .unwrap();
+        assert_eq!(c.auth.trusted_proxies.networks().len(), 3);
+        assert!(c.auth.trusted_proxies.contains("10.1.1.1".parse().unwrap()));
+
+        let err = Config::from_toml("[auth]\ntrust_forwarded_for = true\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("auth.trust_forwarded_for"), "{err}");
+        assert!(err.contains("trusted_proxies"), "{err}");
+
+        let err = Config::from_toml("[auth]\ntrusted_proxies = [\"10.0.0.0/8\", \"10.0.0.300\"]\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("auth.trusted_proxies"), "{err}");
+        assert!(err.contains("\"10.0.0.300\""), "{err}");
+
+        let err = Config::from_toml("[auth]\ntrusted_proxies = 7\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("auth.trusted_proxies"), "{err}");
+    }
+
+    #[test]
+    fn the_sign_in_throttle_defaults_and_bad_values() {
+        let c = Config::defaults();
+        assert_eq!(c.sign_in.per_account.free_failures, 5);
+        assert_eq!(c.sign_in.per_address.free_failures, 20);
+        assert_eq!(c.sign_in.per_account.base, Duration::from_secs(1));
+        assert_eq!(c.sign_in.per_account.max, Duration::from_secs(900));
+        assert_eq!(c.sign_in.queue_wait, Duration::from_secs(1));
+        assert!(c.sign_in.concurrent_hashes >= 1);
+        let c =
+            Config::from_toml("[sign_in]\nbackoff = \"250ms\"\nconcurrent_hashes = 3\n").unwrap();
+        assert_eq!(c.sign_in.per_address.base, Duration::from_millis(250));
+        assert_eq!(c.sign_in.concurrent_hashes, 3);
+        for (toml, key) in [
+            ("[sign_in]\nfree_failures = 0", "sign_in.free_failures"),
+            (
+                "[sign_in]\nfree_failures_per_address = -1",
+                "sign_in.free_failures_per_address",
+            ),
+            ("[sign_in]\nbackoff = \"0s\"", "sign_in.backoff"),
+            ("[sign_in]\nbackoff = \"soon\"", "sign_in.backoff"),
+            (
+                "[sign_in]\nbackoff = \"1h\"\nmax_backoff = \"1m\"",
+                "sign_in.max_backoff",
+            ),
+            (
+                "[sign_in]\nconcurrent_hashes = 0",
+                "sign_in.concurrent_hashes",
+            ),
+            ("[sign_in]\nqueue_wait = 5", "sign_in.queue_wait"),
+            ("[sign_in]\nlockout = true", "sign_in.lockout"),
+        ] {
+            let err = Config::from_toml(toml).err().unwrap().to_string();
+            assert!(err.contains(key), "{toml}: {err}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_the_environment_too() {
+        in_jail(|jail| {
+            jail.set_env("TESSERA_AUTH__TRUSTED_PROXIES", r#"["10.0.0.0/8", "::1"]"#);
+            let c = Config::load(None).unwrap();
+            assert_eq!(c.auth.trusted_proxies.networks().len(), 2);
+            jail.set_env("TESSERA_AUTH__TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1");
+            let c = Config::load(None).unwrap();
+            assert!(c
+                .auth
+                .trusted_proxies
+                .contains("192.0.2.1".parse().unwrap()));
+            jail.set_env("TESSERA_AUTH__TRUSTED_PROXIES", "");
+            assert!(Config::load(None).unwrap().auth.trusted_proxies.is_empty());
+
+            jail.set_env("TESSERA_AUTH__TRUSTED_PROXIES", "10.0.0.0/99");
+            let err = load_error();
+            assert!(err.contains("TESSERA_AUTH__TRUSTED_PROXIES"), "{err}");
+            assert!(err.contains("10.0.0.0/99"), "{err}");
+            jail.set_env("TESSERA_AUTH__TRUSTED_PROXIES", "");
+
+            jail.set_env("TESSERA_TRUST_FORWARDED_FOR", "true");
+            let err = load_error();
+            assert!(err.contains("TESSERA_TRUST_FORWARDED_FOR"), "{err}");
+            assert!(err.contains("trusted_proxies"), "{err}");
         });
     }
 

@@ -54,6 +54,13 @@ pub enum AppError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    /// Password sign-in after too many failures (of the account or from
+    /// the address): wait `retry_after` seconds.
+    #[error("sign-in throttled")]
+    SignInThrottled { retry_after: u64 },
+    /// More passwords to check at once than the server hashes: retry soon.
+    #[error("too many sign-ins at once")]
+    Busy,
     /// The store cannot be reached: fail closed.
     #[error("the store is unavailable")]
     Unavailable,
@@ -86,7 +93,10 @@ impl AppError {
             AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "permission_denied"),
             AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            AppError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            AppError::SignInThrottled { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            AppError::Unavailable | AppError::Busy => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -111,6 +121,8 @@ impl AppError {
             }
             AppError::InvalidCredentials => "The username or password is incorrect.".into(),
             AppError::NotFound => "Not found.".into(),
+            AppError::SignInThrottled { .. } => SIGN_IN_THROTTLED.into(),
+            AppError::Busy => SIGN_IN_BUSY.into(),
             AppError::Unavailable => {
                 "The token store is unavailable; nothing was accepted or changed. Retry shortly.".into()
             }
@@ -118,6 +130,12 @@ impl AppError {
         }
     }
 }
+
+/// The one answer to a throttled sign-in, whether or not the account exists.
+pub const SIGN_IN_THROTTLED: &str = "Too many failed sign-in attempts for this account or from this address: wait the seconds Retry-After gives, then try again.";
+
+pub const SIGN_IN_BUSY: &str =
+    "Too many sign-ins are being checked at once: try again in a second.";
 
 impl AppError {
     fn body(&self, code: &'static str) -> ErrorBody {
@@ -218,8 +236,17 @@ impl IntoResponse for AppError {
         {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(*seconds));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        match &self {
+            AppError::SignInThrottled { retry_after } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            AppError::Busy => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            _ => {}
         }
         response
     }

@@ -8,6 +8,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod forwarded;
 pub mod metrics;
 pub mod password;
 pub mod principal;
@@ -16,6 +17,7 @@ pub mod routes;
 pub mod service;
 pub mod session;
 pub mod state;
+pub mod throttle;
 pub mod verification;
 pub mod web;
 

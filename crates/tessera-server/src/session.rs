@@ -52,14 +52,6 @@ fn set_session_cookie(value: &str, max_age: cookie::time::Duration, secure: bool
     HeaderValue::from_str(&cookie.to_string()).expect("base62 cookie values are valid header text")
 }
 
-pub fn request_is_tls(headers: &HeaderMap, trust_forwarded: bool) -> bool {
-    trust_forwarded
-        && headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("https"))
-}
-
 /// The value of cookie `name` in the request's `Cookie` headers (the first,
 /// if a browser sent it twice); a pair that does not parse is skipped.
 pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {

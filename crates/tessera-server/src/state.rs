@@ -9,9 +9,10 @@ use axum::http::request::Parts;
 use tessera_store::Store;
 
 use crate::auth;
-use crate::client::TrustsForwardedFor;
+use crate::client::KnowsTrustedProxies;
 use crate::config::Config;
 use crate::error::AppResult;
+use crate::forwarded::TrustedProxies;
 use crate::metrics::Metrics;
 use crate::principal::{Authenticate, Caller, Presentation};
 use crate::service::agents::Agents;
@@ -152,8 +153,8 @@ impl Authenticate for AppState {
     }
 }
 
-impl TrustsForwardedFor for AppState {
-    fn trust_forwarded_for(&self) -> bool {
-        self.config.auth.trust_forwarded_for
+impl KnowsTrustedProxies for AppState {
+    fn trusted_proxies(&self) -> &TrustedProxies {
+        &self.config.auth.trusted_proxies
     }
 }

@@ -26,7 +26,7 @@ database_url = "sqlite:tessera.db"
 workspace_header = "X-Workspace-Id"
 reveal_failure_reasons = false
 session_ttl = "12h"
-trust_forwarded_for = false
+trusted_proxies = []
 
 [limits]
 max_active_tokens_per_user = 500
@@ -48,6 +48,13 @@ teamgantt = false
 
 [verify]
 require_verifier = true
+
+[sign_in]
+free_failures = 5
+free_failures_per_address = 20
+backoff = "1s"
+max_backoff = "15m"
+queue_wait = "1s"
 "#;
 
 /// A configuration file's text, and the path its messages name.

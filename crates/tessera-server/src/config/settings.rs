@@ -21,6 +21,8 @@ use tessera_core::kind::{OwnerType, WorkspaceBinding};
 use tessera_core::TokenFormat;
 use tessera_store::DatabaseUrl;
 
+use crate::forwarded::TrustedProxies;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Settings {
@@ -46,6 +48,8 @@ pub(super) struct Settings {
     pub compat: CompatSection,
     #[serde(default)]
     pub verify: VerifySection,
+    #[serde(default)]
+    pub sign_in: SignInSection,
     pub roles: Option<BTreeMap<String, Vec<String>>>,
     /// The roles' ranks, highest first.
     pub role_order: Option<Vec<String>>,
@@ -62,7 +66,12 @@ pub(super) struct AuthSection {
     pub reveal_failure_reasons: Option<bool>,
     #[serde(default, deserialize_with = "duration")]
     pub session_ttl: Option<Duration>,
+    /// Read only to refuse `true`: see [`no_trust_forwarded_for`].
+    #[allow(dead_code)]
+    #[serde(default, deserialize_with = "no_trust_forwarded_for")]
     pub trust_forwarded_for: Option<bool>,
+    #[serde(default, deserialize_with = "trusted_proxies")]
+    pub trusted_proxies: Option<TrustedProxies>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -131,6 +140,25 @@ pub(super) struct HashKeyEntry {
 #[serde(deny_unknown_fields)]
 pub(super) struct PermissionsSection {
     pub declared: Option<Vec<String>>,
+}
+
+/// Password sign-in's throttle and hashing bound (`[sign_in]`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SignInSection {
+    #[serde(default, deserialize_with = "at_least_one")]
+    pub free_failures: Option<u32>,
+    #[serde(default, deserialize_with = "at_least_one")]
+    pub free_failures_per_address: Option<u32>,
+    #[serde(default, deserialize_with = "duration")]
+    pub backoff: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    pub max_backoff: Option<Duration>,
+    /// Absent: one per core.
+    #[serde(default, deserialize_with = "at_least_one")]
+    pub concurrent_hashes: Option<u32>,
+    #[serde(default, deserialize_with = "duration")]
+    pub queue_wait: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -234,6 +262,41 @@ fn header_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ConfiguredHeade
             Err(_) => Err(format!("\"{written}\" is not a valid HTTP header name")),
         }
     })
+}
+
+/// `trust_forwarded_for = true` believed the first `X-Forwarded-For`
+/// address, which the client writes: refused, so that a deployment that
+/// relied on it learns what replaces it. `false` is what it always meant.
+fn no_trust_forwarded_for<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    match bool::deserialize(d)? {
+        false => Ok(Some(false)),
+        true => Err(D::Error::custom(
+            "is no longer supported: it let any client choose its address. List the addresses \
+             of your proxies in `auth.trusted_proxies` instead (e.g. trusted_proxies = \
+             [\"10.0.0.0/8\"]), and remove trust_forwarded_for",
+        )),
+    }
+}
+
+/// A list of CIDRs or addresses; a variable may also write them
+/// comma-separated (`TESSERA_AUTH__TRUSTED_PROXIES=10.0.0.0/8,::1`).
+fn trusted_proxies<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TrustedProxies>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        List(Vec<String>),
+        Text(String),
+    }
+    let entries = match Written::deserialize(d).map_err(|_| {
+        D::Error::custom("expected a list of CIDRs such as [\"10.0.0.0/8\", \"::1\"]")
+    })? {
+        Written::List(list) => list,
+        Written::Text(text) if text.trim().is_empty() => Vec::new(),
+        Written::Text(text) => text.split(',').map(|e| e.trim().to_owned()).collect(),
+    };
+    TrustedProxies::parse(&entries)
+        .map(Some)
+        .map_err(D::Error::custom)
 }
 
 fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {

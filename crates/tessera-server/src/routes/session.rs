@@ -1,7 +1,7 @@
 //! `POST /api/v1/session` (sign in) and `DELETE /api/v1/session` (sign out).
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use crate::error::{AppError, AppResult};
 use crate::extract::AppJson;
 use crate::principal::Caller;
 use crate::routes::views::UserView;
-use crate::session::{clearing_cookie, request_is_tls, session_cookie};
+use crate::session::{clearing_cookie, session_cookie};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -33,11 +33,12 @@ pub struct SignIn {
     responses(
         (status = 200, description = "Signed in: sets the tessera_session cookie; answers the user and csrf_token", body = Object),
         (status = 401, description = "invalid_credentials, the same for an unknown user and a wrong password", body = crate::error::ErrorBody),
+        (status = 429, description = "rate_limited: too many failures for this username or from this address, the same whether the account exists; Retry-After gives the wait in seconds", body = crate::error::ErrorBody),
+        (status = 503, description = "unavailable: too many passwords being checked at once (Retry-After: 1), or the store is unreachable", body = crate::error::ErrorBody),
     ))]
 async fn sign_in(
     State(state): State<AppState>,
     client: ClientInfo,
-    headers: HeaderMap,
     AppJson(body): AppJson<SignIn>,
 ) -> AppResult<Response> {
     let (user, new) = state
@@ -45,7 +46,7 @@ async fn sign_in(
         .sign_in(&body.username, body.password, &client, "api")
         .await?
         .ok_or(AppError::InvalidCredentials)?;
-    let secure = request_is_tls(&headers, state.config.auth.trust_forwarded_for);
+    let secure = client.over_tls();
     let cookie = session_cookie(&new.secret, state.config.auth.session_ttl, secure);
     let body = json!({ "user": UserView::from(&user), "csrf_token": new.session.csrf_token });
     Ok((

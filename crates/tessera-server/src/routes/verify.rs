@@ -373,7 +373,7 @@ async fn forward_auth_answer(
             return Err(AppError::Unauthenticated);
         }
     };
-    let client = ClientInfo::from_parts(&parts, auth.trust_forwarded_for);
+    let client = ClientInfo::from_parts(&parts, &auth.trusted_proxies);
     let workspace_header = workspace_header(&state.config, &parts.headers);
     let outcome = state
         .verification

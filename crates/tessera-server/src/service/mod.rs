@@ -14,6 +14,7 @@ pub mod audit;
 pub mod bootstrap;
 pub mod changes;
 pub mod sessions;
+pub mod sign_in_limits;
 pub mod tokens;
 pub mod users;
 pub mod validate;

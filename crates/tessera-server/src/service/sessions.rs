@@ -18,6 +18,7 @@ use crate::error::AppResult;
 use crate::password;
 use crate::principal::{Actor, Target};
 use crate::service::audit::Audit;
+use crate::service::sign_in_limits::SignInLimits;
 
 /// 43 base62 characters ≈ 256 bits.
 const SESSION_SECRET_LEN: usize = 43;
@@ -37,11 +38,13 @@ pub struct Sessions {
     config: Arc<Config>,
     store: Arc<dyn Store>,
     audit: Audit,
+    limits: Arc<SignInLimits>,
 }
 
 impl Sessions {
     pub fn new(config: Arc<Config>, store: Arc<dyn Store>, audit: Audit) -> Self {
         Sessions {
+            limits: Arc::new(SignInLimits::new(&config.sign_in)),
             config,
             store,
             audit,
@@ -67,6 +70,11 @@ impl Sessions {
     /// for an unknown user, a wrong password or an inactive account, and the
     /// password hash is checked in every case so that timing tells nothing
     /// either. `via` names the way in for the audit trail.
+    ///
+    /// Throttled: after failures, 429 ([`crate::AppError::SignInThrottled`])
+    /// before any hashing, alike for every account whether it exists or
+    /// not; with too many passwords being hashed already, 503
+    /// ([`crate::AppError::Busy`]) after a short wait for a turn.
     pub async fn sign_in(
         &self,
         username: &str,
@@ -74,6 +82,11 @@ impl Sessions {
         client: &ClientInfo,
         via: &str,
     ) -> AppResult<Option<(User, NewSession)>> {
+        let attempt = self.limits.attempt(username, client.ip());
+        attempt.check()?;
+        let turn = self.limits.hashing_turn().await?;
+        // Failures that ended while this attempt waited for its turn count.
+        attempt.check()?;
         let user = if username.is_empty() || username.len() > 64 {
             None
         } else {
@@ -86,10 +99,27 @@ impl Sessions {
             .filter(|u| u.status == UserStatus::Active && !u.is_agent())
             .map(|u| u.password_hash.clone());
         let valid = password::verify(password, stored).await?;
+        drop(turn);
         let user = match user {
             Some(u) if valid => u,
             _ => {
                 let username: String = username.chars().take(100).collect();
+                if let Some(lock_out) = attempt.failed() {
+                    self.audit
+                        .record(
+                            &Actor::anonymous(client),
+                            "session.sign_in_throttled",
+                            None,
+                            json!({
+                                "username": username,
+                                "via": via,
+                                "account_locked": lock_out.account,
+                                "address_locked": lock_out.address,
+                                "retry_after": lock_out.retry_after,
+                            }),
+                        )
+                        .await;
+                }
                 self.audit
                     .record(
                         &Actor::anonymous(client),
@@ -101,6 +131,7 @@ impl Sessions {
                 return Ok(None);
             }
         };
+        attempt.succeeded();
         let new = self.start(&user).await?;
         let actor = Actor {
             user_id: Some(user.id.clone()),

@@ -76,7 +76,7 @@ pub async fn signed_in(parts: &Parts, state: &AppState) -> Result<Option<Signed>
     Ok(resumed.map(|(session, user)| Signed {
         user,
         session,
-        client: ClientInfo::from_parts(parts, state.config.auth.trust_forwarded_for),
+        client: ClientInfo::from_parts(parts, &state.config.auth.trusted_proxies),
     }))
 }
 
@@ -186,6 +186,8 @@ impl IntoResponse for WebError {
             }
             AppError::VerifierRequired { message, .. } => (*message).into(),
             AppError::NotFound => "There is nothing here.".into(),
+            AppError::SignInThrottled { retry_after } => throttled_message(*retry_after),
+            AppError::Busy => crate::error::SIGN_IN_BUSY.into(),
             AppError::Unavailable => {
                 "The token store is unavailable; nothing was changed. Try again shortly.".into()
             }
@@ -212,6 +214,16 @@ impl IntoResponse for WebError {
             ),
         )
     }
+}
+
+/// A throttled sign-in, said to a person.
+pub fn throttled_message(retry_after: u64) -> String {
+    let wait = match retry_after {
+        1 => "a second".to_owned(),
+        s if s < 120 => format!("{s} seconds"),
+        s => format!("{} minutes", s.div_ceil(60)),
+    };
+    format!("Too many failed sign-in attempts for this account or from this address. Wait {wait}, then try again.")
 }
 
 pub fn rfc3339(t: OffsetDateTime) -> String {

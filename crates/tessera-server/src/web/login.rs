@@ -2,18 +2,19 @@
 //! as `POST /api/v1/session`.
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use maud::html;
 
 use crate::client::ClientInfo;
-use crate::session::{clearing_cookie, request_is_tls, session_cookie};
+use crate::error::{AppError, SIGN_IN_BUSY};
+use crate::session::{clearing_cookie, session_cookie};
 use crate::state::AppState;
 use crate::web::forms::{Fields, Posted};
 use crate::web::layout::signed_in;
-use crate::web::layout::{page, respond, Section, WebError};
+use crate::web::layout::{page, respond, throttled_message, Section, WebError};
 
 /// The one message for every failed sign-in: unknown user, wrong password,
 /// suspended account alike.
@@ -65,24 +66,38 @@ async fn show(State(state): State<AppState>, request: Request) -> Response {
 async fn sign_in(
     State(state): State<AppState>,
     client: ClientInfo,
-    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, WebError> {
     let fields = Fields::parse(&body);
     let username = fields.get("username").unwrap_or("").trim().to_owned();
     let given = fields.get("password").unwrap_or("").to_owned();
-    let Some((_, new)) = state
+    let signed_in = state
         .sessions
         .sign_in(&username, given, &client, "settings pages")
-        .await?
-    else {
+        .await;
+    let refusal = match &signed_in {
+        Err(AppError::SignInThrottled { retry_after }) => Some((
+            StatusCode::TOO_MANY_REQUESTS,
+            throttled_message(*retry_after),
+            *retry_after,
+        )),
+        Err(AppError::Busy) => Some((StatusCode::SERVICE_UNAVAILABLE, SIGN_IN_BUSY.into(), 1)),
+        _ => None,
+    };
+    if let Some((status, message, retry_after)) = refusal {
+        let mut page = login_page(status, &username, Some(&message));
+        page.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        return Ok(page);
+    }
+    let Some((_, new)) = signed_in? else {
         return Ok(login_page(
             StatusCode::UNAUTHORIZED,
             &username,
             Some(SIGN_IN_FAILED),
         ));
     };
-    let secure = request_is_tls(&headers, state.config.auth.trust_forwarded_for);
+    let secure = client.over_tls();
     let cookie = session_cookie(&new.secret, state.config.auth.session_ttl, secure);
     Ok((
         StatusCode::SEE_OTHER,

@@ -13,10 +13,10 @@ use tessera_core::expiry::ExpiryRequest;
 use tessera_core::kind::{OwnerType, WorkspaceBinding};
 use tessera_store::{Page, TokenRecord, TokenStatus};
 
+use crate::client::ClientInfo;
 use crate::error::{AppError, AppResult};
 use crate::principal::Actor;
 use crate::service::tokens::{Issued, Overlap, PersonalTokenRequest, TokenScope};
-use crate::session::request_is_tls;
 use crate::state::AppState;
 use crate::web::forms::{first_post, new_form_id, Fields, Posted};
 use crate::web::layout::Signed;
@@ -89,7 +89,7 @@ async fn own_token(state: &AppState, signed: &Signed, id: &str) -> AppResult<Tok
         .await
 }
 
-fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+fn base_url(client: &ClientInfo, headers: &HeaderMap) -> String {
     let host = headers
         .get(axum::http::header::HOST)
         .and_then(|v| v.to_str().ok())
@@ -98,11 +98,7 @@ fn base_url(state: &AppState, headers: &HeaderMap) -> String {
                 .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
         })
         .unwrap_or("127.0.0.1:7400");
-    let scheme = if request_is_tls(headers, state.config.auth.trust_forwarded_for) {
-        "https"
-    } else {
-        "http"
-    };
+    let scheme = if client.over_tls() { "https" } else { "http" };
     format!("{scheme}://{host}")
 }
 
@@ -130,7 +126,7 @@ async fn render(
         .iter()
         .filter(|e| !e.starts_with("Token name"))
         .collect();
-    let base = base_url(state, headers);
+    let base = base_url(&signed.client, headers);
     Ok(page(
         "Personal access tokens",
         Some(signed),

@@ -3,6 +3,7 @@
 //! one table ([`routes`]); the malformations are derived from each route's
 //! valid body, path ids and query, so a new route needs one new row.
 
+use reqwest::header::HeaderValue;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{json, Map, Value};
 
@@ -13,6 +14,8 @@ on_both_stores!(
     every_route_answers_malformed_input_with_a_4xx_and_the_error_body,
     hostile_basic_credentials_are_401_with_a_message_on_every_surface,
     hostile_role_names_are_4xx_and_change_nothing,
+    hostile_forwarding_headers_are_never_believed_nor_a_5xx,
+    hostile_sign_in_attempts_are_refused_cleanly_and_throttled,
 );
 
 /// Who calls the route.
@@ -678,4 +681,121 @@ async fn hostile_role_names_are_4xx_and_change_nothing(app: TestApp) {
         let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(message.contains("role_order"), "{order}: {message}");
     }
+}
+
+/// Forwarding headers a client or a broken proxy might send.
+fn hostile_forwarding() -> Vec<(&'static str, HeaderValue)> {
+    let text = |s: &str| HeaderValue::from_str(s).unwrap();
+    let long_chain = (0..2000)
+        .map(|i| format!("6.6.{}.{}", i / 250, i % 250))
+        .collect::<Vec<_>>()
+        .join(", ");
+    vec![
+        ("x-forwarded-for", text("6.6.6.6")),
+        ("x-forwarded-for", text(&long_chain)),
+        (
+            "x-forwarded-for",
+            text(&format!("{}, 6.6.6.6", "x".repeat(6000))),
+        ),
+        ("x-forwarded-for", text(",,,, ,")),
+        (
+            "x-forwarded-for",
+            text("unknown, _hidden, [::1, 999.1.1.1, ::ffff:"),
+        ),
+        (
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"6.6.6.6\xff\xfe").unwrap(),
+        ),
+        ("forwarded", text("for=\"[2001:db8::1")),
+        ("forwarded", text("for=\"unterminated, for=6.6.6.6")),
+        ("forwarded", text("for=;for=;;;=,=,\\\"")),
+        ("forwarded", text(&"for=6.6.6.6;".repeat(800))),
+        (
+            "forwarded",
+            text("for=\"[2001:db8::1]:99999999\";proto=https"),
+        ),
+        (
+            "forwarded",
+            HeaderValue::from_bytes(b"for=\xc3\xa9").unwrap(),
+        ),
+        ("x-forwarded-proto", text(&"https,".repeat(1000))),
+    ]
+}
+
+async fn hostile_forwarding_headers_are_never_believed_nor_a_5xx(app: TestApp) {
+    let behind = TestApp::with_config(app.backend, "[auth]\ntrusted_proxies = [\"127.0.0.1\"]")
+        .await
+        .unwrap();
+    for (app, trusted) in [(&app, false), (&behind, true)] {
+        let alice = app.user("alice").await;
+        let created = app.create_token(&alice, json!({ "name": "probe" })).await;
+        let secret = created["token"].as_str().unwrap();
+        let id = created["id"].as_str().unwrap();
+        for (name, value) in hostile_forwarding() {
+            let what = format!("{name}: {:?}", &value.as_bytes()[..value.len().min(40)]);
+            let with = |request: RequestBuilder| request.header(name, value.clone());
+            let (status, body) = send(with(app.get("/api/v1/me", secret))).await;
+            assert_eq!(status, StatusCode::OK, "{what}: {body}");
+            let (status, _) = send(with(app.get("/auth", secret))).await;
+            assert_eq!(status, StatusCode::OK, "{what}");
+            let (status, body) = send(with(
+                app.request(Method::POST, "/api/v1/session")
+                    .json(&json!({ "username": "alice", "password": alice.password })),
+            ))
+            .await;
+            assert_eq!(status, StatusCode::OK, "{what}: {body}");
+            app.flush_usage().await;
+            let (_, token) = send(app.get(&format!("/api/v1/tokens/{id}"), &alice.token)).await;
+            let ip = token["last_used_ip"].as_str().expect("an address");
+            assert!(ip.parse::<std::net::IpAddr>().is_ok(), "{what}: {ip}");
+            if !trusted {
+                assert_eq!(ip, "127.0.0.1", "{what}");
+            }
+        }
+    }
+}
+
+async fn hostile_sign_in_attempts_are_refused_cleanly_and_throttled(app: TestApp) {
+    let alice = app.user("alice").await;
+    let huge = "u".repeat(200_000);
+    let usernames = [
+        huge.as_str(),
+        "",
+        " ",
+        "alice\u{0}",
+        "\u{202e}ecila",
+        "ALICE",
+        "alice ",
+        "../../etc/passwd",
+        "' OR 1=1 --",
+    ];
+    let mut statuses = Vec::new();
+    for username in usernames {
+        for password in ["x", "", &"p".repeat(100_000), "\u{0}"] {
+            let (status, body) = send(
+                app.request(Method::POST, "/api/v1/session")
+                    .json(&json!({ "username": username, "password": password })),
+            )
+            .await;
+            assert!(
+                matches!(
+                    status,
+                    StatusCode::BAD_REQUEST
+                        | StatusCode::UNAUTHORIZED
+                        | StatusCode::TOO_MANY_REQUESTS
+                ) && is_error_body(&body),
+                "{}: {status} {body}",
+                &username[..username.len().min(20)]
+            );
+            statuses.push(status);
+        }
+    }
+    // Over twenty failures from one address: it is locked out.
+    assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS));
+    // Look-alikes of alice's name are other keys: her account was never locked.
+    let events = app.audit_events("session.sign_in_throttled").await;
+    assert!(!events.is_empty());
+    assert!(events
+        .iter()
+        .all(|e| e.details["username"] != alice.username));
 }
