@@ -537,7 +537,37 @@ fn a_valid_token_reaches_the_upstream_with_tesseras_identity_and_never_a_forged_
             reply.text
         );
         assert_eq!(gw.upstream.hits(), n + 1);
+        // The client learns when its token expires, from Tessera's answer.
+        let expires = reply.header("tessera-token-expires").unwrap_or_default();
+        assert!(
+            expires.starts_with("20") && expires.ends_with('Z'),
+            "{path}: Tessera-Token-Expires {expires:?}"
+        );
     }
+    let forever = succeeds(tessera_on(
+        gw.dir.path(),
+        &[
+            "admin",
+            "token",
+            "issue",
+            "--user",
+            "member",
+            "--name",
+            "forever",
+            "--expires-in",
+            "never",
+        ],
+    ))
+    .trim()
+    .to_owned();
+    let reply = gw.get("/profile", &[("Authorization", &bearer(&forever))]);
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(
+        reply.header("tessera-token-expires"),
+        None,
+        "a token that never expires"
+    );
+    let hits_after_expiry_checks = gw.upstream.hits();
 
     // The catch-all route needs any valid token and no workspace.
     let reply = gw.get(
@@ -571,7 +601,7 @@ fn a_valid_token_reaches_the_upstream_with_tesseras_identity_and_never_a_forged_
     );
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.json["headers"], json!({}), "{}", reply.text);
-    assert_eq!(gw.upstream.hits(), 6);
+    assert_eq!(gw.upstream.hits(), hits_after_expiry_checks + 3);
 
     // The internal auth locations cannot be called from outside.
     for path in [
@@ -582,7 +612,7 @@ fn a_valid_token_reaches_the_upstream_with_tesseras_identity_and_never_a_forged_
         let reply = gw.get(path, &[("Authorization", &auth)]);
         assert_eq!(reply.status, 404, "{path}: {}", reply.text);
     }
-    assert_eq!(gw.upstream.hits(), 6);
+    assert_eq!(gw.upstream.hits(), hits_after_expiry_checks + 3);
     assert!(
         !gw.nginx.error_log().contains("[warn]"),
         "{}",

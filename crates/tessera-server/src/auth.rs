@@ -3,20 +3,41 @@
 //! state what they need of it at their top; deny by default.
 
 use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
 
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use secrecy::SecretString;
+use time::OffsetDateTime;
 
 use crate::basic_auth;
 use crate::client::ClientInfo;
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
 use crate::principal::{Caller, Presentation};
+use crate::service::rfc3339;
 use crate::service::sessions::Sessions;
 use crate::service::verification::Verification;
 use crate::session::{check_csrf, cookie_value, is_change, session_secret, CSRF_HEADER};
 use crate::verification::VerifyFailure;
+
+/// `Tessera-Token-Expires`: when the token that made a request expires.
+pub const TOKEN_EXPIRES_HEADER: HeaderName = HeaderName::from_static("tessera-token-expires");
+
+/// Where a request's verified token leaves its expiry for the response
+/// (see `routes::with_token_expiry`): set at most once, by [`caller`].
+#[derive(Debug, Clone, Default)]
+pub struct TokenExpirySlot(Arc<OnceLock<OffsetDateTime>>);
+
+impl TokenExpirySlot {
+    /// The header's value: the expiry in RFC 3339, if a token with one made
+    /// the request.
+    pub fn header_value(&self) -> Option<HeaderValue> {
+        self.0
+            .get()
+            .and_then(|at| HeaderValue::try_from(rfc3339(*at)).ok())
+    }
+}
 
 /// The credential as it arrived, before verification.
 pub enum Presented<'a> {
@@ -132,6 +153,12 @@ pub async fn caller(
                 .verify(&token, workspace_header, &[], &client, presentation, None)
                 .await
                 .map_err(|f| verify_failure(config, f))?;
+            if let (Some(slot), Some(expires_at)) = (
+                parts.extensions.get::<TokenExpirySlot>(),
+                verified.identity().expires_at,
+            ) {
+                let _ = slot.0.set(expires_at);
+            }
             Ok(Caller::Token(Box::new(verified)))
         }
         Presented::SessionCookie(secret) => {

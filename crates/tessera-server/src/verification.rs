@@ -19,6 +19,9 @@ pub struct EncodedAnswers {
     /// Forward-auth's identity header values, in the order it sends them;
     /// `None` if one cannot be a header value.
     pub identity_headers: OnceLock<Option<[HeaderValue; 5]>>,
+    /// Forward-auth's `Tessera-Token-Expires` value; `None` for a token
+    /// that never expires.
+    pub expires_header: OnceLock<Option<HeaderValue>>,
 }
 
 pub type Verifier = tessera_verify::Verifier<EncodedAnswers>;

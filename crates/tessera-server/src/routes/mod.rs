@@ -22,6 +22,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::auth::{TokenExpirySlot, TOKEN_EXPIRES_HEADER};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -66,8 +67,7 @@ impl Modify for SecuritySchemes {
 
 /// Every route, with the OpenAPI document describing them.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(health::router())
+    let management = OpenApiRouter::new()
         .merge(session::router())
         .merge(me::router())
         .merge(tokens::router())
@@ -75,12 +75,39 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(agents::router())
         .merge(audit::router())
         .merge(admin::router())
-        .merge(verifiers::router())
+        .merge(verifiers::router());
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(health::router())
+        .merge(with_token_expiry(management))
+        // Forward-auth writes the header itself, from its kept answer.
         .merge(verify::router())
+}
+
+/// API answers to a token say when it expires (`Tessera-Token-Expires`,
+/// RFC 3339; absent for a token that never expires), as GitHub's
+/// `GitHub-Authentication-Token-Expiration` does, so a client can warn
+/// before it bites. The caller's extractor notes the expiry in the slot.
+fn with_token_expiry(routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    routes.layer(axum::middleware::from_fn(token_expiry_header))
+}
+
+async fn token_expiry_header(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let slot = TokenExpirySlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let mut response = next.run(request).await;
+    if let Some(value) = slot.header_value() {
+        response
+            .headers_mut()
+            .insert(TOKEN_EXPIRES_HEADER.clone(), value);
+    }
+    response
 }
 
 /// Every route a deployment configured by `config` serves: [`router`] and
 /// the compatibility routes it switches on.
 pub fn router_for(config: &crate::config::Config) -> OpenApiRouter<AppState> {
-    router().merge(compat::router(&config.compat))
+    router().merge(with_token_expiry(compat::router(&config.compat)))
 }

@@ -17,7 +17,9 @@ use utoipa_axum::routes;
 
 use tessera_core::policy::Denial;
 
-use crate::auth::{presented_credential, verify_failure, workspace_header, Presented};
+use crate::auth::{
+    presented_credential, verify_failure, workspace_header, Presented, TOKEN_EXPIRES_HEADER,
+};
 use crate::client::ClientInfo;
 use crate::error::{json_response, AppError, AppResult, DenialAnswers};
 use crate::metrics::{Asked, Surface};
@@ -327,7 +329,7 @@ async fn introspect_answer(
     params(("permission" = Option<Vec<String>>, Query, description = "A permission the route needs (repeatable)")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Verified: X-Tessera-User-Id, X-Tessera-Workspace-Id, X-Tessera-Token-Id, X-Tessera-Permissions"),
+        (status = 200, description = "Verified: X-Tessera-User-Id, X-Tessera-Workspace-Id, X-Tessera-Token-Id, X-Tessera-Token-Kind, X-Tessera-Permissions, and Tessera-Token-Expires (RFC 3339) unless the token never expires"),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody),
     ))]
 async fn forward_auth(
@@ -405,6 +407,17 @@ fn identity_response(v: &Verified) -> AppResult<Response> {
     headers.reserve(8);
     for (name, value) in IDENTITY_HEADERS.into_iter().zip(values) {
         headers.insert(name, value);
+    }
+    let expires = v.kept(
+        |kept| &kept.expires_header,
+        |v| {
+            v.identity()
+                .expires_at
+                .and_then(|at| HeaderValue::try_from(rfc3339(at)).ok())
+        },
+    );
+    if let Some(expires) = expires {
+        headers.insert(TOKEN_EXPIRES_HEADER, expires);
     }
     Ok(response)
 }

@@ -14,6 +14,7 @@ on_both_stores!(
     a_verify_body_that_is_not_json_is_a_bad_request,
     introspection_answers_rfc7662_and_only_active_false_otherwise,
     introspection_takes_only_a_form_body,
+    successful_answers_say_when_the_token_expires,
     forward_auth_passes_the_identity_in_headers,
     forward_auth_refuses_missing_malformed_revoked_and_insufficient_tokens,
     an_answer_kept_for_a_token_never_outlives_its_expiry,
@@ -484,4 +485,63 @@ async fn introspection_takes_only_a_form_body(app: TestApp) {
         assert_eq!(status, StatusCode::OK, "{content_type}: {body}");
         assert_eq!(body["active"], true);
     }
+}
+
+// Like GitHub's `GitHub-Authentication-Token-Expiration`: a client can warn
+// before its token expires, on every answer the token got through.
+async fn successful_answers_say_when_the_token_expires(app: TestApp) {
+    let alice = app.user("alice").await;
+    let created = app
+        .create_token(&alice, json!({ "name": "ci", "expires_in": "7d" }))
+        .await;
+    let token = created["token"].as_str().unwrap();
+    let expires_at = created["expires_at"].as_str().unwrap();
+    let expires_of = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("tessera-token-expires")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+
+    for path in ["/api/v1/me", "/api/v1/tokens", "/auth"] {
+        let response = app.get(path, token).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(expires_of(&response).as_deref(), Some(expires_at), "{path}");
+    }
+    // Twice more on forward-auth: the kept answer carries it too.
+    for _ in 0..2 {
+        let response = app.get("/auth", token).send().await.unwrap();
+        assert_eq!(expires_of(&response).as_deref(), Some(expires_at));
+    }
+    // A refusal made with the token still says it (the token was good).
+    let response = app
+        .get("/api/v1/workspaces/wsp_nowhere/api-keys", token)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error());
+
+    // A token that never expires, a refused token and a session: no header.
+    let forever = &alice.token;
+    for path in ["/api/v1/me", "/auth"] {
+        let response = app.get(path, forever).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(expires_of(&response), None, "{path}: never expires");
+    }
+    let response = app
+        .get("/api/v1/me", &app.unknown_pat())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(expires_of(&response), None);
+    let (cookie, _) = app.sign_in(&alice).await;
+    let response = app
+        .request(Method::GET, "/api/v1/me")
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(expires_of(&response), None, "a session is not a token");
 }
