@@ -16,6 +16,7 @@ on_both_stores!(
     hostile_role_names_are_4xx_and_change_nothing,
     hostile_forwarding_headers_are_never_believed_nor_a_5xx,
     hostile_sign_in_attempts_are_refused_cleanly_and_throttled,
+    hostile_verifier_credentials_are_401_verifier_required_on_every_surface,
 );
 
 /// Who calls the route.
@@ -798,4 +799,114 @@ async fn hostile_sign_in_attempts_are_refused_cleanly_and_throttled(app: TestApp
     assert!(events
         .iter()
         .all(|e| e.details["username"] != alice.username));
+}
+
+/// A `Tessera-Verifier` header (or the Bearer/Basic forms) that is no
+/// verifier's: always 401 `verifier_required` with the error body on the
+/// three verification surfaces, never a 5xx and never an answer.
+async fn hostile_verifier_credentials_are_401_verifier_required_on_every_surface(app: TestApp) {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+
+    let alice = app.user("alice").await;
+    let good = app.verifier_secret.clone();
+    let bytes = |b: &[u8]| HeaderValue::from_bytes(b).unwrap();
+    let text = |s: &str| HeaderValue::from_str(s).unwrap();
+    let hostile: Vec<(&str, Vec<(&str, HeaderValue)>)> = vec![
+        (
+            "a personal token",
+            vec![("tessera-verifier", text(&alice.token))],
+        ),
+        ("empty", vec![("tessera-verifier", text(""))]),
+        (
+            "the prefix alone",
+            vec![("tessera-verifier", text("tsr_vfr_"))],
+        ),
+        (
+            "a wrong checksum",
+            vec![(
+                "tessera-verifier",
+                text(&format!("{}x", &good[..good.len() - 1])),
+            )],
+        ),
+        (
+            "oversized",
+            vec![("tessera-verifier", text(&"tsr_vfr_a".repeat(4000)))],
+        ),
+        (
+            "not UTF-8",
+            vec![("tessera-verifier", bytes(b"tsr_vfr_\xff\xfe"))],
+        ),
+        (
+            "sent twice",
+            vec![
+                ("tessera-verifier", text(&good)),
+                ("tessera-verifier", text(&good)),
+            ],
+        ),
+        (
+            "a revoked-looking id in Basic",
+            vec![(
+                "authorization",
+                text(&format!(
+                    "Basic {}",
+                    STANDARD.encode(format!("vfr_x:{good}"))
+                )),
+            )],
+        ),
+        (
+            "Basic without a colon",
+            vec![(
+                "authorization",
+                text(&format!("Basic {}", STANDARD.encode(&good))),
+            )],
+        ),
+        (
+            "Basic not base64",
+            vec![("authorization", text("Basic %%%"))],
+        ),
+        (
+            "an unknown scheme",
+            vec![("authorization", text(&format!("Token {good}")))],
+        ),
+    ];
+    let bare = app.bare();
+    let mut failures = Vec::new();
+    for (what, headers) in &hostile {
+        let requests = [
+            (
+                "verify",
+                bare.post(format!("{}/api/v1/verify", app.base))
+                    .json(&json!({ "token": alice.token })),
+            ),
+            (
+                "introspect",
+                bare.post(format!("{}/oauth/introspect", app.base))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(format!("token={}", alice.token)),
+            ),
+            (
+                "forward-auth",
+                bare.get(format!("{}/auth", app.base))
+                    .bearer_auth(&alice.token),
+            ),
+        ];
+        for (surface, mut request) in requests {
+            // Forward-auth's Authorization is the token's: only the header there.
+            if surface == "forward-auth" && headers.iter().any(|(n, _)| *n == "authorization") {
+                continue;
+            }
+            for (name, value) in headers {
+                request = request.header(*name, value.clone());
+            }
+            let (status, answer) = send(request).await;
+            let refused = status == StatusCode::UNAUTHORIZED
+                && answer["error"]["code"] == "verifier_required"
+                && is_error_body(&answer);
+            if !refused {
+                failures.push(format!("{surface} [{what}]: {status} {answer}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
