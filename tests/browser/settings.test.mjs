@@ -250,10 +250,12 @@ test("agents: create one, give it a token, lower its role, revoke, remove", asyn
   const users = await api("GET", "/api/v1/users");
   const admin = users.items.find((u) => u.username === "admin");
   await api("PUT", `/api/v1/workspaces/${ws.id}/members/${admin.id}`, { role: "owner" });
+  // The verify API answers only a verifier: the product's credential.
+  const verifier = await api("POST", "/api/v1/verifiers", { name: "browser test product" });
   const verify = async (token, permissions) => {
     const r = await fetch(`${GROUPCHAT}/api/v1/verify`, {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", "Tessera-Verifier": verifier.secret },
       body: JSON.stringify({ token, permissions }),
     });
     assert.equal(r.status, 200);
@@ -314,6 +316,32 @@ test("admin pages: users and workspaces", async () => {
   await page.getByRole("link", { name: "Acme <Corp>" }).click();
   await page.getByRole("heading", { name: "Members" }).waitFor();
   await shot(page, "admin-workspace");
+  await page.close();
+});
+
+test("admin pages: a verifier credential made once, used, revoked", async () => {
+  const page = await newPage();
+  await signIn(page, "admin", ADMIN_PASSWORD);
+  await page.goto(`${BASE}/admin/verifiers`);
+  await page.getByRole("heading", { name: "Verifiers" }).waitFor();
+  await page.getByLabel("Name", { exact: true }).fill("Edge gateway");
+  await page.getByRole("button", { name: "Create verifier" }).click();
+  const secret = await page.locator("#new-secret").inputValue();
+  assert.match(secret, /^tsr_vfr_/);
+  await shot(page, "admin-verifier-created");
+  const ask = () =>
+    fetch(`${BASE}/api/v1/verify`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Tessera-Verifier": secret },
+      body: JSON.stringify({ token: "tsr_pat_not_a_token" }),
+    });
+  assert.equal((await ask()).status, 200);
+  await page.goto(`${BASE}/admin/verifiers`);
+  assert.equal(await page.locator("#new-secret").count(), 0, "the secret is shown once");
+  await page.getByRole("link", { name: "Revoke Edge gateway" }).click();
+  await page.getByRole("button", { name: "Revoke verifier" }).click();
+  await page.getByRole("heading", { name: "Verifiers" }).waitFor();
+  assert.equal((await ask()).status, 401);
   await page.close();
 });
 
