@@ -135,7 +135,7 @@ case_run() { # label tokens-file mode url base-url
 
 # The verifier every case asks as, made on the database as an admin would.
 new_verifier() { # database-url
-  TESSERA_DATABASE_URL="$1" ./target/release/tessera admin verifier add bench --json \
+  TESSERA_DATABASE_URL="$1" ./target/release/tessera admin verifier add bench --json 2>>"$work/admin.log" \
     | sed -n 's/.*"secret": *"\([^"]*\)".*/\1/p'
 }
 VERIFIER=$(new_verifier "sqlite:$work/bench.db")
