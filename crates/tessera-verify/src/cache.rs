@@ -285,10 +285,11 @@ impl<A> VerifyCache<A> {
     }
 
     /// `Some(None)`: known to be no verifier's secret; `None`: ask the store.
+    /// Kept even with the token cache off: that setting makes every token
+    /// read the store, and a verifier credential read per request would
+    /// double the store's work for nothing (its changes come through the
+    /// same feed, and the TTL bounds a missed one).
     pub fn caller(&self, digest: &Digest) -> Option<Option<Arc<VerifierCredential>>> {
-        if !self.enabled {
-            return None;
-        }
         self.callers.get(digest)
     }
 
@@ -298,7 +299,7 @@ impl<A> VerifyCache<A> {
         digest: Digest,
         found: Option<Arc<VerifierCredential>>,
     ) {
-        self.fill(ticket, &self.callers, digest, found);
+        self.fill_unless_changed(ticket, &self.callers, digest, found);
     }
 
     /// Keeps what a store read answered, unless a change was applied since
@@ -310,7 +311,24 @@ impl<A> VerifyCache<A> {
         K: Eq + Hash + Clone,
         V: Clone,
     {
-        if !self.enabled || self.changes.load(Ordering::SeqCst) != ticket.0 {
+        if !self.enabled {
+            return;
+        }
+        self.fill_unless_changed(ticket, cache, key, value);
+    }
+
+    /// [`fill`](Self::fill), whether or not the token cache is on.
+    fn fill_unless_changed<K, V>(
+        &self,
+        ticket: FillTicket,
+        cache: &TtlCache<K, V>,
+        key: K,
+        value: V,
+    ) where
+        K: Eq + Hash + Clone,
+        V: Clone,
+    {
+        if self.changes.load(Ordering::SeqCst) != ticket.0 {
             return;
         }
         cache.insert(key.clone(), value);
@@ -471,6 +489,45 @@ mod tests {
     }
 
     const MINUTE: Duration = Duration::from_secs(60);
+
+    fn caller(id: &str) -> Arc<VerifierCredential> {
+        Arc::new(VerifierCredential {
+            id: id.into(),
+            name: "gateway".into(),
+            audience: Default::default(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            created_by: None,
+            revoked_at: None,
+        })
+    }
+
+    #[test]
+    fn verifier_credentials_are_kept_with_the_token_cache_off_and_forgotten_on_a_change() {
+        for enabled in [true, false] {
+            let c = cache(enabled, Duration::from_secs(60), Duration::from_secs(60));
+            c.put_caller(c.ticket(), [1; 32], Some(caller("vfr_1")));
+            c.put_caller(c.ticket(), [2; 32], None);
+            assert_eq!(
+                c.caller(&[1; 32]).flatten().unwrap().id,
+                "vfr_1",
+                "enabled: {enabled}"
+            );
+            assert_eq!(
+                c.caller(&[2; 32]),
+                Some(None),
+                "a known stranger, enabled: {enabled}"
+            );
+            assert!(c.token(&[1; 32]).is_none() || enabled);
+            c.apply(&Invalidation::Verifier("vfr_1".into()));
+            assert_eq!(c.caller(&[1; 32]), None, "a change forgets every verifier");
+            assert_eq!(c.caller(&[2; 32]), None);
+            // A read that began before a change is not kept.
+            let ticket = c.ticket();
+            c.apply(&Invalidation::Verifier("vfr_2".into()));
+            c.put_caller(ticket, [3; 32], Some(caller("vfr_3")));
+            assert_eq!(c.caller(&[3; 32]), None);
+        }
+    }
 
     #[test]
     fn a_disabled_cache_remembers_nothing() {
