@@ -16,6 +16,7 @@ on_both_stores!(
     hostile_role_names_are_4xx_and_change_nothing,
     hostile_forwarding_headers_are_never_believed_nor_a_5xx,
     hostile_sign_in_attempts_are_refused_cleanly_and_throttled,
+    every_list_answers_an_unusable_limit_with_422_invalid_request,
 );
 
 /// Who calls the route.
@@ -798,4 +799,85 @@ async fn hostile_sign_in_attempts_are_refused_cleanly_and_throttled(app: TestApp
     assert!(events
         .iter()
         .all(|e| e.details["username"] != alice.username));
+}
+
+/// The probe found `?limit=-1` a 400 on some lists and `?limit=0` a 422 on
+/// others: every list now gives the same documented 422 for every
+/// out-of-range or non-numeric limit, naming `limit`.
+async fn every_list_answers_an_unusable_limit_with_422_invalid_request(app: TestApp) {
+    let admin = app.admin().await;
+    let wid = app.workspace("acme").await;
+    let owner = app.member("olivia", &wid, "owner").await;
+    let lists = [
+        ("/api/v1/tokens".to_string(), &owner),
+        ("/api/v1/users".into(), &admin),
+        ("/api/v1/workspaces".into(), &admin),
+        (format!("/api/v1/workspaces/{wid}/api-keys"), &owner),
+        (format!("/api/v1/workspaces/{wid}/audit"), &owner),
+    ];
+    for (list, caller) in &lists {
+        assert_every_unusable_limit_is_422(&app, list, caller, &wid).await;
+    }
+    // Agents are issued by a profile that has them.
+    let backend = app.backend;
+    drop(app);
+    let Some(app) = TestApp::with_profile(backend, "groupchat").await else {
+        return;
+    };
+    let wid = app.workspace("acme").await;
+    let owner = app.member("olivia", &wid, "owner").await;
+    let (status, agent) = send(
+        app.post(
+            &format!("/api/v1/workspaces/{wid}/agents"),
+            &owner.token,
+            json!({ "name": "bot", "role": "member" }),
+        )
+        .header("x-workspace-id", &wid),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{agent}");
+    let agent_id = agent["id"].as_str().unwrap();
+    for list in [
+        format!("/api/v1/workspaces/{wid}/agents"),
+        format!("/api/v1/workspaces/{wid}/agents/{agent_id}/tokens"),
+    ] {
+        assert_every_unusable_limit_is_422(&app, &list, &owner, &wid).await;
+    }
+}
+
+async fn assert_every_unusable_limit_is_422(
+    app: &TestApp,
+    list: &str,
+    caller: &crate::helpers::TestUser,
+    wid: &str,
+) {
+    let ask = |query: &str| {
+        let request = app.get(&format!("{list}?{query}"), &caller.token);
+        if list.contains("/workspaces/") {
+            request.header("x-workspace-id", wid)
+        } else {
+            request
+        }
+    };
+    let (status, body) = send(ask("limit=2")).await;
+    assert_eq!(status, StatusCode::OK, "{list}?limit=2: {body}");
+    for limit in [
+        "-1",
+        "0",
+        "501",
+        "abc",
+        "",
+        "1.5",
+        "99999999999999999999",
+        "%FF",
+    ] {
+        let (status, body) = send(ask(&format!("limit={limit}"))).await;
+        assert_eq!(
+            (status, crate::helpers::code(&body)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+            "{list}?limit={limit}: {body}"
+        );
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("limit"), "{list}?limit={limit}: {body}");
+    }
 }
