@@ -88,6 +88,7 @@ where
 {
     let max_connections = prepare_bound(config);
     let room = Arc::new(Semaphore::new(max_connections));
+    let waiting = Arc::new(Semaphore::new(max_connections / 16 + 1));
     let open = Arc::new(OpenConnections::default());
     let (stopping_tx, stopping) = watch::channel(false);
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -112,30 +113,44 @@ where
             },
             () = &mut shutdown => break,
         };
-        let permit = match room.clone().try_acquire_owned() {
-            Ok(permit) => permit,
+        // At the bound, the newcomer waits for room in its own task, so
+        // that accepting goes on; only so many may wait at once.
+        let admission = match room.clone().try_acquire_owned() {
+            Ok(permit) => Admission::Admitted(permit),
             Err(_) => {
                 open.close_one_idle();
-                match tokio::time::timeout(ADMISSION_WAIT, room.clone().acquire_owned()).await {
-                    Ok(Ok(permit)) => permit,
-                    _ => {
-                        tracing::warn!(
-                            %remote,
-                            max_connections,
-                            "every connection is answering: closed a new one"
-                        );
+                match waiting.clone().try_acquire_owned() {
+                    Ok(turn) => Admission::Waiting(turn),
+                    Err(_) => {
+                        tracing::debug!(%remote, max_connections, "at the bound: closed a new connection");
                         continue;
                     }
                 }
             }
         };
+        let room = room.clone();
         let _ = stream.set_nodelay(true);
-        let (id, activity, close) = open.add();
         let open = open.clone();
         let builder = builder.clone();
         let app = app.clone();
         let mut stopping = stopping.clone();
         tokio::spawn(async move {
+            let permit = match admission {
+                Admission::Admitted(permit) => permit,
+                Admission::Waiting(_turn) => {
+                    match tokio::time::timeout(ADMISSION_WAIT, room.acquire_owned()).await {
+                        Ok(Ok(permit)) => permit,
+                        _ => {
+                            tracing::warn!(
+                                %remote,
+                                "every connection is answering: closed a new one"
+                            );
+                            return;
+                        }
+                    }
+                }
+            };
+            let (id, activity, close) = open.add();
             let service = hyper::service::service_fn({
                 let activity = activity.clone();
                 move |request: Request<Incoming>| {
@@ -208,6 +223,13 @@ where
             frame
         }))
     }))
+}
+
+/// A newcomer's place: admitted, or waiting (a turn among the few that may).
+enum Admission {
+    Admitted(tokio::sync::OwnedSemaphorePermit),
+    /// Held while waiting, then dropped.
+    Waiting(tokio::sync::OwnedSemaphorePermit),
 }
 
 /// What one connection's task and its requests share.
@@ -290,9 +312,10 @@ impl OpenConnections {
         self.lock().remove(&id);
     }
 
-    /// Asks the oldest connection without a request in progress to close.
+    /// Asks the oldest connection without a request in progress to close,
+    /// and forgets it at once, so that the next newcomer picks another.
     fn close_one_idle(&self) {
-        let entries = self.lock();
+        let mut entries = self.lock();
         let open: Vec<OpenConnection> = entries
             .iter()
             .map(|(id, entry)| OpenConnection {
@@ -301,7 +324,7 @@ impl OpenConnections {
                 requests_in_progress: entry.activity.requests_in_progress(),
             })
             .collect();
-        if let Some(entry) = connection_to_close(&open).and_then(|id| entries.get(&id)) {
+        if let Some(entry) = connection_to_close(&open).and_then(|id| entries.remove(&id)) {
             entry.close.notify_one();
         }
     }
