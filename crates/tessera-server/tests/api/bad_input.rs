@@ -50,6 +50,8 @@ enum Query {
     Audit,
     /// Forward-auth's `?permission=`.
     Permission,
+    /// A verification surface that reads no query: a token there is refused.
+    TokenInUrl,
 }
 
 struct Route {
@@ -174,9 +176,11 @@ fn routes() -> Vec<Route> {
                 "workspace_id": "wsp_x",
                 "permissions": ["api:read"]
             }))
+            .query(Query::TokenInUrl)
             .verification(),
         route(M::POST, "/oauth/introspect", Anyone)
             .body(json!({ "token": "tsr_pat_notatoken" }))
+            .query(Query::TokenInUrl)
             .verification(),
         route(M::GET, "/auth", Admin)
             .query(Query::Permission)
@@ -339,6 +343,13 @@ fn bad_queries(query: Query) -> Vec<String> {
             "permission=..%2F..%2Fetc".into(),
             "permission=api:write&permission=".into(),
             "token=tsr_pat_inurl".into(),
+        ],
+        Query::TokenInUrl => vec![
+            "token=tsr_pat_inurl".into(),
+            "access_token=tsr_pat_inurl".into(),
+            "api_key=tsr_pat_inurl&token=".into(),
+            "token=%FF%FE".into(),
+            format!("access_token={}", "a".repeat(10_000)),
         ],
     }
 }
