@@ -58,7 +58,7 @@ grep -m1 'connections bounded' "$work/serve.log" | sed 's/^/server: /' || true
 # The flood runs in its own process, so that its thousands of sockets do not
 # slow the legitimate clients' measurements.
 cat >"$work/flood.py" <<'PY'
-import asyncio, json, resource, sys, time
+import asyncio, json, os, resource, sys, time
 
 port, duration, idle_n, slow_n, out = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -110,7 +110,9 @@ async def main():
     await asyncio.wait(tasks, timeout=3)
     for task in tasks:
         task.cancel()
-    json.dump(flood, open(out, "w"))
+    with open(out, "w") as f:
+        json.dump(flood, f)
+    os._exit(0)  # without waiting for thousands of cancelled sockets
 
 asyncio.run(main())
 PY
@@ -207,8 +209,9 @@ status=0
 python3 "$work/legitimate.py" "$port" 0 "$HEADER_READ_TIMEOUT" "$MAX_P99_MS" "$token" "$verifier" "$work/flood.json" quiet
 echo "flood:    $IDLE idle + $SLOW slow-header clients for $DURATION s, against a file limit of $FILE_LIMIT"
 python3 "$work/flood.py" "$port" "$DURATION" "$IDLE" "$SLOW" "$work/flood.json" &
+flood_pid=$!
 python3 "$work/legitimate.py" "$port" "$DURATION" "$HEADER_READ_TIMEOUT" "$MAX_P99_MS" "$token" "$verifier" "$work/flood.json" flood || status=$?
-wait
+wait "$flood_pid"
 if ! kill -0 "$server_pid" 2>/dev/null; then
   echo "BROKEN: the server died"; tail -20 "$work/serve.log"; exit 1
 fi
