@@ -46,24 +46,32 @@ pub enum Presented<'a> {
     Nothing,
 }
 
+/// A token in the query string (`?token=`, `?access_token=`, …) is refused
+/// on every surface, never ignored: logs and browser history keep URLs.
+pub fn refuse_token_in_url(uri: &axum::http::Uri) -> AppResult<()> {
+    let Some(query) = uri.query() else {
+        return Ok(());
+    };
+    let in_url = query.split('&').any(|pair| {
+        let key = pair.split('=').next().unwrap_or("");
+        matches!(key, "access_token" | "token" | "api_key" | "private_token")
+    });
+    if in_url {
+        return Err(AppError::BadRequest(
+            "Tokens are never accepted in a URL, where logs and browser history keep them: \
+             send `Authorization: Bearer <token>` instead, and revoke the token you just sent."
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Finds the credential in a request. Several `Authorization` headers, a
 /// scheme other than Bearer or Basic, a Basic password of a kind that does
 /// not accept Basic, or a token in the query string are refused.
 pub fn presented_credential<'a>(parts: &'a Parts, config: &Config) -> AppResult<Presented<'a>> {
     let token_cookie = config.auth.token_cookie.as_deref();
-    if let Some(query) = parts.uri.query() {
-        let in_url = query.split('&').any(|pair| {
-            let key = pair.split('=').next().unwrap_or("");
-            matches!(key, "access_token" | "token" | "api_key" | "private_token")
-        });
-        if in_url {
-            return Err(AppError::BadRequest(
-                "Tokens are never accepted in a URL, where logs and browser history keep them: \
-                 send `Authorization: Bearer <token>` instead, and revoke the token you just sent."
-                    .into(),
-            ));
-        }
-    }
+    refuse_token_in_url(&parts.uri)?;
     let mut authorizations = parts.headers.get_all(header::AUTHORIZATION).iter();
     if let Some(value) = authorizations.next() {
         if authorizations.next().is_some() {

@@ -57,6 +57,8 @@ pub struct Config {
     pub verify: VerifyConfig,
     /// Password sign-in's back-off and hashing bound.
     pub sign_in: SignInConfig,
+    /// Connection timeouts and bound.
+    pub server: ServerConfig,
     /// Where the configuration came from, for the start-up log line.
     pub source: Option<PathBuf>,
 }
@@ -85,6 +87,16 @@ pub struct SignInConfig {
     pub per_address: Backoff,
     pub concurrent_hashes: usize,
     pub queue_wait: Duration,
+}
+
+/// `[server]`: how long a client may take to send a request head, how long
+/// a connection may sit unused, and how many may be open at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    /// `None`: as many as the open-file limit leaves room for.
+    pub max_connections: Option<usize>,
 }
 
 /// The verification surfaces (`POST /api/v1/verify`, `POST /oauth/introspect`,
@@ -318,6 +330,14 @@ fn build(settings: Settings) -> Result<Config, ConfigError> {
             )?,
         },
         sign_in: build_sign_in(settings.sign_in)?,
+        server: ServerConfig {
+            header_read_timeout: required(
+                "server.header_read_timeout",
+                settings.server.header_read_timeout,
+            )?,
+            idle_timeout: required("server.idle_timeout", settings.server.idle_timeout)?,
+            max_connections: settings.server.max_connections.map(|n| n as usize),
+        },
         source: None,
     })
 }
@@ -702,6 +722,52 @@ mod tests {
             let err = Config::from_toml(toml).err().unwrap().to_string();
             assert!(err.contains(key), "{toml}: {err}");
         }
+    }
+
+    #[test]
+    fn the_server_section_defaults_and_bad_values() {
+        let c = Config::defaults();
+        assert_eq!(c.server.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.server.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.server.max_connections, None);
+        let c = Config::from_toml(
+            "[server]\nheader_read_timeout = \"2s\"\nidle_timeout = \"500ms\"\nmax_connections = 40\n",
+        )
+        .unwrap();
+        assert_eq!(c.server.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(c.server.idle_timeout, Duration::from_millis(500));
+        assert_eq!(c.server.max_connections, Some(40));
+        for (toml, key) in [
+            (
+                "[server]\nheader_read_timeout = \"0s\"",
+                "server.header_read_timeout",
+            ),
+            (
+                "[server]\nheader_read_timeout = 10",
+                "server.header_read_timeout",
+            ),
+            (
+                "[server]\nidle_timeout = \"forever\"",
+                "server.idle_timeout",
+            ),
+            ("[server]\nmax_connections = 0", "server.max_connections"),
+            ("[server]\nmax_connections = -5", "server.max_connections"),
+            (
+                "[server]\nmax_connections = \"many\"",
+                "server.max_connections",
+            ),
+            ("[server]\nbacklog = 5", "server.backlog"),
+        ] {
+            let err = Config::from_toml(toml).err().unwrap().to_string();
+            assert!(err.contains(key), "{toml}: {err}");
+        }
+        in_jail(|jail| {
+            jail.set_env("TESSERA_SERVER__MAX_CONNECTIONS", "64");
+            jail.set_env("TESSERA_SERVER__IDLE_TIMEOUT", "3s");
+            let c = Config::load(None).unwrap();
+            assert_eq!(c.server.max_connections, Some(64));
+            assert_eq!(c.server.idle_timeout, Duration::from_secs(3));
+        });
     }
 
     #[test]

@@ -6,6 +6,8 @@ pub mod auth;
 pub mod basic_auth;
 pub mod client;
 pub mod config;
+pub mod connection_bound;
+pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod forwarded;
@@ -23,13 +25,12 @@ pub mod web;
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 
 use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, Request};
 use axum::response::{IntoResponse, Response};
-use axum::{Router, ServiceExt};
+use axum::Router;
 use tokio::net::TcpListener;
 use tower::{Service, ServiceBuilder};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -119,10 +120,9 @@ pub async fn serve(
         .verifier
         .start(state.config.usage_flush_interval)
         .await;
-    let app = build_app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let app = build_app(state.clone());
+    let result =
+        connections::serve_connections(listener, app, &state.config.server, shutdown).await;
     drop(background);
     state.flush_usage().await;
     result

@@ -55,6 +55,10 @@ free_failures_per_address = 20
 backoff = "1s"
 max_backoff = "15m"
 queue_wait = "1s"
+
+[server]
+header_read_timeout = "10s"
+idle_timeout = "60s"
 "#;
 
 /// A configuration file's text, and the path its messages name.

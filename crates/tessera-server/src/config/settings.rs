@@ -50,6 +50,8 @@ pub(super) struct Settings {
     pub verify: VerifySection,
     #[serde(default)]
     pub sign_in: SignInSection,
+    #[serde(default)]
+    pub server: ServerSection,
     pub roles: Option<BTreeMap<String, Vec<String>>>,
     /// The roles' ranks, highest first.
     pub role_order: Option<Vec<String>>,
@@ -159,6 +161,19 @@ pub(super) struct SignInSection {
     pub concurrent_hashes: Option<u32>,
     #[serde(default, deserialize_with = "duration")]
     pub queue_wait: Option<Duration>,
+}
+
+/// How the server treats connections (`[server]`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ServerSection {
+    #[serde(default, deserialize_with = "duration")]
+    pub header_read_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    pub idle_timeout: Option<Duration>,
+    /// Absent: derived from the open-file limit.
+    #[serde(default, deserialize_with = "at_least_one")]
+    pub max_connections: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -35,10 +35,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    /// 1–64 letters, digits, `.`, `_`, `-` or `@`.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._@-]+$")]
     username: String,
     password: String,
     #[serde(default)]
     admin: bool,
+    #[schema(max_length = 100)]
     display_name: Option<String>,
 }
 
@@ -109,7 +112,7 @@ async fn change_status(
 
 #[utoipa::path(post, path = "/api/v1/users/{id}/suspend", tag = "admin", params(("id" = String, Path)),
     security(("bearer" = []), ("session" = [])),
-    responses((status = 200, description = "Suspended: their tokens stop at once", body = UserView), (status = 403, description = "Needs a deployment administrator", body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "Suspended: their tokens stop at once", body = UserView), (status = 409, description = "Removed users cannot be suspended", body = crate::error::ErrorBody), (status = 403, description = "Needs a deployment administrator", body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn suspend_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -147,6 +150,7 @@ async fn remove_user(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWorkspace {
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
 }
 

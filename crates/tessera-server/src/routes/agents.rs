@@ -74,7 +74,7 @@ impl From<Agent> for AgentView {
 #[serde(deny_unknown_fields)]
 pub struct CreateAgent {
     /// Required, a string of 1–100 characters.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 1, max_length = 100)]
     name: Option<Value>,
     /// A configured role, no more than the creator's.
     #[schema(value_type = String)]
@@ -92,7 +92,7 @@ pub struct ChangeAgentRole {
 #[serde(deny_unknown_fields)]
 pub struct CreateAgentToken {
     /// Required, a string of 1–100 characters.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 1, max_length = 100)]
     name: Option<Value>,
     /// A preset of the kind, such as `30d`, `90d`, `1y` or `never`.
     expires_in: Option<String>,
@@ -137,7 +137,7 @@ async fn create(
 
 #[utoipa::path(get, path = "/api/v1/workspaces/{wid}/agents", tag = "agents", params(("wid" = String, Path), PageQuery),
     security(("bearer" = []), ("session" = [])),
-    responses((status = 200, description = "The workspace's agents, newest first", body = List<AgentView>), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "The workspace's agents, newest first", body = List<AgentView>), (status = 403, body = crate::error::ErrorBody), (status = 422, description = "An unusable limit or cursor", body = crate::error::ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -266,7 +266,7 @@ async fn create_token(
 
 #[utoipa::path(get, path = "/api/v1/workspaces/{wid}/agents/{agent_id}/tokens", tag = "agents", params(("wid" = String, Path), ("agent_id" = String, Path), PageQuery),
     security(("bearer" = []), ("session" = [])),
-    responses((status = 200, description = "The agent's tokens, newest first; never a secret", body = List<TokenView>), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "The agent's tokens, newest first; never a secret", body = List<TokenView>), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, description = "An unusable limit or cursor", body = crate::error::ErrorBody)))]
 async fn list_tokens(
     State(state): State<AppState>,
     caller: Caller,

@@ -36,7 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     /// Required, a string of 1–100 characters.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 1, max_length = 100)]
     name: Option<Value>,
     role: Option<String>,
     permissions: Option<Vec<String>>,
@@ -85,7 +85,7 @@ async fn create(
 
 #[utoipa::path(get, path = "/api/v1/workspaces/{wid}/api-keys", tag = "api-keys", params(("wid" = String, Path), PageQuery),
     security(("bearer" = []), ("session" = [])),
-    responses((status = 200, body = List<TokenView>), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = List<TokenView>), (status = 403, body = crate::error::ErrorBody), (status = 422, description = "An unusable limit or cursor", body = crate::error::ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,

@@ -34,7 +34,9 @@ pub struct AuditQuery {
     pub action: Option<String>,
     pub since: Option<String>,
     pub until: Option<String>,
-    pub limit: Option<u32>,
+    /// As [`crate::routes::shared::PageQuery`]'s.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    pub limit: Option<String>,
     pub cursor: Option<String>,
 }
 
@@ -61,7 +63,7 @@ impl AuditQuery {
 
     pub fn page(&self) -> AppResult<Page> {
         crate::routes::shared::PageQuery {
-            limit: self.limit,
+            limit: self.limit.clone(),
             cursor: self.cursor.clone(),
         }
         .page()
@@ -70,7 +72,7 @@ impl AuditQuery {
 
 #[utoipa::path(get, path = "/api/v1/workspaces/{wid}/audit", tag = "audit", params(("wid" = String, Path), AuditQuery),
     security(("bearer" = []), ("session" = [])),
-    responses((status = 200, description = "Events, newest first", body = List<AuditView>), (status = 403, description = "Needs audit:read in the workspace", body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "Events, newest first", body = List<AuditView>), (status = 403, description = "Needs audit:read in the workspace", body = crate::error::ErrorBody), (status = 422, description = "An unusable limit, cursor or date", body = crate::error::ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,

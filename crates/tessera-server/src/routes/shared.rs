@@ -20,21 +20,18 @@ use crate::state::AppState;
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// At most this many items (1–500, default 100).
-    pub limit: Option<u32>,
+    /// At most this many items (1–500, default 100). Read as text, so that
+    /// `-1`, `abc` and `0` all get the same 422 rather than a 400 from the
+    /// query parser for some and a 422 for others.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    pub limit: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
 impl PageQuery {
     pub fn page(&self) -> AppResult<Page> {
-        let limit = self.limit.unwrap_or(100);
-        if !(1..=tessera_store::MAX_PAGE).contains(&limit) {
-            return Err(AppError::Invalid(format!(
-                "limit must be between 1 and {}.",
-                tessera_store::MAX_PAGE
-            )));
-        }
+        let limit = page_limit(self.limit.as_deref())?;
         if let Some(cursor) = &self.cursor {
             let plausible = cursor.len() <= 100
                 && cursor
@@ -51,6 +48,23 @@ impl PageQuery {
             limit,
         })
     }
+}
+
+/// `?limit=`: absent, 100; otherwise a whole number from 1 to the store's
+/// largest page, and anything else is 422 with the same message.
+fn page_limit(raw: Option<&str>) -> AppResult<u32> {
+    let Some(raw) = raw else {
+        return Ok(100);
+    };
+    raw.parse::<u32>()
+        .ok()
+        .filter(|limit| (1..=tessera_store::MAX_PAGE).contains(limit))
+        .ok_or_else(|| {
+            AppError::Invalid(format!(
+                "limit must be a whole number between 1 and {}.",
+                tessera_store::MAX_PAGE
+            ))
+        })
 }
 
 /// `{"items": [...], "next_cursor": null|string}`.
@@ -147,5 +161,33 @@ impl RotateBody {
             expires_in: self.expires_in.as_deref(),
             expires_at: self.expires_at.as_deref(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_limit_is_a_whole_number_within_the_page_or_absent() {
+        assert_eq!(page_limit(None).unwrap(), 100);
+        assert_eq!(page_limit(Some("1")).unwrap(), 1);
+        assert_eq!(page_limit(Some("500")).unwrap(), 500);
+        for bad in [
+            "0",
+            "-1",
+            "501",
+            "abc",
+            "",
+            "1.5",
+            " 5",
+            "99999999999999999999",
+        ] {
+            let err = page_limit(Some(bad)).unwrap_err();
+            assert!(
+                matches!(&err, AppError::Invalid(m) if m.contains("limit")),
+                "{bad:?}: {err:?}"
+            );
+        }
     }
 }

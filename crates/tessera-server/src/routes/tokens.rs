@@ -37,7 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     /// Required, a string of 1–100 characters.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 1, max_length = 100)]
     pub name: Option<Value>,
     /// A preset of the kind, such as `7d`, `30d`, `90d`, `1y` or `never`.
     pub expires_in: Option<String>,
@@ -89,7 +89,7 @@ async fn create(
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(PageQuery),
     security(("bearer" = []), ("session" = [])),
     responses((status = 200, description = "The caller's personal tokens, newest first", body = List<TokenView>),
-        (status = 401, body = crate::error::ErrorBody)))]
+        (status = 401, body = crate::error::ErrorBody), (status = 422, description = "An unusable limit or cursor", body = crate::error::ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -18,7 +18,8 @@ use utoipa_axum::routes;
 use tessera_core::policy::Denial;
 
 use crate::auth::{
-    presented_credential, verify_failure, workspace_header, Presented, TOKEN_EXPIRES_HEADER,
+    presented_credential, refuse_token_in_url, verify_failure, workspace_header, Presented,
+    TOKEN_EXPIRES_HEADER,
 };
 use crate::client::ClientInfo;
 use crate::error::{json_response, AppError, AppResult, DenialAnswers};
@@ -37,12 +38,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// `{"token", "workspace_id"?, "permissions"?}` → `{"valid": …}`. A token
-/// that is not a string is simply not valid; a body that is not JSON is 400.
+/// that is not a string is simply not valid; a body that is not a JSON
+/// object, or a token in the query string, is 400.
 #[utoipa::path(post, path = "/api/v1/verify", tag = "verify",
     request_body(content = Object, description = "`{\"token\": \"...\", \"workspace_id\": optional, \"permissions\": optional [required]}`"),
     responses(
         (status = 200, description = "`{\"valid\": true, token_id, kind, user_id, workspace_id, permissions, expires_at}` or `{\"valid\": false, code, message}`", body = Object),
-        (status = 400, description = "The body is not JSON", body = crate::error::ErrorBody),
+        (status = 400, description = "The body is not a JSON object, or a token is in the query string", body = crate::error::ErrorBody),
         (status = 401, description = "No valid verifier credential (`verifier_required`)", body = crate::error::ErrorBody),
         (status = 422, description = "`workspace_id` is not a string, or `permissions` not a list of strings", body = crate::error::ErrorBody),
         (status = 503, description = "The store cannot answer: never a valid answer", body = crate::error::ErrorBody),
@@ -50,9 +52,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn verify(
     State(state): State<AppState>,
     asker: Asker<OnVerify>,
+    uri: Uri,
     client: ClientInfo,
     body: Bytes,
 ) -> AppResult<Response> {
+    // After the verifier check (the extractor above).
+    refuse_token_in_url(&uri)?;
     state
         .metrics
         .timed(
@@ -168,6 +173,11 @@ impl<'a> Question<'a> {
         }
         let body: Value = serde_json::from_slice(body)
             .map_err(|e| AppError::BadRequest(format!("The body is not valid JSON: {e}")))?;
+        if !body.is_object() {
+            return Err(AppError::BadRequest(
+                "The body must be a JSON object: {\"token\": \"<token>\"}.".into(),
+            ));
+        }
         // A token that is not a string is simply not valid.
         let token = body.get("token").and_then(Value::as_str).unwrap_or("");
         let workspace = match body.get("workspace_id") {
@@ -236,22 +246,26 @@ impl Invalid {
 }
 
 /// RFC 7662: form `token=…` → `{"active": …}`. Any failure is `active: false`
-/// with nothing else, as the RFC asks.
+/// with nothing else, as the RFC asks; a form without exactly one `token`
+/// parameter (REQUIRED, §2.1) or a token in the query string is 400.
 #[utoipa::path(post, path = "/oauth/introspect", tag = "verify",
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`token=...` (RFC 7662); optional `workspace_id=...`, the workspace the token is asked about"),
     responses(
         (status = 200, description = "`{\"active\": true, scope, sub, username, token_type, exp, iat, ...}` or `{\"active\": false}`", body = Object),
-        (status = 400, description = "The body is not `application/x-www-form-urlencoded`", body = crate::error::ErrorBody),
+        (status = 400, description = "The body is not `application/x-www-form-urlencoded`, has no `token` parameter or more than one, or a token is in the query string", body = crate::error::ErrorBody),
         (status = 401, description = "No valid verifier credential (`verifier_required`)", body = crate::error::ErrorBody),
         (status = 503, body = crate::error::ErrorBody),
     ))]
 async fn introspect(
     State(state): State<AppState>,
     asker: Asker<OnIntrospect>,
+    uri: Uri,
     client: ClientInfo,
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Json<Value>> {
+    // After the verifier check (the extractor above).
+    refuse_token_in_url(&uri)?;
     state
         .metrics
         .timed(
@@ -275,17 +289,29 @@ async fn introspect_answer(
                 .into(),
         ));
     }
-    let mut token = String::new();
+    let mut token = None;
     let mut workspace = None;
     for (key, value) in url::form_urlencoded::parse(body) {
         match &*key {
-            "token" if token.is_empty() => token = value.into_owned(),
+            "token" if token.is_some() => {
+                return Err(AppError::BadRequest(
+                    "Send the `token` parameter once (RFC 7662 §2.1).".into(),
+                ))
+            }
+            // Present but empty or unusable is simply not active.
+            "token" => token = Some(value.into_owned()),
             // An extension parameter (RFC 7662 allows them): the workspace
             // the token is asked about, as the workspace header would name it.
             "workspace_id" if !value.is_empty() => workspace = Some(value.into_owned()),
             _ => {}
         }
     }
+    let Some(token) = token else {
+        return Err(AppError::BadRequest(
+            "The form has no `token` parameter, which RFC 7662 §2.1 requires: send `token=<token>`."
+                .into(),
+        ));
+    };
     let outcome = state
         .verification
         .verify(

@@ -13,6 +13,7 @@ on_both_stores!(
     admin_routes_refuse_non_admins_and_answer_admins,
     creating_users_refuses_duplicates_weak_passwords_and_bad_names,
     users_are_suspended_reactivated_and_removed,
+    suspending_or_reactivating_a_removed_user_is_a_documented_409,
     members_are_listed_set_and_removed,
     the_audit_trail_pages_newest_first,
     the_audit_trail_filters_by_action_actor_target_and_time,
@@ -693,4 +694,30 @@ async fn every_lifecycle_action_is_audited(app: TestApp) {
     assert!(revoked_all
         .iter()
         .any(|e| e.target_id.as_deref() == Some(bob.id.as_str()) && e.details["revoked"] == 1));
+}
+
+/// The probe found the 409 for suspending a removed user undocumented: it
+/// stays 409 (a removed user cannot come back), and the document says so.
+async fn suspending_or_reactivating_a_removed_user_is_a_documented_409(app: TestApp) {
+    let admin = app.admin().await;
+    let gone = app.user("gone").await;
+    let (status, body) =
+        send(app.delete(&format!("/api/v1/users/{}", gone.id), &admin.token)).await;
+    assert!(status.is_success(), "{status} {body}");
+    let (_, document) = send(app.request(Method::GET, "/api/openapi.json")).await;
+    for action in ["suspend", "reactivate"] {
+        let path = format!("/api/v1/users/{}/{action}", gone.id);
+        let (status, body) = send(app.post(&path, &admin.token, json!({}))).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{action}: {body}");
+        assert_eq!(code(&body), "conflict");
+        assert!(!body["error"]["message"].as_str().unwrap().is_empty());
+        let documented = &document["paths"][format!("/api/v1/users/{{id}}/{action}")]["post"]
+            ["responses"]["409"];
+        assert!(documented.is_object(), "{action}: 409 is not documented");
+    }
+    let (_, user) = send(app.get("/api/v1/users", &admin.token)).await;
+    assert!(
+        !user.to_string().contains("\"status\":\"suspended\""),
+        "{user}"
+    );
 }

@@ -17,6 +17,7 @@ on_both_stores!(
     hostile_forwarding_headers_are_never_believed_nor_a_5xx,
     hostile_sign_in_attempts_are_refused_cleanly_and_throttled,
     hostile_verifier_credentials_are_401_verifier_required_on_every_surface,
+    every_list_answers_an_unusable_limit_with_422_invalid_request,
 );
 
 /// Who calls the route.
@@ -50,6 +51,8 @@ enum Query {
     Audit,
     /// Forward-auth's `?permission=`.
     Permission,
+    /// A verification surface that reads no query: a token there is refused.
+    TokenInUrl,
 }
 
 struct Route {
@@ -174,9 +177,11 @@ fn routes() -> Vec<Route> {
                 "workspace_id": "wsp_x",
                 "permissions": ["api:read"]
             }))
+            .query(Query::TokenInUrl)
             .verification(),
         route(M::POST, "/oauth/introspect", Anyone)
             .body(json!({ "token": "tsr_pat_notatoken" }))
+            .query(Query::TokenInUrl)
             .verification(),
         route(M::GET, "/auth", Admin)
             .query(Query::Permission)
@@ -339,6 +344,13 @@ fn bad_queries(query: Query) -> Vec<String> {
             "permission=..%2F..%2Fetc".into(),
             "permission=api:write&permission=".into(),
             "token=tsr_pat_inurl".into(),
+        ],
+        Query::TokenInUrl => vec![
+            "token=tsr_pat_inurl".into(),
+            "access_token=tsr_pat_inurl".into(),
+            "api_key=tsr_pat_inurl&token=".into(),
+            "token=%FF%FE".into(),
+            format!("access_token={}", "a".repeat(10_000)),
         ],
     }
 }
@@ -909,4 +921,85 @@ async fn hostile_verifier_credentials_are_401_verifier_required_on_every_surface
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The probe found `?limit=-1` a 400 on some lists and `?limit=0` a 422 on
+/// others: every list now gives the same documented 422 for every
+/// out-of-range or non-numeric limit, naming `limit`.
+async fn every_list_answers_an_unusable_limit_with_422_invalid_request(app: TestApp) {
+    let admin = app.admin().await;
+    let wid = app.workspace("acme").await;
+    let owner = app.member("olivia", &wid, "owner").await;
+    let lists = [
+        ("/api/v1/tokens".to_string(), &owner),
+        ("/api/v1/users".into(), &admin),
+        ("/api/v1/workspaces".into(), &admin),
+        (format!("/api/v1/workspaces/{wid}/api-keys"), &owner),
+        (format!("/api/v1/workspaces/{wid}/audit"), &owner),
+    ];
+    for (list, caller) in &lists {
+        assert_every_unusable_limit_is_422(&app, list, caller, &wid).await;
+    }
+    // Agents are issued by a profile that has them.
+    let backend = app.backend;
+    drop(app);
+    let Some(app) = TestApp::with_profile(backend, "groupchat").await else {
+        return;
+    };
+    let wid = app.workspace("acme").await;
+    let owner = app.member("olivia", &wid, "owner").await;
+    let (status, agent) = send(
+        app.post(
+            &format!("/api/v1/workspaces/{wid}/agents"),
+            &owner.token,
+            json!({ "name": "bot", "role": "member" }),
+        )
+        .header("x-workspace-id", &wid),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{agent}");
+    let agent_id = agent["id"].as_str().unwrap();
+    for list in [
+        format!("/api/v1/workspaces/{wid}/agents"),
+        format!("/api/v1/workspaces/{wid}/agents/{agent_id}/tokens"),
+    ] {
+        assert_every_unusable_limit_is_422(&app, &list, &owner, &wid).await;
+    }
+}
+
+async fn assert_every_unusable_limit_is_422(
+    app: &TestApp,
+    list: &str,
+    caller: &crate::helpers::TestUser,
+    wid: &str,
+) {
+    let ask = |query: &str| {
+        let request = app.get(&format!("{list}?{query}"), &caller.token);
+        if list.contains("/workspaces/") {
+            request.header("x-workspace-id", wid)
+        } else {
+            request
+        }
+    };
+    let (status, body) = send(ask("limit=2")).await;
+    assert_eq!(status, StatusCode::OK, "{list}?limit=2: {body}");
+    for limit in [
+        "-1",
+        "0",
+        "501",
+        "abc",
+        "",
+        "1.5",
+        "99999999999999999999",
+        "%FF",
+    ] {
+        let (status, body) = send(ask(&format!("limit={limit}"))).await;
+        assert_eq!(
+            (status, crate::helpers::code(&body)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+            "{list}?limit={limit}: {body}"
+        );
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("limit"), "{list}?limit={limit}: {body}");
+    }
 }

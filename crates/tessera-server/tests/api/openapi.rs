@@ -107,3 +107,69 @@ async fn the_document_covers_the_contract_and_every_mounted_route() {
         assert!(schemas.contains_key(schema), "schema {schema} is missing");
     }
 }
+
+/// What the probe's schemathesis run found missing from the document:
+/// `minLength` on names, the 409 of suspending a removed user, the 422 of an
+/// unusable `limit` on every list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_states_name_lengths_and_every_status_the_probe_found() {
+    let app = TestApp::start(Backend::Sqlite).await.unwrap();
+    let document: Value = app
+        .request(Method::GET, "/api/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schemas = &document["components"]["schemas"];
+    for (schema, field, max) in [
+        ("CreateToken", "name", 100),
+        ("CreateKey", "name", 100),
+        ("CreateAgent", "name", 100),
+        ("CreateAgentToken", "name", 100),
+        ("CreateWorkspace", "name", 100),
+        ("CreateVerifier", "name", 100),
+        ("CreateUser", "username", 64),
+    ] {
+        let property = &schemas[schema]["properties"][field];
+        assert_eq!(property["minLength"], 1, "{schema}.{field}: {property}");
+        assert_eq!(property["maxLength"], max, "{schema}.{field}: {property}");
+    }
+    let paths = &document["paths"];
+    for path in [
+        "/api/v1/users/{id}/suspend",
+        "/api/v1/users/{id}/reactivate",
+    ] {
+        assert!(
+            paths[path]["post"]["responses"]["409"].is_object(),
+            "{path}"
+        );
+    }
+    for list in [
+        "/api/v1/tokens",
+        "/api/v1/users",
+        "/api/v1/workspaces",
+        "/api/v1/workspaces/{wid}/api-keys",
+        "/api/v1/workspaces/{wid}/agents",
+        "/api/v1/workspaces/{wid}/agents/{agent_id}/tokens",
+        "/api/v1/workspaces/{wid}/audit",
+    ] {
+        let operation = &paths[list]["get"];
+        assert!(operation["responses"]["422"].is_object(), "{list}: no 422");
+        let limit = operation["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "limit")
+            .unwrap_or_else(|| panic!("{list}: no limit parameter"));
+        assert_eq!(limit["schema"]["minimum"], 1, "{list}: {limit}");
+        assert_eq!(limit["schema"]["maximum"], 500, "{list}: {limit}");
+    }
+    for surface in ["/api/v1/verify", "/oauth/introspect"] {
+        assert!(
+            paths[surface]["post"]["responses"]["400"].is_object(),
+            "{surface}"
+        );
+    }
+}

@@ -12,6 +12,9 @@ on_both_stores!(
     workspace_and_permission_checks_answer_not_valid_with_the_code,
     bad_tokens_are_not_valid_and_never_a_server_error,
     a_verify_body_that_is_not_json_is_a_bad_request,
+    a_verify_body_that_is_not_a_json_object_is_a_bad_request,
+    an_introspection_form_without_exactly_one_token_is_a_bad_request,
+    a_token_in_the_query_string_of_verify_or_introspect_is_refused_after_the_verifier_check,
     introspection_answers_rfc7662_and_only_active_false_otherwise,
     introspection_takes_only_a_form_body,
     successful_answers_say_when_the_token_expires,
@@ -167,15 +170,14 @@ async fn bad_tokens_are_not_valid_and_never_a_server_error(app: TestApp) {
     }
     let answer = app.verify(json!({})).await;
     assert_eq!(answer["valid"], false);
-    // Bytes that are not UTF-8, and odd forms, are inactive tokens.
+    // Bytes that are not UTF-8, and a present but empty or unusable token,
+    // are inactive tokens (a form without one is 400: see below).
     for form in [
         "token=%FF%FE",
         "token=",
-        "",
         "token",
-        "other=1",
         "token=%",
-        "token=a&token=b",
+        "other=1&token=x",
     ] {
         let (status, answer) = send(
             app.request(Method::POST, "/oauth/introspect")
@@ -229,6 +231,126 @@ async fn a_verify_body_that_is_not_json_is_a_bad_request(app: TestApp) {
         assert_eq!(code(&answer), "invalid_request");
         assert!(answer["error"]["message"].as_str().unwrap().contains(field));
     }
+}
+
+/// The probe found `[null,null]` answered as a question: a body that is
+/// JSON but not an object is 400, like one that is not JSON.
+async fn a_verify_body_that_is_not_a_json_object_is_a_bad_request(app: TestApp) {
+    for body in [
+        "[null,null]",
+        "[]",
+        "null",
+        "\"tsr_pat_x\"",
+        "7",
+        "true",
+        " [{\"token\":\"x\"}]",
+    ] {
+        let (status, answer) = send(
+            app.request(Method::POST, "/api/v1/verify")
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        assert_eq!(code(&answer), "invalid_request", "{body}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains("JSON object"), "{body}: {message}");
+    }
+    // The usual body still answers.
+    let answer = app.verify(json!({ "token": "tsr_pat_x" })).await;
+    assert_eq!(answer["valid"], false);
+}
+
+/// RFC 7662 §2.1: `token` is REQUIRED. A form without it (the probe's empty
+/// body) or with it twice is 400, not `{"active": false}`.
+async fn an_introspection_form_without_exactly_one_token_is_a_bad_request(app: TestApp) {
+    let alice = app.user("alice").await;
+    let created = app.create_token(&alice, json!({ "name": "twice" })).await;
+    let token = created["token"].as_str().unwrap();
+    let twice = format!("token={token}&token={token}");
+    for form in [
+        "",
+        "other=1",
+        "workspace_id=wsp_x",
+        "tokens=x",
+        "&&",
+        twice.as_str(),
+        "token=a&token=b",
+    ] {
+        let (status, answer) = send(
+            app.request(Method::POST, "/oauth/introspect")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form.to_owned()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{form:?}: {answer}");
+        assert_eq!(code(&answer), "invalid_request", "{form:?}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains("token"), "{form:?}: {message}");
+        assert!(!message.contains(token), "the message never echoes a token");
+    }
+    // Once is answered.
+    let (status, answer) = send(
+        app.request(Method::POST, "/oauth/introspect")
+            .form(&[("token", token)]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["active"], true);
+}
+
+/// The probe found `?token=` silently ignored on verify and introspection:
+/// it is refused with 400 as on the API, and only once the verifier
+/// credential has been checked.
+async fn a_token_in_the_query_string_of_verify_or_introspect_is_refused_after_the_verifier_check(
+    app: TestApp,
+) {
+    let alice = app.user("alice").await;
+    let created = app.create_token(&alice, json!({ "name": "in url" })).await;
+    let token = created["token"].as_str().unwrap();
+    for parameter in ["token", "access_token", "api_key"] {
+        let query = format!("?{parameter}={token}");
+        let verify = app
+            .request(Method::POST, &format!("/api/v1/verify{query}"))
+            .json(&json!({ "token": token }));
+        let introspect = app
+            .request(Method::POST, &format!("/oauth/introspect{query}"))
+            .form(&[("token", token)]);
+        for (surface, request) in [("verify", verify), ("introspect", introspect)] {
+            let (status, answer) = send(request).await;
+            assert_eq!(
+                status,
+                StatusCode::BAD_REQUEST,
+                "{surface} {parameter}: {answer}"
+            );
+            assert_eq!(code(&answer), "invalid_request");
+            assert!(answer["error"]["message"].as_str().unwrap().contains("URL"));
+        }
+        // Without a verifier credential, the answer is the verifier's 401.
+        for path in ["/api/v1/verify", "/oauth/introspect"] {
+            let response = app
+                .bare()
+                .post(format!("{}{path}{query}", app.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("token={token}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "{path} {parameter}"
+            );
+        }
+    }
+    // Other query parameters change nothing.
+    let (status, answer) = send(
+        app.request(Method::POST, "/api/v1/verify?trace=1")
+            .json(&json!({ "token": token })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["valid"], true);
 }
 
 async fn introspection_answers_rfc7662_and_only_active_false_otherwise(app: TestApp) {
