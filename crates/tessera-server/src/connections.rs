@@ -12,7 +12,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -99,6 +99,7 @@ where
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
     let idle_timeout = config.idle_timeout;
+    let header_read_timeout = config.header_read_timeout;
 
     tokio::pin!(shutdown);
     loop {
@@ -165,7 +166,7 @@ where
             tokio::pin!(connection);
             let mut draining = false;
             loop {
-                let idle_deadline = activity.last_active() + idle_timeout;
+                let idle_deadline = activity.idle_deadline(header_read_timeout, idle_timeout);
                 tokio::select! {
                     _ = connection.as_mut() => break,
                     () = close.notified() => {
@@ -178,7 +179,8 @@ where
                         }
                     }
                     () = tokio::time::sleep_until(idle_deadline.into()) => {
-                        let idle = activity.last_active().elapsed() >= idle_timeout;
+                        let idle = Instant::now()
+                            >= activity.idle_deadline(header_read_timeout, idle_timeout);
                         if idle && activity.requests_in_progress() == 0 {
                             break;
                         }
@@ -239,6 +241,8 @@ struct Activity {
     /// Milliseconds after `opened` of the last byte read or written.
     last_active_ms: AtomicU64,
     requests: AtomicUsize,
+    /// Whether a request head ever arrived on this connection.
+    any_request: AtomicBool,
 }
 
 impl Activity {
@@ -247,6 +251,20 @@ impl Activity {
             opened: Instant::now(),
             last_active_ms: AtomicU64::new(0),
             requests: AtomicUsize::new(0),
+            any_request: AtomicBool::new(false),
+        }
+    }
+
+    /// When the connection may be closed for doing nothing: a connection
+    /// that never sent a request head gets the header-read timeout from
+    /// its opening (HTTP version detection reads before hyper's own timer
+    /// starts, so a client sending nothing would otherwise wait out the
+    /// idle timeout); after that, the idle timeout from the last byte.
+    fn idle_deadline(&self, header_read_timeout: Duration, idle_timeout: Duration) -> Instant {
+        if self.any_request.load(Ordering::Acquire) {
+            self.last_active() + idle_timeout
+        } else {
+            self.opened + header_read_timeout.min(idle_timeout)
         }
     }
 
@@ -270,6 +288,7 @@ struct InProgress(Arc<Activity>);
 impl InProgress {
     fn start(activity: Arc<Activity>) -> InProgress {
         activity.requests.fetch_add(1, Ordering::AcqRel);
+        activity.any_request.store(true, Ordering::Release);
         InProgress(activity)
     }
 }
