@@ -318,7 +318,9 @@ impl<A: Default + Send + Sync + 'static> Verifier<A> {
             self.decide(found, &request, now).await?
         };
         let record = verified.record();
-        if request.from_a_product {
+        // The kind is looked up only when the rule could refuse: a request
+        // naming its workspace (the usual product request) never pays for it.
+        if request.from_a_product && request.workspace_header.is_none() {
             if let Some(kind) = self.kinds.get(&record.kind) {
                 policy::check_workspace_named(kind, request.workspace_header)
                     .map_err(|denial| refused(record, denial))?;
