@@ -111,9 +111,29 @@ pub fn sha256(value: &str) -> [u8; 32] {
     Sha256::digest(value.as_bytes()).into()
 }
 
+/// The CSRF value of a browser session, derived from the session's secret
+/// (HMAC-SHA256 keyed by it, hex-encoded) rather than stored: the database
+/// holds only the secret's hash, so neither the session nor its CSRF value
+/// can be read back from it, and every instance derives the same value.
+pub fn csrf_for_session(session_secret: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(session_secret.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(b"tessera session csrf v1");
+    hex::encode(mac.finalize().into_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csrf_value_is_fixed_by_the_session_secret_and_reveals_no_part_of_it() {
+        let secret = "a".repeat(43);
+        assert_eq!(csrf_for_session(&secret), csrf_for_session(&secret));
+        assert_ne!(csrf_for_session(&secret), csrf_for_session(&"b".repeat(43)));
+        assert_eq!(csrf_for_session(&secret).len(), 64);
+        assert!(!csrf_for_session(&secret).contains("aaaa"));
+    }
 
     #[test]
     fn plain_hash_is_sha256_of_the_whole_token() {

@@ -281,6 +281,9 @@ pub struct Session {
     /// SHA-256 (hex) of the session secret held in the cookie.
     pub id_hash: String,
     pub user_id: String,
+    /// What the server stores here is a digest of the session's CSRF value
+    /// (which it derives from the cookie's secret); a session the server has
+    /// resumed holds the value itself.
     pub csrf_token: String,
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,

@@ -54,14 +54,18 @@ impl Sessions {
     pub async fn start(&self, user: &User) -> AppResult<NewSession> {
         let secret = SecretString::from(base62::random(SESSION_SECRET_LEN));
         let now = OffsetDateTime::now_utc();
-        let session = Session {
+        let csrf_token = hash::csrf_for_session(secret.expose_secret());
+        let mut session = Session {
             id_hash: hash::sha256_hex(secret.expose_secret()),
             user_id: user.id.clone(),
-            csrf_token: base62::random(32),
+            // The store keeps only a digest of the CSRF value; the value
+            // itself is derived again from the cookie on every request.
+            csrf_token: hash::sha256_hex(&csrf_token),
             created_at: now,
             expires_at: now + self.config.auth.session_ttl,
         };
         self.store.create_session(&session).await?;
+        session.csrf_token = csrf_token;
         Ok(NewSession { secret, session })
     }
 
@@ -160,10 +164,14 @@ impl Sessions {
         if secret.len() != SESSION_SECRET_LEN || !base62::is_base62(secret) {
             return Ok(None);
         }
-        Ok(self
+        let session = self
             .store
             .session(&hash::sha256_hex(secret), OffsetDateTime::now_utc())
-            .await?)
+            .await?;
+        Ok(session.map(|session| Session {
+            csrf_token: hash::csrf_for_session(secret),
+            ..session
+        }))
     }
 
     /// The live session a cookie secret names and its user, if the user is

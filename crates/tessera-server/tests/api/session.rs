@@ -11,7 +11,39 @@ on_both_stores!(
     a_wrong_password_and_an_unknown_user_get_the_same_answer,
     cookie_changes_need_the_csrf_value_and_tokens_do_not,
     signing_out_ends_the_session,
+    the_store_holds_neither_the_session_secret_nor_its_csrf_value,
 );
+
+/// Found by the canary campaign (tests/campaigns/canaries.py): the CSRF
+/// value was stored as it was sent. Now the store holds digests only, and
+/// the value is derived from the cookie again on each request.
+async fn the_store_holds_neither_the_session_secret_nor_its_csrf_value(app: TestApp) {
+    let alice = app.user("alice").await;
+    let (cookie, csrf) = app.sign_in(&alice).await;
+    let secret = cookie.trim_start_matches("tessera_session=");
+    let stored = app
+        .state
+        .store
+        .session(
+            &tessera_core::hash::sha256_hex(secret),
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap()
+        .expect("the session is stored under the secret's hash");
+    assert_ne!(stored.csrf_token, csrf);
+    assert!(!stored.csrf_token.contains(&csrf[..8]));
+    assert!(!stored.id_hash.contains(&secret[..8]));
+    // The derived value still passes the CSRF check, on every request.
+    let (status, _) = send(
+        app.request(Method::POST, "/api/v1/tokens")
+            .header("cookie", &cookie)
+            .header("x-csrf-token", &csrf)
+            .json(&json!({ "name": "after sign-in", "expires_in": "7d" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+}
 
 async fn signing_in_sets_an_http_only_cookie_and_returns_a_csrf_token(app: TestApp) {
     let alice = app.user("alice").await;
