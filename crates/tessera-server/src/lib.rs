@@ -50,14 +50,17 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
 /// The OpenAPI document of every route [`build_router`] mounts with the
 /// default configuration (no compatibility routes).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes::router().split_for_parts().1
+    let mut document = routes::router().split_for_parts().1;
+    routes::document_shared_answers(&mut document);
+    document
 }
 
 /// Every route on one state: the API, the pages and the OpenAPI document,
 /// which describes the compatibility routes too where the configuration
 /// mounts them.
 pub fn build_router(state: AppState) -> Router {
-    let (router, document) = routes::router_for(&state.config).split_for_parts();
+    let (router, mut document) = routes::router_for(&state.config).split_for_parts();
+    routes::document_shared_answers(&mut document);
     let document = document.to_json().expect("the OpenAPI document serialises");
     router
         .route(

@@ -65,6 +65,57 @@ impl Modify for SecuritySchemes {
     }
 }
 
+/// Adds the answers any route may give and that no handler names itself:
+/// 401 wherever a credential is asked for (a missing, malformed or refused
+/// one), and 400 wherever a query string or a body is read (one that does
+/// not parse, a repeated field, a token in the URL). Found by schemathesis
+/// (`tests/campaigns/`), which checks every status against the document.
+pub fn document_shared_answers(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::{Content, Ref, ResponseBuilder};
+
+    let error = || Content::new(Some(Ref::from_schema_name("ErrorBody")));
+    for item in document.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let responses = &mut operation.responses.responses;
+            let asks_for_credential = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+            if asks_for_credential && !responses.contains_key("401") {
+                responses.insert(
+                    "401".into(),
+                    ResponseBuilder::new()
+                        .description("unauthenticated (no credential) or token_invalid")
+                        .content("application/json", error())
+                        .build()
+                        .into(),
+                );
+            }
+            let reads_input = operation.request_body.is_some()
+                || operation
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .any(|p| p.parameter_in == ParameterIn::Query);
+            if reads_input && !responses.contains_key("400") {
+                responses.insert(
+                    "400".into(),
+                    ResponseBuilder::new()
+                        .description("invalid_request: a query string or body that does not parse, or a token in the URL")
+                        .content("application/json", error())
+                        .build()
+                        .into(),
+                );
+            }
+        }
+    }
+}
+
 /// Every route, with the OpenAPI document describing them.
 pub fn router() -> OpenApiRouter<AppState> {
     let management = OpenApiRouter::new()
