@@ -6,55 +6,34 @@
 
 mod support;
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::Command;
+use tessera_store::test_support::{DEFAULT_POSTGRES_URL, POSTGRES_SKIP_VAR, POSTGRES_URL_VAR};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-fn campaign(extra: &[&str]) {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/campaigns/kill9.py");
-    let output = Command::new("python3")
-        .arg(script)
-        .arg("--bin")
-        .arg(support::bin())
-        .args(["--port", &free_port().to_string()])
-        .args(["--max-run", "0.8"])
-        .args(extra)
-        .env_remove("TESSERA_CONFIG")
-        .output()
-        .expect("python3 runs the campaign");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    println!("{stdout}");
-    assert!(
-        output.status.success(),
-        "the campaign found lost or resurrected writes:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(stdout.contains(", 0 lost, 0 resurrected"), "{stdout}");
-}
+const NONE_BROKEN: &str = ", 0 lost, 0 resurrected";
 
 #[test]
 fn sigkill_loses_no_acknowledged_write_on_sqlite() {
-    campaign(&["--cycles", "6"]);
+    support::campaign(
+        "kill9.py",
+        &["--max-run", "0.8", "--cycles", "6"],
+        NONE_BROKEN,
+    );
 }
 
 #[test]
 fn sigkill_loses_no_acknowledged_write_on_postgres() {
-    if std::env::var("TESSERA_TEST_POSTGRES").is_ok_and(|v| v == "skip") {
-        println!("skipped: TESSERA_TEST_POSTGRES=skip");
+    if std::env::var(POSTGRES_SKIP_VAR).is_ok_and(|v| v == "skip") {
+        println!("skipped: {POSTGRES_SKIP_VAR}=skip");
         return;
     }
-    let admin = std::env::var("TESSERA_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let admin = std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
     let base = admin
         .rsplit_once('/')
         .map_or(admin.as_str(), |(base, _)| base);
+    // The script drops and makes this database itself, and drops it at the end.
     let database = format!("{base}/tessera_kill9_{}", std::process::id());
-    campaign(&["--cycles", "3", "--database", &database]);
+    support::campaign(
+        "kill9.py",
+        &["--max-run", "0.8", "--cycles", "3", "--database", &database],
+        NONE_BROKEN,
+    );
 }

@@ -193,3 +193,34 @@ pub fn http(method: &str, url: &str, token: Option<&str>, body: Option<Value>) -
         (status, value)
     })
 }
+
+/// Runs a campaign script of `tests/campaigns/` (Python, standard library)
+/// against this build's `tessera` on a free port, with `args` after
+/// `--bin` and `--port`; panics with its output unless it exits 0 and
+/// prints `expected`. Returns what it printed.
+pub fn campaign(script: &str, args: &[&str], expected: &str) -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/campaigns")
+        .join(script);
+    let output = Command::new("python3")
+        .arg(path)
+        .arg("--bin")
+        .arg(bin())
+        .args(["--port", &port.to_string()])
+        .args(args)
+        .env_remove("TESSERA_CONFIG")
+        .output()
+        .expect("python3 runs the campaign");
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    println!("{printed}");
+    assert!(
+        output.status.success() && printed.contains(expected),
+        "{script} broke an invariant:\n{printed}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    printed
+}

@@ -74,7 +74,19 @@ pub fn document_shared_answers(document: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::path::ParameterIn;
     use utoipa::openapi::{Content, Ref, ResponseBuilder};
 
-    let error = || Content::new(Some(Ref::from_schema_name("ErrorBody")));
+    let add_if_missing =
+        |responses: &mut std::collections::BTreeMap<_, _>, status: &str, why: &str| {
+            responses.entry(status.to_owned()).or_insert_with(|| {
+                ResponseBuilder::new()
+                    .description(why)
+                    .content(
+                        "application/json",
+                        Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+                    )
+                    .build()
+                    .into()
+            });
+        };
     for item in document.paths.paths.values_mut() {
         let operations = [
             &mut item.get,
@@ -85,15 +97,11 @@ pub fn document_shared_answers(document: &mut utoipa::openapi::OpenApi) {
         ];
         for operation in operations.into_iter().flatten() {
             let responses = &mut operation.responses.responses;
-            let asks_for_credential = operation.security.as_ref().is_some_and(|s| !s.is_empty());
-            if asks_for_credential && !responses.contains_key("401") {
-                responses.insert(
-                    "401".into(),
-                    ResponseBuilder::new()
-                        .description("unauthenticated (no credential) or token_invalid")
-                        .content("application/json", error())
-                        .build()
-                        .into(),
+            if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                add_if_missing(
+                    responses,
+                    "401",
+                    "unauthenticated (no credential) or token_invalid",
                 );
             }
             let reads_input = operation.request_body.is_some()
@@ -102,14 +110,11 @@ pub fn document_shared_answers(document: &mut utoipa::openapi::OpenApi) {
                     .iter()
                     .flatten()
                     .any(|p| p.parameter_in == ParameterIn::Query);
-            if reads_input && !responses.contains_key("400") {
-                responses.insert(
-                    "400".into(),
-                    ResponseBuilder::new()
-                        .description("invalid_request: a query string or body that does not parse, or a token in the URL")
-                        .content("application/json", error())
-                        .build()
-                        .into(),
+            if reads_input {
+                add_if_missing(
+                    responses,
+                    "400",
+                    "invalid_request: a query string or body that does not parse, or a token in the URL",
                 );
             }
         }

@@ -46,6 +46,17 @@ const CONTRACT: &[(&str, &str)] = &[
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
+/// The document the server serves, as JSON.
+async fn served_document(app: &TestApp) -> Value {
+    let response = app
+        .request(Method::GET, "/api/openapi.json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
 fn concrete(path: &str) -> String {
     path.replace("{id}", "tok_none")
         .replace("{wid}", "wsp_none")
@@ -55,13 +66,7 @@ fn concrete(path: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_document_covers_the_contract_and_every_mounted_route() {
     let app = TestApp::start(Backend::Sqlite).await.unwrap();
-    let response = app
-        .request(Method::GET, "/api/openapi.json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let document: Value = response.json().await.unwrap();
+    let document = served_document(&app).await;
     assert!(document["openapi"].as_str().unwrap().starts_with("3."));
     let paths = document["paths"].as_object().unwrap();
 
@@ -114,14 +119,7 @@ async fn the_document_covers_the_contract_and_every_mounted_route() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_document_states_name_lengths_and_every_status_the_probe_found() {
     let app = TestApp::start(Backend::Sqlite).await.unwrap();
-    let document: Value = app
-        .request(Method::GET, "/api/openapi.json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let document = served_document(&app).await;
     let schemas = &document["components"]["schemas"];
     for (schema, field, max) in [
         ("CreateToken", "name", 100),
@@ -180,14 +178,7 @@ async fn the_document_states_name_lengths_and_every_status_the_probe_found() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operation_documents_the_401_and_400_any_route_may_give() {
     let app = TestApp::start(Backend::Sqlite).await.unwrap();
-    let document: Value = app
-        .request(Method::GET, "/api/openapi.json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let document = served_document(&app).await;
     let mut checked = 0;
     for (path, item) in document["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
